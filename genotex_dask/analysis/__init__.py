@@ -1,0 +1,1 @@
+"""genotex_dask.analysis"""

@@ -1,0 +1,73 @@
+"""Where the work runs: an embedded LocalCluster by default, or an existing Dask scheduler.
+
+We never schedule anything ourselves; the pipelines take a ``distributed.Client`` from here.
+One thread per worker process is the default layout because the science (BLAS, scikit-learn
+coordinate descent, pandas) releases the GIL unevenly and BLAS threads slow small solves down.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from distributed import Client, LocalCluster
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+
+# Environment for worker processes: one BLAS thread each, so processes (not threads) give the parallelism.
+SINGLE_THREAD_BLAS = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def default_worker_count() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def connect(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    memory_limit: str | None = "auto",
+    quiet: bool = False,
+) -> Iterator[Client]:
+    """Yield a Client: to ``scheduler`` (or $DASK_SCHEDULER_ADDRESS) if given, else to a new LocalCluster.
+
+    The LocalCluster is closed on exit; an external cluster is left running.
+    """
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        client = Client(address)
+        try:
+            if not quiet:
+                print(f"connected to scheduler {address}; dashboard: {client.dashboard_link}", flush=True)
+            yield client
+        finally:
+            client.close()
+        return
+    for k, v in SINGLE_THREAD_BLAS.items():
+        os.environ.setdefault(k, v)
+    cluster = LocalCluster(
+        n_workers=workers or default_worker_count(),
+        threads_per_worker=threads,
+        memory_limit=memory_limit,
+        processes=True,
+        dashboard_address="127.0.0.1:0",
+        host="127.0.0.1",
+    )
+    client = Client(cluster)
+    try:
+        if not quiet:
+            print(
+                f"LocalCluster: {len(cluster.workers)} workers x {threads} thread(s); "
+                f"dashboard: {client.dashboard_link}",
+                flush=True,
+            )
+        yield client
+    finally:
+        client.close()
+        cluster.close()
