@@ -6,8 +6,9 @@ is started for the call (see :mod:`genotex_dask.cluster`) and closed afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from distributed import Client
 
@@ -72,3 +73,40 @@ def evaluate(pred: str, ref: str | None = None, report: str | None = None, truth
     from genotex_dask.evaluation.evaluate import run_evaluate
 
     return run_evaluate(pred, ref=ref, report=report, truth=truth, client=client)
+
+
+def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compat: str | None = None,
+        ref: str | None = None, report: str | None = None, client: Client | None = None,
+        progress: bool = True, **cluster_kw: Any) -> dict:
+    """Every stage in order, resumable: ingest → specs → preprocess → analyze → evaluate.
+
+    ``specs`` defaults to suggested specs written to OUT/specs (reviewed specs shipped with the package
+    take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
+    ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
+    """
+    from genotex_dask import layout
+    from genotex_dask.io import fs
+
+    store = layout.join(out, "store")
+    summary: dict[str, Any] = {}
+    with _client(client, **cluster_kw) as c:
+        summary["ingest"] = ingest(root, store, client=c, progress=progress)
+        if specs is None:
+            specs = layout.join(out, "specs")
+            summary["specs"] = suggest_specs(root, specs, store=store)
+        summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
+                                           progress=progress)
+        summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)
+        truth = layout.join(root, "truth.json")
+        report = report or layout.join(out, "report")
+        summary["evaluate"] = evaluate(out, ref=ref, report=report,
+                                       truth=truth if fs.exists(truth) else None, client=c)
+    fs.write_json_atomic(layout.join(out, "run_summary.json"), _jsonable(summary))
+    return summary
+
+
+def _jsonable(obj: Any) -> Any:
+    """Summaries may hold numpy scalars or paths; make them JSON-safe for the run record."""
+    import json
+
+    return json.loads(json.dumps(obj, default=str))

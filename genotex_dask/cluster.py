@@ -8,8 +8,8 @@ coordinate descent, pandas) releases the GIL unevenly and BLAS threads slow smal
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from distributed import Client, LocalCluster
 
