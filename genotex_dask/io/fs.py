@@ -95,11 +95,16 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
         fs.makedirs(parent, exist_ok=True)
     if is_local(url):
         tmp = _tmp_sibling(path)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
     else:
         # Object stores: a single PUT is atomic (the object appears whole or not at all).
         fs.pipe_file(path, data)
