@@ -1,0 +1,438 @@
+"""Score a run in GenoTEX's output layout against a reference run and/or a synthetic corpus's planted truth.
+
+``pred`` and ``ref`` are output roots (``ROOT/preprocess/<Trait>/...``, ``ROOT/regress/<Trait>/...``) at any
+fsspec URL.  The per-file preprocessing comparisons read whole CSVs (a gene-data file of the benchmark is
+tens of MB), so with a Dask client they run as one task per file on the workers; everything else reads small
+JSON files and CSV headers and runs in the client process.  Results go to a strict-JSON metrics file written
+atomically and, when ``report`` is given, to a self-contained HTML report.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+
+from genotex_dask import layout
+from genotex_dask.evaluation import metrics as M
+from genotex_dask.io import fs
+
+SIG_PREFIX = "significant_genes_condition_"
+
+
+class EvaluationError(Exception):
+    """A file that could not be read or compared; carries the file URL and the cause."""
+
+    def __init__(self, url: str, cause: str):
+        super().__init__(f"{url}: {cause}")
+        self.url = url
+        self.cause = cause
+
+
+# ---- readers ----------------------------------------------------------------------------------------
+
+def _read_json_or_none(url: str) -> Any:
+    if not fs.exists(url):
+        return None
+    try:
+        return fs.read_json(url)
+    except Exception as e:  # noqa: BLE001 - a corrupt file is reported, not fatal
+        raise EvaluationError(url, f"unreadable JSON ({type(e).__name__}: {e})") from e
+
+
+def csv_header(url: str) -> list[str] | None:
+    """Column names of a linked CSV (its first cell is the sample index) from the first line only."""
+    if not fs.exists(url):
+        return None
+    with fs.open_binary(url) as f:
+        first = f.readline().decode("utf-8", errors="replace")
+    row = next(csv.reader(io.StringIO(first)), [])
+    return row[1:]
+
+
+def load_frame(url: str, kind: str) -> pd.DataFrame:
+    """A preprocessing CSV as samples x features: gene and clinical files are stored features x samples."""
+    with fs.open_binary(url) as f:
+        df = pd.read_csv(f, index_col=0)
+    df.index = df.index.map(str)
+    df.columns = df.columns.map(str)
+    df.index.name = None
+    df.columns.name = None
+    return df.T if kind in ("gene", "clinical") else df
+
+
+def compare_preprocess_file(pred_url: str, ref_url: str, kind: str) -> dict:
+    """One reference CSV against its prediction: AJ, SJ, r, CSC; a missing or unreadable prediction scores 0."""
+    try:
+        ref = load_frame(ref_url, kind)
+    except Exception as e:  # noqa: BLE001
+        return {**M.PREPROCESS_ZERO, "status": "ref_error", "error": f"{ref_url}: {type(e).__name__}: {e}"}
+    if not fs.exists(pred_url):
+        return {**M.PREPROCESS_ZERO, "status": "missing"}
+    try:
+        pred = load_frame(pred_url, kind)
+    except Exception as e:  # noqa: BLE001
+        return {**M.PREPROCESS_ZERO, "status": "pred_error", "error": f"{pred_url}: {type(e).__name__}: {e}"}
+    return {**M.preprocessing_metrics(pred, ref), "status": "ok"}
+
+
+# ---- task info ----------------------------------------------------------------------------------------
+
+def _find_task_info(explicit: str | None, pred: str, ref: str | None, truth: str | None) -> str | None:
+    """task_info.json from the argument, the synthetic corpus next to truth.json, or beside/under the roots."""
+    if explicit:
+        return explicit
+    cands: list[str] = []
+    if truth:
+        cands.append(layout.task_info_path(truth.rstrip("/").rpartition("/")[0] or "."))
+    for root in (ref, pred):
+        if root:
+            cands.append(layout.task_info_path(root))
+            parent = root.rstrip("/").rpartition("/")[0]
+            if parent:
+                cands.append(layout.task_info_path(parent))
+    return next((c for c in cands if fs.exists(c)), None)
+
+
+def _regress_problems(root: str) -> list[tuple[str, str | None, str]]:
+    """(trait, condition, url) for every significant_genes_condition_<C>.json under ROOT/regress."""
+    out = []
+    rdir = layout.regress_dir(root)
+    for trait in fs.listdir(rdir):
+        for name in fs.listdir(layout.join(rdir, trait)):
+            if name.startswith(SIG_PREFIX) and name.endswith(".json") and fs.TMP_MARK not in name:
+                cond = name[len(SIG_PREFIX):-len(".json")]
+                out.append((trait, None if cond == "None" else cond, layout.join(rdir, trait, name)))
+    return out
+
+
+class _Side:
+    """Cached access to one output root's cohort_info files, linked-file headers and selections."""
+
+    def __init__(self, root: str, task_info: dict | None):
+        self.root = root
+        self.task_info = task_info or {}
+        self.info = lru_cache(maxsize=None)(self._info)
+        self.columns = lru_cache(maxsize=None)(self._columns)
+        self.select = lru_cache(maxsize=None)(self._select)
+
+    def _info(self, trait: str) -> dict | None:
+        return _read_json_or_none(layout.cohort_info_path(self.root, trait))
+
+    def _columns(self, trait: str, cohort: str) -> tuple[str, ...] | None:
+        try:
+            h = csv_header(layout.linked_data_path(self.root, trait, cohort))
+        except Exception:  # noqa: BLE001 - an unreadable file skips the pair, as the reference does
+            return None
+        return None if h is None else tuple(h)
+
+    def _related(self, name: str) -> list[str]:
+        return list((self.task_info.get(name) or {}).get("related_genes") or [])
+
+    def _select(self, trait: str, condition: str | None) -> Any:
+        info = self.info(trait)
+        if info is None:
+            return None
+        if M.problem_category(condition) != "two_step":
+            return M.select_one_step(info, None if M.is_unconditional(condition) else condition)
+        cinfo = self.info(condition)
+        if cinfo is None:
+            return None
+        return M.select_two_step(trait, condition, info, cinfo, self.columns, self._related(condition))
+
+    def gene_universe(self, trait: str, condition: str | None) -> list[str] | None:
+        """Gene columns of the trait cohort this side selects for the problem (None when unknown)."""
+        sel = self.select(trait, condition)
+        if sel is None:
+            return None
+        cohort = sel[0] if isinstance(sel, tuple) else sel
+        cols = self.columns(trait, cohort)
+        if cols is None:
+            return None
+        drop = {trait, "Age", "Gender"} | ({condition} if condition else set())
+        return [c for c in cols if c not in drop]
+
+
+def _universe(sides: Iterable[_Side], trait: str, condition: str | None, extra: Iterable[Iterable[str]]
+              ) -> list[str] | None:
+    """Union (in order) of the selected cohorts' genes on each side plus the listed genes; None if no cohort."""
+    seen: dict[str, None] = {}
+    known = False
+    for s in sides:
+        u = s.gene_universe(trait, condition)
+        if u is not None:
+            known = True
+            seen.update(dict.fromkeys(u))
+    if not known:
+        return None
+    for genes in extra:
+        seen.update(dict.fromkeys(genes))
+    return list(seen)
+
+
+def _genes(result: dict | None) -> list[str]:
+    return list(((result or {}).get("significant_genes") or {}).get("Variable") or [])
+
+
+# ---- tasks ------------------------------------------------------------------------------------------------
+
+def _evaluate_filtering_selection(pred: _Side, ref: _Side, pairs: list[tuple[str, str | None]],
+                                  errors: list[dict]) -> tuple[dict, dict]:
+    per_trait, per_problem, seen = [], [], set()
+    for trait, cond in pairs:
+        try:
+            ref_info = ref.info(trait)
+            if ref_info is None:
+                continue
+            if trait not in seen:
+                seen.add(trait)
+                per_trait.append({"trait": trait, **M.filtering_metrics(ref_info, pred.info(trait) or {})})
+            rsel, psel = ref.select(trait, cond), pred.select(trait, cond)
+            per_problem.append({"trait": trait, "condition": cond, "category": M.problem_category(cond),
+                                "ref": list(rsel) if isinstance(rsel, tuple) else rsel,
+                                "pred": list(psel) if isinstance(psel, tuple) else psel,
+                                "accuracy": M.selection_accuracy(rsel, psel)})
+        except EvaluationError as e:
+            errors.append({"task": "selection", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
+    filtering = {"per_trait": per_trait,
+                 "average": M.average_records(per_trait, ["precision", "recall", "f1", "accuracy"])}
+    selection = {"per_problem": per_problem,
+                 "average": M.average_records(per_problem, ["accuracy"]),
+                 "categorized": M.aggregate_by_category(per_problem, ["accuracy"])}
+    return filtering, selection
+
+
+def _preprocess_jobs(pred_root: str, ref_root: str) -> list[tuple[str, str, str, str, str]]:
+    """(kind, trait, file, pred_url, ref_url) for every reference CSV (GenoMAS walks the reference tree)."""
+    jobs = []
+    pdir = layout.preprocess_dir(ref_root)
+    for trait in fs.listdir(pdir):
+        tdir = layout.join(pdir, trait)
+        if not fs.isdir(tdir):
+            continue
+        for kind in M.PREPROCESS_KINDS:
+            sub = layout.join(tdir, f"{kind}_data") if kind != "linked" else tdir
+            for name in fs.listdir(sub):
+                if not name.endswith(".csv") or fs.TMP_MARK in name:
+                    continue
+                paths = layout.PreprocessPaths(pred_root, trait, name[:-4])
+                pred_url = {"gene": paths.gene_data, "clinical": paths.clinical_data, "linked": paths.linked_data}[kind]
+                jobs.append((kind, trait, name, pred_url, layout.join(sub, name)))
+    return jobs
+
+
+def _evaluate_preprocessing(pred_root: str, ref_root: str, client: Any, progress: bool,
+                            errors: list[dict]) -> dict:
+    jobs = _preprocess_jobs(pred_root, ref_root)
+    if client is not None and jobs:
+        from genotex_dask.progress import as_completed_with_progress
+
+        futs = [client.submit(compare_preprocess_file, j[3], j[4], j[0], pure=False) for j in jobs]
+        index = {f.key: i for i, f in enumerate(futs)}
+        results: list[dict | None] = [None] * len(jobs)
+        for fut in as_completed_with_progress(futs, "evaluate preprocessing", enabled=progress):
+            i = index[fut.key]
+            try:
+                results[i] = fut.result()
+            except Exception as e:  # noqa: BLE001 - a lost task scores 0 and is reported
+                results[i] = {**M.PREPROCESS_ZERO, "status": "task_error", "error": f"{type(e).__name__}: {e}"}
+    else:
+        results = [compare_preprocess_file(j[3], j[4], j[0]) for j in jobs]
+    out: dict[str, dict] = {}
+    for kind in M.PREPROCESS_KINDS:
+        recs = []
+        for (k, trait, name, _p, ref_url), res in zip(jobs, results):
+            if k != kind:
+                continue
+            rec = {"trait": trait, "file": name, **(res or {})}
+            if "error" in rec:
+                errors.append({"task": f"preprocessing/{kind}", "item": f"{trait}/{name}", "file": ref_url,
+                               "error": rec["error"]})
+            recs.append(rec)
+        out[kind] = {"per_file": recs,
+                     "average": M.average_records(recs, list(M.PREPROCESS_ZERO)) if recs else {}}
+    return out
+
+
+def _evaluate_analysis(pred: _Side, ref: _Side, n_genes: int, errors: list[dict],
+                       known: dict[tuple[str, str | None], dict[str, list[str]]]) -> dict:
+    per_problem = []
+    for trait, cond, ref_url in _regress_problems(ref.root):
+        pred_url = layout.significant_genes_path(pred.root, trait, cond)
+        try:
+            ref_res = _read_json_or_none(ref_url)
+            ref_genes = _genes(ref_res)
+            try:
+                pred_res = _read_json_or_none(pred_url)
+            except EvaluationError as e:
+                errors.append({"task": "analysis", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
+                pred_res = None
+            universe = _universe((ref, pred), trait, cond, (_genes(pred_res), ref_genes))
+            rec = M.problem_metrics(pred_res, ref_genes, universe, n_genes)
+            known.setdefault((trait, cond), {})["ref"] = ref_genes
+        except EvaluationError as e:
+            errors.append({"task": "analysis", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
+            continue
+        per_problem.append({"trait": trait, "condition": cond, "category": M.problem_category(cond),
+                            "universe": "approx" if universe is None else len(universe), **rec})
+    return {"per_problem": per_problem,
+            "categorized": M.aggregate_by_category(per_problem, list(M.ANALYSIS_KEYS))}
+
+
+def _truth_solvable(truth: dict, trait: str, condition: str | None) -> bool:
+    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked)."""
+    cohorts = [c for c in (truth.get("cohorts") or {}).values() if c.get("expected_usable")]
+
+    def has(trait_name: str, cond: str | None) -> bool:
+        for c in cohorts:
+            if c.get("trait") != trait_name:
+                continue
+            if cond is not None and str(cond).lower() == "age" and not c.get("age_key"):
+                if c.get("kind") != "TCGA":
+                    continue
+            if cond is not None and str(cond).lower() == "gender" and not c.get("gender_key"):
+                if c.get("kind") != "TCGA":
+                    continue
+            return True
+        return False
+
+    cat = M.problem_category(condition)
+    if cat == "two_step":
+        return has(trait, None) and has(str(condition), None)
+    return has(trait, None if cat == "unconditional_one_step" else condition)
+
+
+def _evaluate_truth(pred: _Side, truth: dict, n_genes: int, errors: list[dict],
+                    known: dict[tuple[str, str | None], dict[str, list[str]]]) -> dict:
+    """Planted-gene recovery per problem, and cohort usability against the corpus's expectation."""
+    per_problem = []
+    for prob in truth.get("problems") or []:
+        trait, cond = prob["trait"], prob.get("condition")
+        planted = list(prob.get("planted_genes") or [])
+        known.setdefault((trait, cond), {})["truth"] = planted
+        pred_url = layout.significant_genes_path(pred.root, trait, cond)
+        try:
+            pred_res = _read_json_or_none(pred_url)
+        except EvaluationError as e:
+            errors.append({"task": "planted_truth", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
+            pred_res = None
+        universe = _universe((pred,), trait, cond, (_genes(pred_res), planted))
+        rec = M.problem_metrics(pred_res, planted, universe, n_genes)
+        solvable = _truth_solvable(truth, trait, cond)
+        per_problem.append({"trait": trait, "condition": cond,
+                            "category": prob.get("category") or M.problem_category(cond),
+                            "expected_solvable": solvable, "scored": bool(solvable or pred_res is not None),
+                            "universe": "approx" if universe is None else len(universe), **rec})
+    scored = [r for r in per_problem if r["scored"]]
+    keys = ["success", "precision", "recall", "f1", "auroc", "gsea_es"]
+    usability = []
+    by_trait: dict[str, dict] = {}
+    for key, c in (truth.get("cohorts") or {}).items():
+        trait = c.get("trait") or key.split("/")[0]
+        by_trait.setdefault(trait, {})[c.get("cohort") or key.split("/", 1)[-1]] = c
+    for trait in sorted(by_trait):
+        info = pred.info(trait) or {}
+        ref_like = {k: {"is_available": bool(v.get("expected_usable"))} for k, v in by_trait[trait].items()}
+        pred_like = {k: {"is_available": bool((v or {}).get("is_usable"))} for k, v in info.items()}
+        usability.append({"trait": trait, **M.filtering_metrics(ref_like, pred_like)})
+    return {"per_problem": per_problem, "categorized": M.aggregate_by_category(scored, keys),
+            "usability": {"per_trait": usability,
+                          "average": M.average_records(usability, ["precision", "recall", "f1", "accuracy"])}}
+
+
+def _coefficients(pred_root: str, known: dict[tuple[str, str | None], dict[str, list[str]]],
+                  top_n: int) -> dict[str, dict]:
+    """Top-|coef| significant genes of each predicted problem, flagged when in the reference / planted set."""
+    out: dict[str, dict] = {}
+    for (trait, cond), sets in known.items():
+        try:
+            res = _read_json_or_none(layout.significant_genes_path(pred_root, trait, cond))
+        except EvaluationError:
+            continue
+        sig = (res or {}).get("significant_genes") or {}
+        genes = list(sig.get("Variable") or [])
+        coefs = list(sig.get("Coefficient") or [])
+        if not genes or len(coefs) != len(genes):
+            continue
+        order = sorted(range(len(genes)), key=lambda i: -abs(float(coefs[i])))[:top_n]
+        top = [genes[i] for i in order]
+        rec = {"trait": trait, "condition": cond, "genes": top,
+               "coefficients": [float(coefs[i]) for i in order], "n_significant": len(genes)}
+        for side, gs in sets.items():
+            gset = set(gs)
+            rec[f"in_{side}"] = [g in gset for g in top]
+        out[f"{trait}|{cond}"] = rec
+    return out
+
+
+# ---- entry point ------------------------------------------------------------------------------------------
+
+def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, truth: str | None = None,
+                 client: Any = None, *, task_info: str | None = None, n_genes: int = M.DEFAULT_N_GENES,
+                 top_n: int = 20, max_coef_plots: int = 60, progress: bool = False,
+                 now: Callable[[], _dt.datetime] | None = None) -> dict:
+    """Evaluate ``pred`` against ``ref`` (GenoTEX's three tasks) and/or ``truth`` (planted genes).
+
+    Writes ``<report>/metrics.json`` and ``<report>/index.html`` when ``report`` is given, else
+    ``<pred>/evaluation/metrics.json``; returns the metrics dict with a ``summary`` and the written paths.
+    """
+    if ref is None and truth is None:
+        raise ValueError("evaluate needs a reference run (ref) or a planted truth (truth), or both")
+    errors: list[dict] = []
+    known: dict[tuple[str, str | None], dict[str, list[str]]] = {}
+    ti_url = _find_task_info(task_info, pred, ref, truth)
+    ti = fs.read_json(ti_url) if ti_url else None
+    truth_obj = fs.read_json(truth) if truth else None
+    pred_side = _Side(pred, ti)
+    ref_side = _Side(ref, ti) if ref else None
+
+    result: dict[str, Any] = {
+        "pred": pred, "ref": ref, "truth": truth, "task_info": ti_url,
+        "created": (now or (lambda: _dt.datetime.now(_dt.timezone.utc)))().isoformat(timespec="seconds"),
+        "auroc_universe": "genes of the selected trait cohorts (union over sides) when known, "
+                          f"else the {n_genes}-gene approximation",
+        "filtering": None, "selection": None, "preprocessing": None, "analysis": None, "planted_truth": None,
+    }
+    if ref_side is not None:
+        if ti is not None:
+            pairs = M.question_pairs(ti)
+        else:  # without task_info: traits with a reference cohort_info plus the reference's regress problems
+            traits = [t for t in fs.listdir(layout.preprocess_dir(ref))
+                      if fs.exists(layout.cohort_info_path(ref, t))]
+            pairs = [(t, None) for t in traits]
+            pairs += sorted({(t, c) for t, c, _ in _regress_problems(ref) if c is not None}, key=str)
+        result["filtering"], result["selection"] = _evaluate_filtering_selection(pred_side, ref_side, pairs, errors)
+        result["preprocessing"] = _evaluate_preprocessing(pred, ref, client, progress, errors)
+        result["analysis"] = _evaluate_analysis(pred_side, ref_side, n_genes, errors, known)
+    if truth_obj is not None:
+        result["planted_truth"] = _evaluate_truth(pred_side, truth_obj, n_genes, errors, known)
+
+    result["coefficients"] = _coefficients(pred, known, top_n)
+    result["summary"] = {
+        "traits_filtering": len((result["filtering"] or {}).get("per_trait", [])),
+        "problems_selection": len((result["selection"] or {}).get("per_problem", [])),
+        "files_preprocessing": sum(len(v["per_file"]) for v in (result["preprocessing"] or {}).values()),
+        "problems_analysis": len((result["analysis"] or {}).get("per_problem", [])),
+        "problems_truth": len((result["planted_truth"] or {}).get("per_problem", [])),
+        "failed": len(errors), "errors": errors,
+    }
+    result = M.json_safe(result)
+    if report:
+        metrics_url = layout.join(report, "metrics.json")
+        report_url = layout.join(report, "index.html")
+    else:
+        metrics_url = layout.join(pred, "evaluation", "metrics.json")
+        report_url = None
+    result["metrics_path"] = metrics_url
+    result["report_path"] = report_url
+    if report_url:
+        from genotex_dask.evaluation.report import write_report
+
+        write_report(report_url, result, max_coef_plots=max_coef_plots)
+    fs.write_json_atomic(metrics_url, result, indent=1)
+    return result

@@ -1,0 +1,342 @@
+"""A static, self-contained HTML report of an evaluation (plots embedded as base64 PNGs).
+
+One file, no server and no network: it opens from disk or from an object store's download.  Plots are drawn
+with matplotlib's object API on the Agg canvas (no pyplot global state, safe in worker threads).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+
+from genotex_dask.evaluation.metrics import CATEGORIES, CATEGORY_LABELS, problem_category
+from genotex_dask.io import fs
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:2em}
+table{border-collapse:collapse;margin:8px 0 16px 0;font-size:0.9em}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right} th{background:#f3f3f3}
+td.l,th.l{text-align:left} tr.bad td{background:#fdecea} .muted{color:#777}
+.plots img{margin:4px;border:1px solid #eee;vertical-align:top}
+code{background:#f5f5f5;padding:0 3px}
+"""
+
+
+# ---- formatting helpers -----------------------------------------------------------------------------
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+    if isinstance(v, (list, tuple)):
+        return " + ".join(str(x) for x in v)
+    return str(v)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1,
+           row_class: Sequence[str] | None = None, digits: int = 2) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned labels."""
+    h = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(str(c))}</th>' for i, c in enumerate(header))
+    body = []
+    for j, row in enumerate(rows):
+        cls = f' class="{row_class[j]}"' if row_class and row_class[j] else ""
+        cells = "".join(f'<td class="{"l" if i < left else ""}">{html.escape(_fmt(c, digits))}</td>'
+                        for i, c in enumerate(row))
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _img(png: bytes, alt: str) -> str:
+    b64 = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _cond(c: Any) -> str:
+    """GenoTEX spells the unconditional problem's condition 'None'."""
+    return "None" if c is None else str(c)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+# ---- plots ----------------------------------------------------------------------------------------------
+
+BAR_METRICS = (("success", "success", 1.0), ("precision", "prec.", 1.0), ("recall", "recall", 1.0),
+               ("f1", "F1", 1.0), ("auroc", "AUROC\n×100", 100.0), ("gsea_es", "ES\n×100", 100.0))
+
+
+def category_bar_chart(category: str, series: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """Grouped bars of one problem category's averages, one group per metric, one bar per comparison."""
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.add_subplot(111)
+    names = list(series)
+    x = np.arange(len(BAR_METRICS))
+    width = 0.8 / max(1, len(names))
+    colors = ("#4C72B0", "#DD8452", "#55A868")
+    for k, name in enumerate(names):
+        vals = [_num(series[name].get(m)) * s for m, _, s in BAR_METRICS]
+        heights = [0.0 if math.isnan(v) else v for v in vals]
+        bars = ax.bar(x + (k - (len(names) - 1) / 2) * width, heights, width, label=name, color=colors[k % 3])
+        for b, v in zip(bars, vals):
+            ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 1, "n/a" if math.isnan(v) else f"{v:.0f}",
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [lbl for _, lbl, _ in BAR_METRICS], fontsize=8)
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("%")
+    ax.set_title(CATEGORY_LABELS.get(category, category))
+    ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)
+
+
+def task_overview_chart(result: Mapping[str, Any]) -> bytes:
+    """One bar per task headline: filtering F1, selection accuracy, CSC x100 per file kind, analysis F1."""
+    labels, vals = [], []
+    if result.get("filtering"):
+        labels.append("filtering F1")
+        vals.append(_num(result["filtering"]["average"].get("f1")))
+    if result.get("selection"):
+        labels.append("selection acc.")
+        vals.append(_num(result["selection"]["average"].get("accuracy")))
+    for kind, sec in (result.get("preprocessing") or {}).items():
+        labels.append(f"{kind} CSC x100")
+        vals.append(_num((sec.get("average") or {}).get("composite_similarity_correlation")) * 100)
+    if result.get("analysis"):
+        labels.append("analysis F1")
+        vals.append(_num(result["analysis"]["categorized"]["overall"].get("f1")))
+    if result.get("planted_truth"):
+        labels.append("planted F1")
+        vals.append(_num(result["planted_truth"]["categorized"]["overall"].get("f1")))
+    fig = Figure(figsize=(max(4.0, 0.9 * len(labels) + 1), 3.0))
+    ax = fig.add_subplot(111)
+    heights = [0.0 if math.isnan(v) else v for v in vals]
+    bars = ax.bar(range(len(labels)), heights, color="#4C72B0")
+    for b, v in zip(bars, vals):
+        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 1, "n/a" if math.isnan(v) else f"{v:.1f}",
+                ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 115)
+    ax.set_title("Tasks at a glance (%)")
+    return _png(fig)
+
+
+def f1_heatmap(rows: Sequence[str], cols: Sequence[str], values: np.ndarray, title: str) -> bytes:
+    """Traits x columns heatmap of F1 (0-100); missing cells are grey and labelled n/a."""
+    fig = Figure(figsize=(1.3 + 1.2 * len(cols), 1.2 + 0.28 * len(rows)))
+    ax = fig.add_subplot(111)
+    cmap = LinearSegmentedColormap.from_list("f1", ["#d73027", "#fee08b", "#1a9850"]).copy()
+    cmap.set_bad("#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = values[i, j]
+            ax.text(j, i, "n/a" if math.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def coefficient_plot(rec: Mapping[str, Any]) -> bytes:
+    """Horizontal bars of the top significant genes' coefficients, coloured by membership in ref/truth."""
+    genes = list(rec["genes"])[::-1]
+    coefs = list(rec["coefficients"])[::-1]
+    in_ref = list(rec.get("in_ref") or [False] * len(genes))[::-1]
+    in_truth = list(rec.get("in_truth") or [False] * len(genes))[::-1]
+    colors = ["#1a9850" if (r or t) else "#8c8c8c" for r, t in zip(in_ref, in_truth)]
+    fig = Figure(figsize=(4.6, 0.9 + 0.22 * max(1, len(genes))))
+    ax = fig.add_subplot(111)
+    ax.barh(range(len(genes)), coefs, color=colors)
+    ax.axvline(0, color="#444", lw=0.6)
+    ax.set_yticks(range(len(genes)), genes, fontsize=7)
+    cond = rec.get("condition")
+    ax.set_title(f"{rec['trait']} | {cond}  (top {len(genes)} of {rec.get('n_significant', len(genes))})",
+                 fontsize=8)
+    ax.set_xlabel("coefficient (green: in reference or planted set)", fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+# ---- sections -----------------------------------------------------------------------------------------
+
+def _heatmap_matrix(result: Mapping[str, Any]) -> tuple[list[str], list[str], np.ndarray]:
+    """Per trait: filtering F1 and mean analysis / planted-truth F1 per problem category."""
+    cols: list[tuple[str, str, str | None]] = []
+    if result.get("filtering"):
+        cols.append(("Filtering F1", "filtering", None))
+    for sec, tag in (("analysis", "vs ref"), ("planted_truth", "vs truth")):
+        if result.get(sec):
+            for cat in CATEGORIES:
+                cols.append((f"{CATEGORY_LABELS[cat]} {tag}", sec, cat))
+    traits: dict[str, None] = {}
+    for r in (result.get("filtering") or {}).get("per_trait", []):
+        traits[r["trait"]] = None
+    for sec in ("analysis", "planted_truth"):
+        for r in (result.get(sec) or {}).get("per_problem", []):
+            traits[r["trait"]] = None
+    rows = sorted(traits)
+    vals = np.full((len(rows), len(cols)), np.nan)
+    idx = {t: i for i, t in enumerate(rows)}
+    for j, (_, sec, cat) in enumerate(cols):
+        if sec == "filtering":
+            for r in result["filtering"]["per_trait"]:
+                vals[idx[r["trait"]], j] = _num(r.get("f1"))
+            continue
+        acc: dict[str, list[float]] = {}
+        for r in result[sec]["per_problem"]:
+            if r.get("category", problem_category(r.get("condition"))) != cat or r.get("scored") is False:
+                continue
+            acc.setdefault(r["trait"], []).append(_num(r.get("f1")))
+        for t, vs in acc.items():
+            vals[idx[t], j] = float(np.nanmean(vs)) if not all(math.isnan(v) for v in vs) else np.nan
+    return rows, [c[0] for c in cols], vals
+
+
+def render_report(result: Mapping[str, Any], max_coef_plots: int = 60) -> str:
+    """The whole report as one HTML string."""
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>genotex_dask evaluation</title>"
+             f"<style>{CSS}</style></head><body>", "<h1>genotex_dask evaluation report</h1>"]
+    s = result.get("summary") or {}
+    parts.append(_table(["", ""], [["prediction", result.get("pred")], ["reference", result.get("ref")],
+                                   ["planted truth", result.get("truth")], ["task info", result.get("task_info")],
+                                   ["created", result.get("created")],
+                                   ["AUROC / ES gene universe", result.get("auroc_universe")],
+                                   ["errors", s.get("failed", 0)]], left=2))
+
+    # metric tables per task and category
+    parts.append("<h2>Metrics per task and category</h2>")
+    if result.get("filtering"):
+        a = result["filtering"]["average"]
+        parts.append("<h3>Dataset filtering (is_available, averaged over traits, %)</h3>")
+        parts.append(_table(["traits", "precision", "recall", "F1", "accuracy"],
+                            [[len(result["filtering"]["per_trait"]), a.get("precision"), a.get("recall"),
+                              a.get("f1"), a.get("accuracy")]], left=0))
+    if result.get("selection"):
+        c = result["selection"]["categorized"]
+        parts.append("<h3>Dataset selection (accuracy, %)</h3>")
+        parts.append(_table(["category", "accuracy"],
+                            [[CATEGORY_LABELS[k], (c.get(k) or {}).get("accuracy")] for k in (*CATEGORIES, "overall")]))
+    if result.get("preprocessing"):
+        parts.append("<h3>Preprocessing (per reference CSV, averaged per file kind)</h3>")
+        rows = []
+        for kind, sec in result["preprocessing"].items():
+            a = sec.get("average") or {}
+            rows.append([kind, len(sec.get("per_file", [])), a.get("attributes_jaccard"), a.get("samples_jaccard"),
+                         a.get("feature_correlation"), a.get("composite_similarity_correlation")])
+        parts.append(_table(["file kind", "files", "AJ", "SJ", "mean r", "CSC"], rows, digits=4))
+    for sec, title in (("analysis", "Statistical analysis vs reference"),
+                       ("planted_truth", "Planted-gene recovery vs truth")):
+        if not result.get(sec):
+            continue
+        c = result[sec]["categorized"]
+        parts.append(f"<h3>{title}</h3>")
+        rows = []
+        for k in (*CATEGORIES, "overall"):
+            a = c.get(k) or {}
+            rows.append([CATEGORY_LABELS[k], a.get("success"), a.get("precision"), a.get("recall"), a.get("f1"),
+                         a.get("auroc"), a.get("gsea_es")])
+        parts.append(_table(["category", "success %", "precision %", "recall %", "F1 %", "AUROC", "GSEA ES"],
+                            rows, digits=3))
+    if result.get("planted_truth"):
+        u = result["planted_truth"]["usability"]["average"]
+        parts.append("<h3>Cohort usability vs the corpus's expectation (%)</h3>")
+        parts.append(_table(["precision", "recall", "F1", "accuracy"],
+                            [[u.get("precision"), u.get("recall"), u.get("f1"), u.get("accuracy")]], left=0))
+
+    # charts
+    parts.append("<h2>Charts</h2><div class=\"plots\">")
+    parts.append(_img(task_overview_chart(result), "tasks overview"))
+    for cat in CATEGORIES:
+        series = {}
+        if result.get("analysis"):
+            series["vs reference"] = result["analysis"]["categorized"].get(cat) or {}
+        if result.get("planted_truth"):
+            series["vs planted truth"] = result["planted_truth"]["categorized"].get(cat) or {}
+        if series:
+            parts.append(_img(category_bar_chart(cat, series), f"bar chart {CATEGORY_LABELS[cat]}"))
+    rows, cols, vals = _heatmap_matrix(result)
+    if rows and cols:
+        parts.append(_img(f1_heatmap(rows, cols, vals, "F1 per trait (%)"), "per-trait F1 heatmap"))
+    parts.append("</div>")
+
+    # selected cohorts
+    if result.get("selection"):
+        parts.append("<h2>Selected cohorts</h2>")
+        recs = result["selection"]["per_problem"]
+        parts.append(_table(["trait", "condition", "category", "reference", "prediction", "match"],
+                            [[r["trait"], _cond(r["condition"]), CATEGORY_LABELS[r["category"]], r["ref"], r["pred"],
+                              r["accuracy"] == 100.0] for r in recs], left=5,
+                            row_class=["" if r["accuracy"] == 100.0 else "bad" for r in recs]))
+
+    # per-problem tables
+    for sec, title, extra in (("analysis", "Problems vs reference", []),
+                              ("planted_truth", "Planted truth per problem", ["expected_solvable"])):
+        if not result.get(sec):
+            continue
+        recs = result[sec]["per_problem"]
+        parts.append(f"<h2>{title}</h2>")
+        header = ["trait", "condition", "category", *extra, "success", "precision", "recall", "F1", "AUROC",
+                  "GSEA ES", "#pred", "#ref" if sec == "analysis" else "#planted", "universe"]
+        rows = [[r["trait"], _cond(r["condition"]), CATEGORY_LABELS.get(r["category"], r["category"]),
+                 *[r.get(e) for e in extra], r.get("success"), r.get("precision"), r.get("recall"), r.get("f1"),
+                 r.get("auroc"), r.get("gsea_es"), r.get("n_pred"), r.get("n_ref"), r.get("universe")]
+                for r in recs]
+        parts.append(_table(header, rows, left=3 + len(extra)))
+
+    if result.get("preprocessing"):
+        parts.append("<h2>Preprocessing per file</h2>")
+        rows = []
+        for kind, sec in result["preprocessing"].items():
+            for r in sec.get("per_file", []):
+                rows.append([kind, r["trait"], r["file"], r.get("status"), r.get("attributes_jaccard"),
+                             r.get("samples_jaccard"), r.get("feature_correlation"),
+                             r.get("composite_similarity_correlation")])
+        parts.append(_table(["kind", "trait", "file", "status", "AJ", "SJ", "r", "CSC"], rows, left=4, digits=4))
+
+    # coefficient plots
+    coefs = result.get("coefficients") or {}
+    if coefs:
+        keys = sorted(coefs)
+        parts.append(f"<h2>Significant genes (top coefficients, {min(len(keys), max_coef_plots)} of "
+                     f"{len(keys)} problems)</h2><div class=\"plots\">")
+        for k in keys[:max_coef_plots]:
+            parts.append(_img(coefficient_plot(coefs[k]), f"coefficients {k}"))
+        parts.append("</div>")
+
+    errs = s.get("errors") or []
+    if errs:
+        parts.append("<h2>Errors</h2>")
+        parts.append(_table(["task", "item", "file", "error"],
+                            [[e.get("task"), e.get("item"), e.get("file"), e.get("error")] for e in errs], left=4))
+    parts.append('<p class="muted">Metric definitions follow GenoTEX/GenoMAS eval.py: filtering on is_available, '
+                 "selection by the deterministic cohort rule, CSC = AJ &times; SJ &times; r, gene P/R/F1 with "
+                 "GenoTEX's empty-set conventions, AUROC with the i-th predicted gene scored len&minus;i.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60) -> str:
+    """Render and write the report atomically to ``url`` (any fsspec URL); returns ``url``."""
+    fs.write_text_atomic(url, render_report(result, max_coef_plots=max_coef_plots))
+    return url
