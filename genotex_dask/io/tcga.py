@@ -16,9 +16,9 @@ import pyarrow as pa
 
 from genotex_dask.io._stream import open_lines, unique_names
 from genotex_dask.io.errors import InputFormatError
-from genotex_dask.io.geo import NA_VALUES, _parse_table
+from genotex_dask.io.geo import _parse_table
 
-__all__ = ["read_xena_clinical", "read_xena_expression", "read_xena_clinical_text"]
+__all__ = ["read_xena_clinical", "parse_xena_clinical", "read_xena_expression", "read_xena_clinical_text"]
 
 
 def read_xena_clinical_text(url: str) -> str:
@@ -36,16 +36,20 @@ def read_xena_clinical(url: str) -> pd.DataFrame:
     The file is small, so it is parsed by ``pandas.read_csv(sep='\\t', index_col=0)``, exactly the call the
     reference makes, which keeps type inference (e.g. numeric age) identical to GenoTEX's.
     """
-    text = read_xena_clinical_text(url)
+    return parse_xena_clinical(read_xena_clinical_text(url), url)
+
+
+def parse_xena_clinical(text: str, path: str = "<clinical matrix>") -> pd.DataFrame:
+    """Parse clinical-matrix text (e.g. the copy kept in a cohort's ``uns['clinical_matrix_tsv']``)."""
     if not text.strip():
-        raise InputFormatError(url, "empty clinical matrix")
+        raise InputFormatError(path, "empty clinical matrix")
     try:
         frame = pd.read_csv(io.StringIO(text), sep="\t", index_col=0, low_memory=False)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise InputFormatError(url, f"unreadable clinical matrix ({exc})") from exc
+        raise InputFormatError(path, f"unreadable clinical matrix ({exc})") from exc
     dup = frame.index[frame.index.duplicated()].unique().tolist()
     if dup:
-        raise InputFormatError(url, f"duplicate sample IDs: {dup[:5]}")
+        raise InputFormatError(path, f"duplicate sample IDs: {dup[:5]}")
     return frame
 
 
@@ -73,5 +77,3 @@ def read_xena_expression(url: str, threads: bool = True) -> pd.DataFrame:
     del table
     return pd.DataFrame(vals.T, index=genes, columns=samples)
 
-
-_ = NA_VALUES  # the same missing-value strings as the GEO matrix reader (pandas' defaults)

@@ -1,0 +1,192 @@
+"""The Zarr cohort store: one AnnData-readable Zarr group per cohort, written atomically.
+
+Layout of ``STORE/GEO/<Trait>/<cohort>.zarr`` and ``STORE/TCGA/<dir>.zarr`` (see README "Cohort store"):
+
+- ``X``    samples x probes (GEO) or samples x genes (TCGA), float32 by default (float64 on request), in
+           chunks of ``CHUNKS`` = 64 samples x 8192 features (2 MiB float32 per chunk: small enough for many
+           chunks per worker, large enough to compress well; a preprocessing block of 64 samples reads one
+           row of chunks).  NaN marks a missing cell.
+- ``obs``  one row per sample (index: GSM or TCGA barcode), every column a string ("" = absent).
+- ``var``  one row per feature (index: probe ID or gene ID as str), every column a string ("" = absent).
+- ``uns``  ``ingest`` (version, kind, trait, cohort, source fingerprints), ``series`` / ``platform`` for GEO,
+           ``clinical_matrix_tsv`` for TCGA, ``column_names`` (original names of renamed columns).
+- ``genotex_ingest.json`` next to the Zarr metadata: the ingest record (version, source fingerprints,
+  shape, dtype), written into the temporary group before it is published by ``fs.atomic_dir`` (whose
+  ``.complete`` marker comes last).  A group without both is incomplete and is rewritten by the next ingest.
+
+Column names containing ``/`` (not allowed in Zarr keys, e.g. ``contact_zip/postal_code``) are stored with
+``_`` instead; ``uns['column_names']`` maps the stored name back to the original.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import Any
+
+import anndata as ad
+import dask.array as da
+import numpy as np
+import pandas as pd
+import zarr
+
+from genotex_dask.io import fs
+
+INGEST_VERSION = 1
+CHUNKS = (64, 8192)
+COMPLETE_MARK = "genotex_ingest.json"
+ZARR_FORMAT = 3
+
+__all__ = [
+    "INGEST_VERSION", "CHUNKS", "write_cohort", "open_cohort", "cohort_X_dask", "read_obs", "read_var",
+    "read_uns", "is_complete", "read_completion", "sources_unchanged", "zarr_store",
+]
+
+
+def zarr_store(url: str, read_only: bool = False):
+    """A Zarr store object for any fsspec URL (local paths are handed to Zarr as plain paths)."""
+    if fs.is_local(url):
+        _, path = fs.get_fs(url)
+        return zarr.storage.LocalStore(path, read_only=read_only)
+    return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
+
+
+def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
+    """Every column as str ("" for missing) and no '/' in names; the index as str."""
+    out = pd.DataFrame(index=pd.Index([str(i) for i in frame.index], dtype=object))
+    for col in frame.columns:
+        name = str(col)
+        safe = name.replace("/", "_")
+        while safe in out.columns or safe == "_index":
+            safe += "_"
+        if safe != name:
+            renamed[safe] = name
+        s = frame[col]
+        values = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
+        out[safe] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def _uns_clean(obj: Any) -> Any:
+    """uns values Zarr/anndata can store: dicts, str, numbers, and string arrays for lists."""
+    if isinstance(obj, dict):
+        return {str(k).replace("/", "_"): _uns_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        if all(isinstance(v, str) for v in obj):
+            return np.asarray(list(obj), dtype=object) if obj else np.asarray([], dtype=str)
+        return {str(i): _uns_clean(v) for i, v in enumerate(obj)}
+    if obj is None:
+        return ""
+    return obj
+
+
+def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, uns: dict,
+                 sources: dict[str, dict], float64: bool = False) -> dict:
+    """Write one cohort group atomically and then its completion record; returns the record.
+
+    ``X`` is samples x features; ``sources`` maps a role (``matrix``, ``soft``, ``expression``,
+    ``clinical``) to ``{"url", "size", "mtime", "etag"}`` of the file ingested, kept for resume.
+    """
+    if X.shape != (len(obs), len(var)):
+        raise ValueError(f"X shape {X.shape} does not match obs {len(obs)} x var {len(var)}")
+    renamed_obs: dict[str, str] = {}
+    renamed_var: dict[str, str] = {}
+    obs_c = _clean_frame(obs, renamed_obs)
+    var_c = _clean_frame(var, renamed_var)
+    dtype = np.float64 if float64 else np.float32
+    uns_all = dict(uns)
+    uns_all["ingest"] = {**uns.get("ingest", {}), "version": INGEST_VERSION, "float64": bool(float64),
+                         "sources": sources}
+    uns_all["column_names"] = {"obs": renamed_obs, "var": renamed_var}
+    adata = ad.AnnData(X=np.asarray(X, dtype=dtype), obs=obs_c, var=var_c, uns=_uns_clean(uns_all))
+    chunks = (min(CHUNKS[0], max(1, X.shape[0])), min(CHUNKS[1], max(1, X.shape[1])))
+    record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
+              "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
+              "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with fs.atomic_dir(url) as tmp:
+        with warnings.catch_warnings():
+            # zarr/anndata announce future defaults (v3 sharding, consolidated metadata): not actionable here
+            warnings.simplefilter("ignore", UserWarning)
+            with ad.settings.override(zarr_write_format=ZARR_FORMAT):
+                adata.write_zarr(zarr_store(tmp), chunks=chunks, convert_strings_to_categoricals=False)
+        fs.write_json_atomic(_mark(tmp), record)
+    return record
+
+
+def _mark(url: str) -> str:
+    return url.rstrip("/") + "/" + COMPLETE_MARK
+
+
+def read_completion(url: str) -> dict | None:
+    """The completion record of a cohort group, or None when the group is absent or incomplete."""
+    try:
+        return fs.read_json(_mark(url))
+    except (FileNotFoundError, json.JSONDecodeError, OSError):
+        return None
+
+
+def is_complete(url: str) -> bool:
+    """True when the group was published whole (fs marker) by the current ingest version."""
+    if not fs.is_complete_dir(url):
+        return False
+    rec = read_completion(url)
+    return rec is not None and rec.get("version") == INGEST_VERSION
+
+
+def sources_unchanged(url: str, sources: dict[str, dict], float64: bool | None = None) -> bool:
+    """True when ``url`` is complete and was ingested from exactly these source fingerprints (and dtype)."""
+    if not is_complete(url):
+        return False
+    rec = read_completion(url) or {}
+    if float64 is not None and rec.get("dtype") != ("float64" if float64 else "float32"):
+        return False
+    return json.loads(json.dumps(rec.get("sources"))) == json.loads(json.dumps(sources))
+
+
+def _group(url: str) -> zarr.Group:
+    return zarr.open_group(zarr_store(url, read_only=True), mode="r")
+
+
+def _restore_names(frame: pd.DataFrame, mapping: dict) -> pd.DataFrame:
+    if mapping:
+        frame = frame.rename(columns={k: str(v) for k, v in mapping.items()})
+    return frame
+
+
+def read_uns(url: str) -> dict:
+    """The ``uns`` mapping (string arrays come back as numpy arrays)."""
+    return ad.io.read_elem(_group(url)["uns"])
+
+
+def _names(url: str, which: str) -> dict:
+    try:
+        return dict(ad.io.read_elem(_group(url)["uns/column_names/" + which]))
+    except KeyError:
+        return {}
+
+
+def read_obs(url: str, original_names: bool = True) -> pd.DataFrame:
+    """Sample metadata (strings); ``original_names`` restores column names that contained '/'."""
+    obs = ad.io.read_elem(_group(url)["obs"])
+    return _restore_names(obs, _names(url, "obs")) if original_names else obs
+
+
+def read_var(url: str, original_names: bool = True) -> pd.DataFrame:
+    """Feature annotation (strings), indexed by probe/gene ID."""
+    var = ad.io.read_elem(_group(url)["var"])
+    return _restore_names(var, _names(url, "var")) if original_names else var
+
+
+def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:
+    """X as a Dask array straight from Zarr (samples x features); ``chunks`` rechunks on read, e.g. (64, -1)."""
+    arr = da.from_zarr(zarr_store(url, read_only=True), component="X")
+    return arr if chunks is None else arr.rechunk(chunks)
+
+
+def open_cohort(url: str, lazy: bool = False) -> ad.AnnData:
+    """The cohort as AnnData (``anndata.read_zarr``); with ``lazy=True`` X is a Dask array, nothing loaded."""
+    if not lazy:
+        return ad.read_zarr(zarr_store(url, read_only=True))
+    return ad.AnnData(X=cohort_X_dask(url), obs=read_obs(url, original_names=False),
+                      var=read_var(url, original_names=False), uns=read_uns(url))
