@@ -1,0 +1,157 @@
+"""Clinical features: trait / Age / Gender from GEO sample fields and TCGA clinical matrices.
+
+GEO: GenoTEX picks a characteristics row by its position and converts each cell with a cohort-specific
+function.  Here the cell source is chosen by a spec (a characteristics key, matched case-insensitively on the
+text before the first ':' of each sample's cells, or a row position; or the source name; or the title) and
+converted by ordered pattern -> value rules (first match wins, no match = missing) or by a Python callable that
+receives the raw cell, as GenoTEX's converters do.
+
+TCGA: the trait comes from the barcode's last two digits (01-09 tumour = 1, 10-19 normal = 0, anything else
+-1, as GenoTEX's converter returns), gender is ``female``/``male`` (case-insensitive) -> 0/1 else missing, and
+age is the first run of digits in the cell's text (so ``72.0`` -> 72 and a negative ``days_to_birth`` loses its
+sign, as in the reference).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from re import Pattern
+
+import numpy as np
+
+Rule = tuple[Pattern[str], float]
+
+DEFAULT_GENDER_RULES: list[tuple[str, float]] = [
+    (r"^\s*(f|female|woman|women|girl|fem)\s*$", 0.0),
+    (r"^\s*(m|male|man|men|boy)\s*$", 1.0),
+    (r"\bfemale\b", 0.0),
+    (r"\bmale\b", 1.0),
+]
+DEFAULT_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def _is_missing(cell: object) -> bool:
+    return cell is None or (isinstance(cell, float) and np.isnan(cell))
+
+
+def cell_key(cell: object) -> str | None:
+    """The characteristic key of a ``key: value`` cell, lower-cased and stripped (None without ':')."""
+    if not isinstance(cell, str) or ":" not in cell:
+        return None
+    return cell.split(":", 1)[0].strip().lower()
+
+
+def cell_value(cell: object, strip_key: bool = True) -> str | None:
+    """The text a rule sees: the part after the first ':' for characteristics, the whole text otherwise."""
+    if _is_missing(cell):
+        return None
+    s = str(cell)
+    if strip_key and ":" in s:
+        s = s.split(":", 1)[1]
+    return s.strip()
+
+
+def select_characteristic(rows: Sequence[Sequence[object]], n_samples: int, key: str | None = None,
+                          row: int | None = None) -> list[object]:
+    """Per-sample cell of one characteristic.
+
+    ``row`` takes GenoTEX's positional row; ``key`` searches every row of each sample for the first cell whose
+    key matches, which survives GEO's habit of shifting cells between rows when samples lack a field.
+    """
+    if row is not None:
+        if row < 0 or row >= len(rows):
+            raise IndexError(f"characteristics row {row} does not exist ({len(rows)} rows)")
+        return list(rows[row])
+    want = (key or "").strip().lower()
+    out: list[object] = [None] * n_samples
+    for r in rows:
+        for j, cell in enumerate(r):
+            if out[j] is None and cell_key(cell) == want:
+                out[j] = cell
+    return out
+
+
+def compile_rules(rules: Sequence[tuple[str, float]]) -> list[Rule]:
+    return [(re.compile(p, re.IGNORECASE), float(v)) for p, v in rules]
+
+
+def apply_rules(cells: Sequence[object], rules: Sequence[Rule], strip_key: bool = True) -> np.ndarray:
+    """First matching rule's value per cell (regex search on the cell value); NaN where none matches."""
+    out = np.full(len(cells), np.nan)
+    memo: dict[str, float] = {}
+    for i, c in enumerate(cells):
+        v = cell_value(c, strip_key)
+        if v is None:
+            continue
+        if v not in memo:
+            memo[v] = next((val for pat, val in rules if pat.search(v)), np.nan)
+        out[i] = memo[v]
+    return out
+
+
+def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: float = 1.0,
+                 strip_key: bool = True) -> np.ndarray:
+    """First number matching ``pattern`` in each cell value, times ``scale`` (e.g. 1/12 for months)."""
+    rx = re.compile(pattern)
+    out = np.full(len(cells), np.nan)
+    for i, c in enumerate(cells):
+        v = cell_value(c, strip_key)
+        if v is None:
+            continue
+        m = rx.search(v)
+        if m:
+            try:
+                out[i] = float(m.group(0)) * scale
+            except ValueError:
+                pass
+    return out
+
+
+def apply_callable(cells: Sequence[object], fn: Callable[[object], object]) -> np.ndarray:
+    """GenoTEX-style converter on raw cells; None/unparseable results are missing."""
+    out = np.full(len(cells), np.nan)
+    for i, c in enumerate(cells):
+        r = fn(c)
+        if r is None:
+            continue
+        try:
+            out[i] = float(r)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+# ---- TCGA ------------------------------------------------------------------------------------------------
+
+def tcga_trait(barcodes: Sequence[str]) -> np.ndarray:
+    """1 for tumour sample types 01-09, 0 for normals 10-19, -1 otherwise (GenoTEX's convention)."""
+    out = np.empty(len(barcodes), dtype=np.float64)
+    for i, b in enumerate(barcodes):
+        code = int(str(b)[-2:])
+        out[i] = 1 if 1 <= code <= 9 else (0 if 10 <= code <= 19 else -1)
+    return out
+
+
+def tcga_gender(cells: Sequence[object]) -> np.ndarray:
+    out = np.full(len(cells), np.nan)
+    for i, c in enumerate(cells):
+        if isinstance(c, str):
+            lc = c.lower()
+            if lc == "female":
+                out[i] = 0
+            elif lc == "male":
+                out[i] = 1
+    return out
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def tcga_age(cells: Sequence[object]) -> np.ndarray:
+    out = np.full(len(cells), np.nan)
+    for i, c in enumerate(cells):
+        m = _DIGITS.search(str(c))
+        if m:
+            out[i] = int(m.group())
+    return out

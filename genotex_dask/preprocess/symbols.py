@@ -1,0 +1,89 @@
+"""Gene symbols: extraction from platform annotation text and normalization through a synonym table.
+
+Two extraction flavours exist on purpose:
+
+* ``extract_symbols_genotex`` reproduces GenoTEX's token rule: an uppercase letter followed by 1-9 more
+  uppercase letters, digits or dashes (so at most 10 characters), or the ``C<n>orf<n>`` form, each between
+  word boundaries; tokens starting with ``NR_``/``XR_``/``LOC<n>``/``LINC<n>`` and the lab words DNA, RNA,
+  PCR, EST, CHR are rejected; duplicates are removed keeping first occurrences.  Because the token is capped
+  at 10 characters, a long symbol such as ``ANKHD1-EIF4EBP3`` yields the fragment ``ANKHD1-`` (the regex
+  backtracks to the last word boundary), which later fails normalization.
+* ``extract_symbols`` (the default mode) takes whole symbol-like tokens of any length, so long read-through
+  symbols survive intact and no fragment steals a share of the probe's value.
+
+Normalization maps ``upper(symbol)`` through the synonym dictionary (alias -> official symbol); symbols not in
+the table are dropped.  No I/O here: the caller loads the dictionary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+LAB_WORDS = frozenset({"DNA", "RNA", "PCR", "EST", "CHR"})
+
+# GenoTEX-compatible token: word boundary, not a transcript/prediction prefix, then either a <=10-char
+# uppercase-led token or a C#orf# symbol, then a word boundary.
+_GENOTEX_TOKEN = re.compile(r"\b(?!NR_|XR_|LOC\d+|LINC\d+)(?:[A-Z][A-Z0-9-]{1,9}|C\d+orf\d+)\b")
+
+# Default token: the whole run of symbol characters (no length cap), not ending in a dash.
+_FULL_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])(?!LOC\d+|LINC\d+)"
+                         r"(?:[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*|C\d+orf\d+)(?![A-Za-z0-9_])(?!-[A-Za-z0-9])")
+
+
+def _dedup(tokens: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(t for t in tokens if t not in LAB_WORDS))
+
+
+def extract_symbols_genotex(text: object) -> list[str]:
+    """Candidate symbols in ``text`` exactly as GenoTEX's extraction finds them (non-strings give [])."""
+    if not isinstance(text, str):
+        return []
+    return _dedup(_GENOTEX_TOKEN.findall(text))
+
+
+def extract_symbols(text: object) -> list[str]:
+    """Whole symbol-like tokens of ``text`` (no 10-character cap, no trailing-dash fragments)."""
+    if not isinstance(text, str):
+        return []
+    return _dedup(t for t in _FULL_TOKEN.findall(text) if len(t) > 1)
+
+
+def extractor(compat: str | None):
+    """The extraction function for a mode: GenoTEX's under ``compat='genotex'``, the whole-token one otherwise."""
+    return extract_symbols_genotex if compat == "genotex" else extract_symbols
+
+
+def normalize_symbols(names: Iterable[object], synonyms: Mapping[str, str]) -> np.ndarray:
+    """Official symbol for each name (``upper(name)`` looked up in ``synonyms``), None where unknown.
+
+    Returns an object array aligned with ``names``; rows whose entry is None are dropped by the caller.
+    """
+    get = synonyms.get
+    out = [get(n.upper()) if isinstance(n, str) else None for n in names]
+    return np.asarray(out, dtype=object)
+
+
+def drop_reason(token: str, synonyms: Mapping[str, str]) -> str | None:
+    """Why a token does not survive normalization (None when it does); used in mapping summaries."""
+    if synonyms.get(token.upper()) is not None:
+        return None
+    if token.endswith("-"):
+        return "truncated token (GenoTEX's 10-character pattern cut a longer symbol)"
+    return "not in the synonym table"
+
+
+def looks_like_symbols(ids: Iterable[object], synonyms: Mapping[str, str], threshold: float = 0.5) -> bool:
+    """True when most IDs are already gene symbols (then the probe mapping is skipped).
+
+    Array probe IDs (``1007_s_at``, ``ILMN_1343291``, ``A_23_P100001``, numbers) almost never hit the synonym
+    table, while symbol-indexed matrices (TCGA, RNA-seq series) mostly do.
+    """
+    ids = [i for i in ids if isinstance(i, str)]
+    if not ids:
+        return False
+    sample = ids[:: max(1, len(ids) // 2000)]
+    hits = sum(1 for i in sample if synonyms.get(i.upper()) is not None)
+    return hits / len(sample) >= threshold
