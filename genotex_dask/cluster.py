@@ -27,6 +27,14 @@ def default_worker_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _connect_existing(address: str) -> Client:
+    """A Client for a scheduler address (tcp://host:8786) or a scheduler file written by
+    ``dask scheduler --scheduler-file`` (how HPC sites share the address on a shared file system)."""
+    if "://" not in address and (address.endswith(".json") or os.path.isfile(address)):
+        return Client(scheduler_file=address)
+    return Client(address)
+
+
 @contextmanager
 def connect(
     scheduler: str | None = None,
@@ -37,14 +45,18 @@ def connect(
 ) -> Iterator[Client]:
     """Yield a Client: to ``scheduler`` (or $DASK_SCHEDULER_ADDRESS) if given, else to a new LocalCluster.
 
+    ``scheduler`` is an address (``tcp://host:8786``) or a scheduler-file path; with it, ``workers``,
+    ``threads`` and ``memory_limit`` are ignored (the deployment sets them, see cluster/README.md).
     The LocalCluster is closed on exit; an external cluster is left running.
     """
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
-        client = Client(address)
+        client = _connect_existing(address)
         try:
             if not quiet:
-                print(f"connected to scheduler {address}; dashboard: {client.dashboard_link}", flush=True)
+                n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+                print(f"connected to scheduler {client.scheduler.address} ({n} workers now); "
+                      f"dashboard: {client.dashboard_link}", flush=True)
             yield client
         finally:
             client.close()

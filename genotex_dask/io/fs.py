@@ -39,6 +39,7 @@ def exists(url: str) -> bool:
 def listdir(url: str) -> list[str]:
     """Sorted base names of the entries directly under ``url`` (empty when it does not exist)."""
     fs, path = get_fs(url)
+    fs.invalidate_cache(path)  # object-store listings are cached per process; workers write elsewhere
     if not fs.exists(path):
         return []
     return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
@@ -118,27 +119,79 @@ def write_json_atomic(url: str, obj: Any, indent: int | None = 4) -> None:
     write_text_atomic(url, json.dumps(obj, indent=indent))
 
 
+COMPLETE_MARK = ".complete"
+
+
+def _url_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    proto = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return path if proto in ("file", "local") else f"{proto}://{path}"
+
+
 @contextmanager
 def atomic_dir(url: str) -> Iterator[str]:
     """Yield a temporary sibling directory URL; on success it replaces ``url`` whole.
 
-    Used for Zarr groups: a cohort is written into the temporary directory and renamed into place,
-    so an interrupted ingest never leaves a half-written cohort under its final name.  On object
-    stores (no rename) the data is copied and the temporary prefix removed; a final ``.complete``
-    marker written last tells readers the group is whole.
+    Used for Zarr groups: a cohort is written into the temporary directory and moved into place,
+    so an interrupted ingest never leaves a half-written cohort under its final name.  A
+    ``.complete`` marker is put in the directory last; :func:`is_complete_dir` checks it.
+    On local disk the move is a rename (the old directory is first renamed aside, so the final name
+    is missing for an instant at most but never half-written).  Object stores have no rename and
+    ``fs.mv(recursive=True)`` does not work on s3fs, so there the objects are copied server-side
+    (the old marker deleted first, the new marker written last, stale objects removed) and the
+    temporary prefix deleted: a reader that sees the marker sees the whole new group.
     """
     fs, path = get_fs(url)
+    path = path.rstrip("/")
     tmp_path = _tmp_sibling(path)
-    proto = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
-    tmp_url = tmp_path if proto in ("file", "local") else f"{proto}://{tmp_path}"
     try:
-        yield tmp_url
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-        fs.mv(tmp_path, path, recursive=True)
+        yield _url_of(fs, tmp_path)
+        fs.invalidate_cache()
+        if is_local(url):
+            if not os.path.isdir(tmp_path):
+                os.makedirs(tmp_path)
+            with open(f"{tmp_path}/{COMPLETE_MARK}", "wb"):
+                pass
+            old = _tmp_sibling(path) if os.path.exists(path) else None
+            if old:
+                os.replace(path, old)
+            os.replace(tmp_path, path)
+            if old:
+                fs.rm(old, recursive=True)
+        else:
+            _publish_object_dir(fs, tmp_path, path)
     finally:
+        fs.invalidate_cache()
         if fs.exists(tmp_path):
             fs.rm(tmp_path, recursive=True)
+
+
+def _publish_object_dir(fs: fsspec.AbstractFileSystem, tmp_path: str, path: str) -> None:
+    """Copy every object under ``tmp_path`` to ``path`` (an object store), marker last."""
+    marker = f"{path}/{COMPLETE_MARK}"
+    if fs.exists(marker):
+        fs.rm_file(marker)
+    sources = [p for p in fs.find(tmp_path) if not p.endswith(f"/{COMPLETE_MARK}")]
+    rel = [p[len(tmp_path) + 1:] for p in sources]
+    if sources:
+        fs.copy(sources, [f"{path}/{r}" for r in rel])
+    fs.invalidate_cache()
+    keep = set(rel) | {COMPLETE_MARK}
+    stale = [p for p in fs.find(path) if p[len(path) + 1:] not in keep]
+    if stale:
+        fs.rm(stale)
+    fs.pipe_file(marker, b"")
+    fs.invalidate_cache()
+
+
+def is_complete_dir(url: str) -> bool:
+    """True when ``url`` is a directory published whole by :func:`atomic_dir` (its marker exists).
+
+    Use it, not ``exists``, to decide that a Zarr group can be skipped or read: on object stores a
+    publish interrupted mid-copy leaves objects under the final name but no marker.
+    """
+    fs, path = get_fs(url)
+    fs.invalidate_cache()
+    return fs.exists(f"{path.rstrip('/')}/{COMPLETE_MARK}")
 
 
 def remove(url: str, recursive: bool = True) -> None:
@@ -150,6 +203,7 @@ def remove(url: str, recursive: bool = True) -> None:
 def leftover_temporaries(url: str) -> list[str]:
     """Every temporary file or directory left below ``url`` (should be empty after any run)."""
     fs, path = get_fs(url)
+    fs.invalidate_cache()  # other processes (workers) wrote here: never trust a cached listing
     if not fs.exists(path):
         return []
     return [p for p in fs.find(path, withdirs=True) if TMP_MARK in p.rsplit("/", 1)[-1]]
