@@ -144,8 +144,7 @@ def f1_heatmap(rows: Sequence[str], cols: Sequence[str], values: np.ndarray, tit
     """Traits x columns heatmap of F1 (0-100); missing cells are grey and labelled n/a."""
     fig = Figure(figsize=(1.3 + 1.2 * len(cols), 1.2 + 0.28 * len(rows)))
     ax = fig.add_subplot(111)
-    cmap = LinearSegmentedColormap.from_list("f1", ["#d73027", "#fee08b", "#1a9850"]).copy()
-    cmap.set_bad("#dddddd")
+    cmap = LinearSegmentedColormap.from_list("f1", ["#d73027", "#fee08b", "#1a9850"]).with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
