@@ -1,0 +1,1 @@
+"""Plain pandas/sklearn restatements of the reference algorithms, used as yardsticks."""
