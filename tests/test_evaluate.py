@@ -182,8 +182,10 @@ def test_planted_truth_table_from_truth_only(ref_run: Path, tmp_path: Path):
     assert b["precision"] == pytest.approx(100 / 3) and b["recall"] == 100.0 and b["f1"] == pytest.approx(50.0)
     c = pt[("Trait_C", None)]
     assert c["expected_solvable"] is False and c["scored"] is False and c["success"] == 0.0
-    overall = res["planted_truth"]["categorized"]["overall"]  # Trait_C is not counted
-    assert overall["f1"] == round((200 / 3 + 50) / 2, 2) and overall["success"] == 100.0
+    cat = res["planted_truth"]["categorized"]  # Trait_C is not counted
+    assert cat["overall"]["f1"] == round((200 / 3 + 50) / 2, 2) and cat["overall"]["success"] == 100.0
+    assert cat["unconditional_one_step"]["f1"] == round(200 / 3, 2)
+    assert cat["conditional_one_step"]["f1"] == 50.0 and cat["two_step"] == {}
     us = {r["trait"]: r for r in res["planted_truth"]["usability"]["per_trait"]}
     assert us["Trait_A"]["f1"] == 100.0 and us["Trait_A"]["accuracy"] == 100.0
     assert (us["Trait_B"]["tp"], us["Trait_B"]["fp"]) == (1, 1)  # GSE11 expected unusable, judged usable

@@ -285,18 +285,23 @@ def _evaluate_analysis(pred: _Side, ref: _Side, n_genes: int, errors: list[dict]
 
 
 def _truth_solvable(truth: dict, trait: str, condition: str | None) -> bool:
-    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked)."""
+    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked).
+
+    Two-step problems only need a usable cohort on each side here; whether they share regressors is left
+    to the scoring (a missing answer then counts as a failure).
+    """
     cohorts = [c for c in (truth.get("cohorts") or {}).values() if c.get("expected_usable")]
 
     def has(trait_name: str, cond: str | None) -> bool:
         for c in cohorts:
             if c.get("trait") != trait_name:
                 continue
-            if cond is not None and str(cond).lower() == "age" and not c.get("age_key"):
-                if c.get("kind") != "TCGA":
-                    continue
-            if cond is not None and str(cond).lower() == "gender" and not c.get("gender_key"):
-                if c.get("kind") != "TCGA":
+            if cond is not None:
+                key = str(cond).lower()  # 'age' / 'gender'
+                flag = c.get(f"has_{key}")
+                if flag is None:
+                    flag = bool(c.get(f"{key}_key")) or c.get("kind") == "TCGA"
+                if not flag:
                     continue
             return True
         return False
@@ -324,8 +329,7 @@ def _evaluate_truth(pred: _Side, truth: dict, n_genes: int, errors: list[dict],
         universe = _universe((pred,), trait, cond, (_genes(pred_res), planted))
         rec = M.problem_metrics(pred_res, planted, universe, n_genes)
         solvable = _truth_solvable(truth, trait, cond)
-        per_problem.append({"trait": trait, "condition": cond,
-                            "category": prob.get("category") or M.problem_category(cond),
+        per_problem.append({"trait": trait, "condition": cond, "category": M.problem_category(cond),
                             "expected_solvable": solvable, "scored": bool(solvable or pred_res is not None),
                             "universe": "approx" if universe is None else len(universe), **rec})
     scored = [r for r in per_problem if r["scored"]]
