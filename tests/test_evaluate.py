@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from _eval_run import SIGNIFICANT, info_record, write_run, write_significant
 
-from genotex_dask.evaluation.evaluate import run_evaluate
+from genotex_dask.evaluation.evaluate import evaluate_metrics, run_evaluate
 from genotex_dask.io import fs
 
 
@@ -27,7 +27,10 @@ def ref_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def self_result(ref_run: Path) -> dict:
-    return run_evaluate(str(ref_run), ref=str(ref_run))
+    summary = run_evaluate(str(ref_run), ref=str(ref_run))
+    assert summary["metrics_path"] == str(ref_run / "evaluation" / "metrics.json")
+    assert summary["headline"]["analysis"]["overall"]["f1"] == 100.0 and summary["failed"] == 0
+    return _strict_json(ref_run / "evaluation" / "metrics.json")
 
 
 def test_self_evaluation_is_perfect(ref_run: Path, self_result: dict):
@@ -86,9 +89,9 @@ def test_perturbed_copy_moves_exactly_the_expected_metrics(ref_run: Path, self_r
     from distributed import Client
 
     pred = _perturb(ref_run, tmp_path)
-    res = run_evaluate(str(pred), ref=str(ref_run))
+    res = evaluate_metrics(str(pred), ref=str(ref_run))
     with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
-        res_dask = run_evaluate(str(pred), ref=str(ref_run), client=client)
+        res_dask = evaluate_metrics(str(pred), ref=str(ref_run), client=client)
     assert res_dask["preprocessing"] == res["preprocessing"]
 
     # filtering: Trait_A has GSE1 TP, GSE2 FN, GSE3 TN; Trait_B untouched
@@ -170,7 +173,10 @@ def _truth(corpus: Path) -> Path:
 
 def test_planted_truth_table_from_truth_only(ref_run: Path, tmp_path: Path):
     truth = _truth(tmp_path / "corpus")
-    res = run_evaluate(str(ref_run), truth=str(truth), report=str(tmp_path / "report"))
+    summary = run_evaluate(str(ref_run), truth=str(truth.parent), report=str(tmp_path / "report"))
+    assert summary["report_path"] == str(tmp_path / "report" / "index.html")
+    res = _strict_json(tmp_path / "report" / "metrics.json")
+    assert res["truth"] == str(truth)
     assert res["filtering"] is None and res["analysis"] is None
     pt = {(r["trait"], r["condition"]): r for r in res["planted_truth"]["per_problem"]}
     a = pt[("Trait_A", None)]  # predicted G1, G2, G7
@@ -199,7 +205,7 @@ def test_broken_files_are_reported_and_the_rest_scored(ref_run: Path, tmp_path: 
     shutil.copytree(ref_run, pred, ignore=shutil.ignore_patterns("evaluation"))
     (pred / "regress/Trait_A/significant_genes_condition_Age.json").write_text("{not json")
     (pred / "preprocess/Trait_A/clinical_data/GSE1.csv").write_bytes(b"\x00\x01\x02")
-    res = run_evaluate(str(pred), ref=str(ref_run))
+    res = evaluate_metrics(str(pred), ref=str(ref_run))
     errs = res["summary"]["errors"]
     assert any(e["task"] == "analysis" and e["file"].endswith("Trait_A/significant_genes_condition_Age.json")
                for e in errs)
@@ -212,4 +218,4 @@ def test_broken_files_are_reported_and_the_rest_scored(ref_run: Path, tmp_path: 
 
 def test_needs_a_reference_or_a_truth(ref_run: Path):
     with pytest.raises(ValueError, match="reference run"):
-        run_evaluate(str(ref_run))
+        evaluate_metrics(str(ref_run))

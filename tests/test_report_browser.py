@@ -65,6 +65,7 @@ def test_report_plots_render_in_headless_chromium(tmp_path: Path):
                                                "planted_genes": ["G1", "G2"]}]}))
     res = run_evaluate(str(pred), ref=str(ref), truth=str(truth), report=str(tmp_path / "report"))
     report = Path(res["report_path"])
+    assert res["failed"] == 0
     text = report.read_text()
     n_img = text.count("<img ")
     # overview + 3 category bars + heatmap + one coefficient plot per predicted problem (6)

@@ -376,19 +376,20 @@ def _coefficients(pred_root: str, known: dict[tuple[str, str | None], dict[str, 
 
 # ---- entry point ------------------------------------------------------------------------------------------
 
-def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, truth: str | None = None,
-                 client: Any = None, *, task_info: str | None = None, n_genes: int = M.DEFAULT_N_GENES,
-                 top_n: int = 20, max_coef_plots: int = 60, progress: bool = False,
-                 now: Callable[[], _dt.datetime] | None = None) -> dict:
-    """Evaluate ``pred`` against ``ref`` (GenoTEX's three tasks) and/or ``truth`` (planted genes).
+def _truth_url(truth: str) -> str:
+    """``--truth`` may name the corpus directory or its truth.json."""
+    return truth if truth.endswith(".json") or not fs.isdir(truth) else layout.join(truth, "truth.json")
 
-    Writes ``<report>/metrics.json`` and ``<report>/index.html`` when ``report`` is given, else
-    ``<pred>/evaluation/metrics.json``; returns the metrics dict with a ``summary`` and the written paths.
-    """
+
+def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None, client: Any = None, *,
+                     task_info: str | None = None, n_genes: int = M.DEFAULT_N_GENES, top_n: int = 20,
+                     progress: bool = False, now: Callable[[], _dt.datetime] | None = None) -> dict:
+    """The full metrics document (strict-JSON-safe) for ``pred`` against ``ref`` and/or ``truth``; no writes."""
     if ref is None and truth is None:
         raise ValueError("evaluate needs a reference run (ref) or a planted truth (truth), or both")
     errors: list[dict] = []
     known: dict[tuple[str, str | None], dict[str, list[str]]] = {}
+    truth = _truth_url(truth) if truth else None
     ti_url = _find_task_info(task_info, pred, ref, truth)
     ti = fs.read_json(ti_url) if ti_url else None
     truth_obj = fs.read_json(truth) if truth else None
@@ -425,18 +426,45 @@ def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, t
         "problems_truth": len((result["planted_truth"] or {}).get("per_problem", [])),
         "failed": len(errors), "errors": errors,
     }
-    result = M.json_safe(result)
-    if report:
-        metrics_url = layout.join(report, "metrics.json")
-        report_url = layout.join(report, "index.html")
-    else:
-        metrics_url = layout.join(pred, "evaluation", "metrics.json")
-        report_url = None
-    result["metrics_path"] = metrics_url
-    result["report_path"] = report_url
+    return M.json_safe(result)
+
+
+def headline(result: dict) -> dict:
+    """The averages people look at first, small enough for a run summary or a terminal."""
+    out: dict[str, Any] = {}
+    if result.get("filtering"):
+        out["filtering"] = result["filtering"]["average"]
+        out["selection"] = result["selection"]["categorized"]
+        out["preprocessing"] = {k: v["average"] for k, v in result["preprocessing"].items()}
+        out["analysis"] = {k: {m: v.get(m) for m in ("success", "precision", "recall", "f1", "auroc", "gsea_es")}
+                           for k, v in result["analysis"]["categorized"].items()}
+    if result.get("planted_truth"):
+        out["planted_truth"] = result["planted_truth"]["categorized"]
+        out["usability_vs_truth"] = result["planted_truth"]["usability"]["average"]
+    return out
+
+
+def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, truth: str | None = None,
+                 client: Any = None, *, task_info: str | None = None, n_genes: int = M.DEFAULT_N_GENES,
+                 top_n: int = 20, max_coef_plots: int = 60, progress: bool = False,
+                 now: Callable[[], _dt.datetime] | None = None) -> dict:
+    """Evaluate ``pred`` against ``ref`` (GenoTEX's three tasks) and/or ``truth`` (planted genes).
+
+    Writes ``metrics.json`` (everything), ``run_summary.json`` (the returned summary) and, with ``report``,
+    ``index.html`` into ``report``; without ``report`` the JSON files go to ``<pred>/evaluation/``.
+    Returns the run summary: counts, errors with their files, headline averages and the written paths.
+    """
+    result = evaluate_metrics(pred, ref, truth, client, task_info=task_info, n_genes=n_genes, top_n=top_n,
+                              progress=progress, now=now)
+    out_dir = report or layout.join(pred, "evaluation")
+    metrics_url = layout.join(out_dir, "metrics.json")
+    report_url = layout.join(report, "index.html") if report else None
     if report_url:
         from genotex_dask.evaluation.report import write_report
 
         write_report(report_url, result, max_coef_plots=max_coef_plots)
     fs.write_json_atomic(metrics_url, result, indent=1)
-    return result
+    summary = {"metrics_path": metrics_url, "report_path": report_url, **result["summary"],
+               "headline": headline(result)}
+    fs.write_json_atomic(layout.join(out_dir, "run_summary.json"), summary)
+    return summary
