@@ -256,3 +256,45 @@ def test_aggregate_ignores_nan_and_rounds():
     assert agg["conditional_one_step"] == {}
     assert agg["overall"]["f1"] == pytest.approx(round((100 + 50 + 1 / 3) / 3, 2))
     assert M.json_safe({"x": float("nan"), "y": [np.float64(1.5)]}) == {"x": None, "y": [1.5]}
+
+
+# ---- against the plain oracle (benchmarks/oracle/evaluation_oracle.py) ----------------------------------
+
+
+def _close(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gene_metrics_match_oracle_on_random_lists(seed):
+    from benchmarks.oracle.evaluation_oracle import gene_selection
+
+    rng = np.random.default_rng(seed)
+    genes = [f"G{i}" for i in range(60)]
+    pred = list(rng.choice(genes, size=int(rng.integers(0, 15)), replace=False))
+    ref = list(rng.choice(genes, size=int(rng.integers(0, 10)), replace=False))
+    universe = list(rng.permutation(genes))
+    for uni, n in ((universe, 0), (None, 80), (None, 5)):
+        ours = M.gene_selection_metrics(pred, ref, universe=uni, n_genes=n or 80)
+        theirs = gene_selection(pred, ref, all_genes=uni, n_genes=n or 80)
+        for k in theirs:
+            assert _close(ours[k], theirs[k]), (k, uni is None, n, ours[k], theirs[k])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_preprocessing_metrics_match_oracle_on_random_frames(seed):
+    from benchmarks.oracle.evaluation_oracle import csv_similarity
+
+    rng = np.random.default_rng(seed)
+    genes = [f"G{i}" for i in range(30)]
+    samples = [f"S{i}" for i in range(25)]
+    ref = pd.DataFrame(rng.normal(size=(30, 25)), index=genes, columns=samples)
+    pred = ref.iloc[rng.permutation(30)[:24], rng.permutation(25)[:20]] + rng.normal(scale=0.5, size=(24, 20))
+    pred = pred.mask(rng.random(pred.shape) < 0.1)  # NaNs to impute
+    pred.iloc[0, :] = 1.0  # a constant gene, left out of r
+    ref.iloc[1, :] = np.nan  # an all-NaN gene on the reference side
+    pred.loc["EXTRA"] = 0.5
+    ours = M.preprocessing_metrics(pred.T, ref.T)  # gene files are features x samples: compare transposed
+    theirs = csv_similarity(pred.to_csv(), ref.to_csv(), transpose=True)
+    for k in theirs:
+        assert ours[k] == pytest.approx(theirs[k], rel=1e-9, abs=1e-12), k
