@@ -186,10 +186,11 @@ def _platform_ids(platforms: int) -> list[tuple[str, str]]:
 
 
 def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
-                platforms: int = 2, seed: int = 0) -> dict:
+                platforms: int = 2, seed: int = 0, *, vary_samples: bool = True) -> dict:
     """The cheap plan: traits, platforms and every cohort with its size, plus an estimate of the gz volume.
 
     Nothing is generated; a benchmark can size the full GenoTEX scale (132 traits, ~7 cohorts each) from it.
+    ``samples`` is the mean cohort size (each cohort drawn within +-30%) unless ``vary_samples`` is False.
     """
     if traits < 1 or cohorts_per_trait < 1 or samples < 12 or platforms < 1:
         raise ValueError("need traits >= 1, cohorts_per_trait >= 1, samples >= 12, platforms >= 1")
@@ -205,7 +206,8 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
     gse = 100000 + int(rng.integers(0, 50000))
     for t, tp in enumerate(tplans):
         for j, s in enumerate(scen[t]):
-            n = int(round(samples * rng.uniform(0.7, 1.3)))
+            u = rng.uniform(0.7, 1.3)
+            n = int(round(samples * u)) if vary_samples else samples
             n = max(n, 25 if s == "too_few" else 12)
             if s.startswith("tcga"):
                 d = f"TCGA_{tp.name}_({tp.tcga_code})"
@@ -225,7 +227,7 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
             cohorts.append(c)
     return {"seed": seed,
             "params": {"traits": traits, "cohorts_per_trait": cohorts_per_trait, "samples": samples,
-                       "probes": probes, "platforms": platforms, "seed": seed},
+                       "probes": probes, "platforms": platforms, "seed": seed, "vary_samples": vary_samples},
             "traits": [asdict(tp) for tp in tplans], "platforms": [{"id": g, "kind": k} for g, k in gpls],
             "cohorts": [asdict(c) for c in cohorts],
             "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts))}
@@ -591,16 +593,28 @@ def _fmt_rows(ids: list[str], x: np.ndarray, null: str, quote_ids: bool) -> list
     return out
 
 
+def _chain(*parts):
+    for p in parts:
+        yield from p
+
+
 def _q(v: str) -> str:
     return f'"{v}"'
 
 
-def _gz(parts: list[bytes] | bytes, level: int) -> bytes:
+def _gz(parts, level: int) -> bytes:
+    """gzip (stdlib, mtime=0, no file name) of an iterable of byte chunks, compressed as they come."""
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=level, mtime=0, filename="") as gz:
         for p in ([parts] if isinstance(parts, bytes) else parts):
             gz.write(p)
     return buf.getvalue()
+
+
+def _table_chunks(ids: list[str], x: np.ndarray, null: str, quote_ids: bool, rows: int = 2000):
+    """Encoded probe rows of a probes x samples array, a few thousand rows at a time (bounded memory)."""
+    for i in range(0, len(ids), rows):
+        yield ("\n".join(_fmt_rows(ids[i:i + rows], x[i:i + rows], null, quote_ids)) + "\n").encode()
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -768,9 +782,8 @@ def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dic
                  row("!Sample_data_processing", ["RMA, log2 transformed"] * n),
                  row("!Sample_platform_id", [gpl] * n), row("!Sample_data_row_count", [str(len(pf.ids))] * n),
                  "!series_matrix_table_begin\n", "\t".join(['"ID_REF"'] + [_q(g) for g in gsms]) + "\n"]
-        body = _fmt_rows(pf.ids, x.T, null, quote_ids=True)
-        data = _gz(["".join(head).encode(), ("\n".join(body) + "\n").encode(), b"!series_matrix_table_end\n"],
-                   level)
+        chunks = _table_chunks(pf.ids, x.T, null, quote_ids=True)
+        data = _gz(_chain(["".join(head).encode()], chunks, [b"!series_matrix_table_end\n"]), level)
         url = layout.join(out, plan.input_dir, name)
         fs.write_bytes_atomic(url, data)
         files[name] = len(data)
@@ -788,6 +801,18 @@ def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dic
     soft.append("".join(ser).encode())
     soft += [pfs[g].table for g in plan.platforms]
     n_tab = len(pfs[plan.platforms[0]].ids) if full_tables else 10
+    name = f"{plan.cohort}_family.soft.gz"
+    data = _gz(_chain(soft, _soft_samples(plan, per_pf, sub, upd, null, n_tab)), level)
+    fs.write_bytes_atomic(layout.join(out, plan.input_dir, name), data)
+    files[name] = len(data)
+    ok, reason = _usability(plan, sm)
+    t = dict(truth_labels or {})
+    return {"sm": sm, "files": files, "gsm_next": gsm, "usable": ok, "reason": reason, "labels": t,
+            "matrix_files": sorted(n for n in files if "matrix" in n)}
+
+
+def _soft_samples(plan: CohortPlan, per_pf: list, sub: str, upd: str, null: str, n_tab: int):
+    """The ^SAMPLE sections of a family SOFT, one encoded sample at a time."""
     for gpl, pf, lab, gsms, x in per_pf:
         for i, g in enumerate(gsms):
             s = [f"^SAMPLE = {g}\n", f"!Sample_title = {lab.titles[i]}\n", f"!Sample_geo_accession = {g}\n",
@@ -803,15 +828,7 @@ def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dic
             col = x[i, :n_tab][:, None]
             s += [r + "\n" for r in _fmt_rows(pf.ids[:n_tab], col, null, quote_ids=False)]
             s.append("!sample_table_end\n")
-            soft.append("".join(s).encode())
-    name = f"{plan.cohort}_family.soft.gz"
-    data = _gz(soft, level)
-    fs.write_bytes_atomic(layout.join(out, plan.input_dir, name), data)
-    files[name] = len(data)
-    ok, reason = _usability(plan, sm)
-    t = dict(truth_labels or {})
-    return {"sm": sm, "files": files, "gsm_next": gsm, "usable": ok, "reason": reason, "labels": t,
-            "matrix_files": sorted(n for n in files if "matrix" in n)}
+            yield "".join(s).encode()
 
 
 def _write_tcga(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, trait_names: set[str], seed: int,
@@ -857,19 +874,19 @@ def _write_tcga(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, trait_n
         else:
             names.append(genes[g].symbol)
     n_q = max(3, len(gidx) // 700)
-    in_list = set(gidx)
-    qgenes = [int(v) for v in rng.choice(others, n_q, replace=False) if int(v) not in in_list]
+    spare = np.setdiff1d(others, np.array(gidx))
+    qgenes = [int(v) for v in rng.choice(spare, min(n_q, len(spare)), replace=False)]
     names += [f"?|{genes[g].entrez}" for g in qgenes]
     gidx += qgenes
     x = e[:, gidx] - roles.mu[gidx] + rng.normal(0.0, 0.1, (n, len(gidx)))
     rorder = rng.permutation(len(gidx))
     corder = rng.permutation(n)
     head = "sample\t" + "\t".join(barcode[i] for i in corder) + "\n"
-    body = _fmt_rows([names[i] for i in rorder], x[corder][:, rorder].T, "", quote_ids=False)
+    chunks = _table_chunks([names[i] for i in rorder], x[corder][:, rorder].T, "", quote_ids=False)
     d = f"TCGA_{tp.name}_({tp.tcga_code})"
     code = tp.tcga_code
     expr_name = f"TCGA.{code}.sampleMap_HiSeqV2_PANCAN.gz"
-    data = _gz([head.encode(), ("\n".join(body) + "\n").encode()], level)
+    data = _gz(_chain([head.encode()], chunks), level)
     fs.write_bytes_atomic(layout.join(out, "input", "TCGA", d, expr_name), data)
     # clinical matrix: samples x fields, rows sorted by barcode (order differs from the expression file)
     cols = ["sampleID", "_INTEGRATION", "_PATIENT", "_cohort", "_primary_disease", "_primary_site",
@@ -913,14 +930,14 @@ def _gene_synonyms() -> dict[str, str]:
 
 def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
                  platforms: int = 2, seed: int = 0, *, full_sample_tables: bool = False, compresslevel: int = 6,
-                 progress: bool = False) -> dict:
+                 vary_samples: bool = True, progress: bool = False) -> dict:
     """Write the synthetic corpus (input/, metadata/, truth.json) to any fsspec URL; returns a run summary.
 
     ``full_sample_tables`` gives each ^SAMPLE of the family SOFT its whole VALUE table (as GEO does; used by the
     ingest benchmark) instead of the first 10 rows.
     """
     t0 = time.perf_counter()
-    plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed)
+    plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed, vary_samples=vary_samples)
     tplans = [TraitPlan(**t) for t in plan["traits"]]
     names = [t.name for t in tplans]
     trait_names = set(names)
