@@ -155,15 +155,22 @@ class MarkerReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all remaining when n < 0); short only at the marker or the end of the file.
+
+        pyarrow treats every returned piece as a block, so pieces are filled up to ``n``.
+        """
         lb = self.lb
-        while not self.done:
+        parts: list[bytes] = []
+        want = n if n is not None and n >= 0 else -1
+        got = 0
+        while not self.done and (want < 0 or got < want):
             end, found = lb._find_marker_line(self.marker)
             if end > lb.pos:
-                stop = end if n is None or n < 0 else min(end, lb.pos + n)
-                out = bytes(lb.buf[lb.pos : stop])
+                stop = end if want < 0 else min(end, lb.pos + want - got)
+                parts.append(bytes(lb.buf[lb.pos : stop]))
+                got += stop - lb.pos
                 lb._consume(stop)
-                self.nbytes += len(out)
-                return out
+                continue
             if found:
                 lb.readline_bytes()  # the marker line
                 self.done = self.found = True
@@ -172,7 +179,9 @@ class MarkerReader(io.RawIOBase):
                 if lb.pos < len(lb.buf):
                     continue  # the kept tail was not a marker after all
                 self.done = True
-        return b""
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.nbytes += len(out)
+        return out
 
     def readinto(self, b) -> int:
         data = self.read(len(b))

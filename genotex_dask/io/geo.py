@@ -468,9 +468,13 @@ def read_soft_annotation_all(url: str, include_sample_rows: bool = False) -> pd.
     types are inferred by pandas over all rows.  The reference also reads every sample table this way
     (their ``ID_REF``/``VALUE``... rows land in the first columns with the rest NaN), which is where its
     memory goes on big family SOFTs.  Here sample tables are skipped unread unless
-    ``include_sample_rows=True``; the rows they would add have NaN beyond their first few columns, so
-    GenoTEX's ``get_gene_mapping`` (``dropna`` on the gene column) drops them whenever the gene column
-    lies beyond the sample tables' width, which holds for GEO platform tables.
+    ``include_sample_rows=True`` (then the frame equals the reference's exactly).  Skipping them does not
+    change GenoTEX's probe->gene mapping: the rows they would add are NaN beyond their first few columns,
+    so ``get_gene_mapping`` (``dropna`` on the gene column) drops them when the gene column lies beyond
+    the sample tables' width; when it does not, their cells there are numbers or one-letter P/A/M calls,
+    from which the gene-symbol extraction yields nothing (or the ID is ``ID_REF``, not a probe), so
+    those rows vanish in ``apply_gene_mapping``.  A sample table with a gene-like text column at the
+    gene column's position would be the exception.
     """
     kept: list[str] = []
     with open_lines(url) as lb:

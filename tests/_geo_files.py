@@ -1,0 +1,50 @@
+"""Small hand-made GEO / Xena files for reader and ingest tests (good ones and deliberately broken ones)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+GSE781_DIR = Path(__file__).parent / "data" / "genotex_gse781" / "input" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781"
+GSE781_MATRIX = GSE781_DIR / "GSE781-GPL96_series_matrix.txt.gz"
+GSE781_SOFT = GSE781_DIR / "GSE781_family.soft.gz"
+
+
+def matrix_text(samples=("GSM1", "GSM2", "GSM3"), rows=None, chars=None, table_begin=True, table_end=True,
+                header=None) -> str:
+    """A small series matrix; ``rows`` are lists of cell strings (ID first, already quoted as wanted)."""
+    rows = rows if rows is not None else [['"p1"', "1.5", "2", "null"], ['"p2"', "-0.25", "", "4e2"],
+                                          ['"p3"', "0", '"7.5"', "8"]]
+    chars = chars if chars is not None else [["disease state: RA", "disease state: control", "disease state: RA"],
+                                             ["Sex: F", "Sex: M", "Sex: F"]]
+    q = lambda vals: "\t".join(f'"{v}"' for v in vals)  # noqa: E731
+    lines = ['!Series_title\t"A small series"', '!Series_summary\t"First paragraph"', '!Series_summary\t""',
+             '!Series_overall_design\t"cases vs controls"', "",
+             f"!Sample_title\t{q(['case 1', 'control 1', 'case 2'][: len(samples)])}",
+             f"!Sample_geo_accession\t{q(samples)}",
+             f"!Sample_source_name_ch1\t{q(['synovium'] * len(samples))}"]
+    lines += [f"!Sample_characteristics_ch1\t{q(c)}" for c in chars]
+    lines.append(f"!Sample_platform_id\t{q(['GPL1'] * len(samples))}")
+    if table_begin:
+        lines.append("!series_matrix_table_begin")
+    lines.append(header if header is not None else "\t".join(['"ID_REF"', *(f'"{s}"' for s in samples)]))
+    lines += ["\t".join(r) for r in rows]
+    if table_end:
+        lines.append("!series_matrix_table_end")
+    return "\n".join(lines) + "\n"
+
+
+def write_gz(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def truncated_copy(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """The first ``keep`` fraction of a gzip file's bytes: what an interrupted download leaves."""
+    data = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst

@@ -1,0 +1,305 @@
+"""GEO readers against independent parses: GEOparse (SOFT) and the reference's pandas way (oracle)."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import tracemalloc
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.oracle import reference_readers as ref
+from genotex_dask.io import _stream, geo
+from genotex_dask.io.errors import InputFormatError
+from tests._geo_files import GSE781_MATRIX, GSE781_SOFT, matrix_text, truncated_copy, write_gz
+
+DATA = GSE781_MATRIX.parents[5]
+GSE55235 = str(DATA / "geo_gse55235" / "GSE55235_series_matrix.txt.gz")
+GPL96 = str(DATA / "geo_gpl96" / "GPL96.txt.gz")
+GPL97 = str(DATA / "geo_gpl97_annot" / "GPL97.annot.gz")
+
+
+@pytest.fixture(scope="module")
+def gse781_geoparse():
+    GEOparse = pytest.importorskip("GEOparse")
+    logging.getLogger("GEOparse").setLevel(logging.ERROR)
+    return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)
+
+
+@pytest.fixture(scope="module")
+def gse781():
+    return geo.read_series_matrix(str(GSE781_MATRIX))
+
+
+# ---- series matrix ---------------------------------------------------------------------------------
+
+def test_gse781_values_equal_geoparse(gse781, gse781_geoparse):
+    assert gse781.values.shape == (22283, 17)
+    for j, gsm in enumerate(gse781.sample_ids):
+        table = gse781_geoparse.gsms[gsm].table
+        assert list(table["ID_REF"].astype(str)) == list(gse781.probes)
+        theirs = pd.to_numeric(table["VALUE"], errors="coerce").to_numpy(dtype=float)
+        ours = gse781.values[:, j]
+        assert np.array_equal(np.isnan(ours), np.isnan(theirs)), gsm
+        assert np.array_equal(ours[~np.isnan(ours)], theirs[~np.isnan(theirs)]), gsm
+
+
+def test_gse781_sample_metadata_equal_geoparse(gse781, gse781_geoparse):
+    s = gse781.samples
+    assert list(s.index) == gse781.sample_ids
+    for gsm in gse781.sample_ids:
+        meta = gse781_geoparse.gsms[gsm].metadata
+        assert s.loc[gsm, "title"] == meta["title"][0]
+        assert s.loc[gsm, "source_name_ch1"] == meta["source_name_ch1"][0]
+        assert s.loc[gsm, "platform_id"] == meta["platform_id"][0]
+    assert gse781.platform_ids == ["GPL96"]
+    assert gse781.series["title"] == [gse781_geoparse.metadata["title"][0]]
+    assert "overall_design" in gse781.series and len(gse781.series["summary"]) > 3
+    # the label lives in the source name: 9 tumour, 8 adjacent normal
+    assert s["source_name_ch1"].str.contains("normal tissue adjacent").sum() == 8
+
+
+def test_matrix_values_equal_reference_pandas_way(gse781):
+    theirs = ref.matrix_values(str(GSE781_MATRIX))
+    ours = gse781.to_frame()
+    assert list(ours.index) == list(theirs.index) and list(ours.columns) == list(theirs.columns)
+    np.testing.assert_array_equal(ours.to_numpy(), theirs.to_numpy(dtype=float))
+
+
+def test_gse55235_quirks():
+    m = geo.read_series_matrix(GSE55235)
+    theirs = ref.matrix_values(GSE55235)
+    np.testing.assert_array_equal(m.to_frame().to_numpy(), theirs.to_numpy(dtype=float))
+    n_zero = int((theirs.to_numpy() == 0).sum())
+    assert n_zero == 9 and int((m.values == 0).sum()) == n_zero  # exact zeros kept as 0, not NaN
+    state = m.samples["characteristics_ch1_0"]
+    assert (state == "disease state: osteoarthritis").sum() == 1
+    assert (state == "disease state: synovial tissue isolated from osteoarthritic joint").sum() == 9
+    assert (state == "disease state: rheumatoid arthritis").sum() == 10
+    assert set(m.samples["characteristics_ch1_1"]) == {"tissue: synovial tissue isolated from joint"}
+    assert m.samples["title"].str.contains("tisssue").sum() == 10
+    # the clinical frame is the one the reference builds from the same lines
+    pd.testing.assert_frame_equal(m.clinical_frame(), ref.clinical_rows(GSE55235))
+
+
+def test_gse781_clinical_frame_has_no_characteristics(gse781):
+    frame = gse781.clinical_frame()
+    pd.testing.assert_frame_equal(frame, ref.clinical_rows(str(GSE781_MATRIX)), check_index_type=False)
+    assert frame.shape == (0, 18)
+
+
+def test_small_matrix_missing_quotes_and_order(tmp_path):
+    path = write_gz(tmp_path / "GSE1_series_matrix.txt.gz", matrix_text())
+    m = geo.read_series_matrix(str(path))
+    assert list(m.probes) == ["p1", "p2", "p3"]
+    expect = np.array([[1.5, 2, np.nan], [-0.25, np.nan, 400], [0, 7.5, 8]])
+    np.testing.assert_array_equal(m.values, expect)
+    assert list(m.samples.columns[:4]) == ["title", "geo_accession", "source_name_ch1",
+                                           "characteristics_ch1_0"]
+    assert m.samples.loc["GSM2", "characteristics_ch1_1"] == "Sex: M"
+    assert m.series["summary"] == ["First paragraph", ""]
+    cf = m.clinical_frame()
+    assert list(cf.columns) == ["!Sample_geo_accession", "GSM1", "GSM2", "GSM3"]
+    assert list(cf["GSM2"]) == ["disease state: control", "Sex: M"]
+    pd.testing.assert_frame_equal(cf, ref.clinical_rows(str(path)))
+
+
+def test_markers_split_across_buffer_refills(monkeypatch, tmp_path):
+    """Tiny refill blocks put every marker across a block boundary somewhere."""
+    path = write_gz(tmp_path / "m.txt.gz", matrix_text())
+    expect = geo.read_series_matrix(str(path))
+    for block in (1, 3, 7, 26):
+        monkeypatch.setattr(_stream, "BLOCK", block)
+        got = geo.read_series_matrix(str(path))
+        np.testing.assert_array_equal(got.values, expect.values)
+        assert list(got.probes) == list(expect.probes)
+
+
+def test_plain_text_and_memory_filesystem(tmp_path):
+    text = matrix_text()
+    plain = tmp_path / "GSE1_series_matrix.txt"
+    plain.write_text(text)
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/geo-test/GSE1_series_matrix.txt.gz", gzip.compress(text.encode()))
+    a = geo.read_series_matrix(str(plain))
+    b = geo.read_series_matrix("memory:///geo-test/GSE1_series_matrix.txt.gz")
+    np.testing.assert_array_equal(a.values, b.values)
+    pd.testing.assert_frame_equal(a.samples, b.samples)
+
+
+def test_values_false_reads_only_metadata(gse781):
+    m = geo.read_series_matrix(str(GSE781_MATRIX), values=False)
+    assert m.values is None and list(m.samples.index) == gse781.sample_ids
+
+
+# ---- bad input ----------------------------------------------------------------------------------------
+
+def _raises(path, fn=geo.read_series_matrix) -> InputFormatError:
+    with pytest.raises(InputFormatError) as info:
+        fn(str(path))
+    assert str(path) in str(info.value)
+    return info.value
+
+
+def test_truncated_gzip(tmp_path):
+    err = _raises(truncated_copy(GSE781_MATRIX, tmp_path / "cut_series_matrix.txt.gz"))
+    assert "gzip" in err.cause or "truncated" in err.cause
+
+
+def test_missing_table_markers(tmp_path):
+    err = _raises(write_gz(tmp_path / "a.txt.gz", matrix_text(table_begin=False)))
+    assert "!series_matrix_table_begin" in err.cause
+    err = _raises(write_gz(tmp_path / "b.txt.gz", matrix_text(table_end=False)))
+    assert "!series_matrix_table_end" in err.cause
+
+
+def test_ragged_row_names_its_line(tmp_path):
+    rows = [['"p1"', "1", "2", "3"], ['"p2"', "1", "2"], ['"p3"', "1", "2", "3"]]
+    text = matrix_text(rows=rows)
+    err = _raises(write_gz(tmp_path / "r.txt.gz", text))
+    assert "ragged" in err.cause
+    assert text.splitlines()[err.line - 1].startswith('"p2"')
+
+
+def test_non_numeric_cell_names_its_line_and_value(tmp_path):
+    rows = [['"p1"', "1", "2", "3"], ['"p2"', "1", "2", "3"], ['"p3"', "1", "abc", "3"]]
+    text = matrix_text(rows=rows)
+    err = _raises(write_gz(tmp_path / "n.txt.gz", text))
+    assert "non-numeric" in err.cause and "abc" in err.cause
+    assert text.splitlines()[err.line - 1].startswith('"p3"')
+
+
+def test_duplicate_sample_ids(tmp_path):
+    err = _raises(write_gz(tmp_path / "d.txt.gz", matrix_text(samples=("GSM1", "GSM2", "GSM1"))))
+    assert "duplicate sample" in err.cause and "GSM1" in err.cause
+    # duplicated only in the table header
+    header = '"ID_REF"\t"GSM1"\t"GSM1"\t"GSM3"'
+    err = _raises(write_gz(tmp_path / "e.txt.gz", matrix_text(header=header)))
+    assert "duplicate sample" in err.cause
+
+
+# ---- SOFT / annot -----------------------------------------------------------------------------------
+
+def _same_strings(ours: pd.Series, theirs: pd.Series) -> None:
+    a = ours.astype(object).where(ours.notna(), None).tolist()
+    b = [None if (isinstance(x, float) and np.isnan(x)) else str(x) for x in theirs.tolist()]
+    assert a == b
+
+
+def test_family_soft_two_platforms_equal_geoparse(gse781_geoparse):
+    plats = geo.read_soft_platforms(str(GSE781_SOFT))
+    assert set(plats) == {"GPL96", "GPL97"}
+    for gpl, p in plats.items():
+        theirs = gse781_geoparse.gpls[gpl].table
+        assert list(p.table.columns) == list(theirs.columns)
+        _same_strings(p.table["ID"], theirs["ID"])
+        _same_strings(p.table["Gene Symbol"], theirs["Gene Symbol"])
+        assert p.attr("title") == gse781_geoparse.gpls[gpl].metadata["title"][0]
+    only = geo.read_soft_platforms(str(GSE781_SOFT), platforms=["gpl96"])
+    assert list(only) == ["GPL96"] and only["GPL96"].table.shape == plats["GPL96"].table.shape
+
+
+def test_platform_soft_starting_with_platform_line():
+    with gzip.open(GPL96, "rt") as f:
+        assert f.readline().startswith("^PLATFORM")
+    p = geo.read_soft_platforms(GPL96)["GPL96"]
+    theirs = ref.annotation_all(GPL96)
+    assert list(p.table.columns) == list(theirs.columns) and len(p.table) == len(theirs)
+    _same_strings(p.table["ID"], theirs["ID"].astype(str))
+    _same_strings(p.table["Gene Symbol"], theirs["Gene Symbol"])
+    assert p.attr("organism") == "Homo sapiens"
+
+
+def test_annot_file_duplicated_names_and_gene_symbol_column():
+    p = geo.read_soft_platforms(GPL97)
+    assert list(p) == ["GPL97"] and p["GPL97"].kind == "ANNOTATION"
+    t = p["GPL97"].table
+    theirs = ref.annotation_all(GPL97)
+    assert list(t.columns) == list(theirs.columns)  # pandas-style suffixes for the repeated GO names
+    assert {"GO:Function", "GO:Function.1", "GO:Process.1", "Gene symbol"} <= set(t.columns)
+    _same_strings(t["Gene symbol"], theirs["Gene symbol"])
+    assert t["ID"].iloc[0] == "200000_s_at"
+
+
+def test_annotation_all_is_what_the_reference_sees(tmp_path):
+    # exact frame, sample rows included, on a small two-platform family SOFT with sample tables
+    small = tmp_path / "GSE2_family.soft.gz"
+    small.write_bytes(gzip.compress(_synthetic_family_soft(3, 5, two_platforms=True)))
+    for path in (str(small), GPL96, GPL97):
+        theirs = ref.annotation_all(path)
+        with_samples = geo.read_soft_annotation_all(path, include_sample_rows=True)
+        assert list(with_samples.columns) == list(theirs.columns) and with_samples.equals(theirs)
+    # without sample tables, the (ID, gene) mapping GenoTEX derives is unchanged
+    for path in (str(small), str(GSE781_SOFT), GPL96, GPL97):
+        theirs = ref.annotation_all(path)
+        gene = "Gene Symbol" if "Gene Symbol" in theirs.columns else "Gene symbol"
+        ours = geo.read_soft_annotation_all(path)
+        a = ours[["ID", gene]].dropna().astype({"ID": str}).reset_index(drop=True)
+        b = theirs[["ID", gene]].dropna().astype({"ID": str}).reset_index(drop=True)
+        assert a.equals(b), path
+    # GSE781: GPL97's header row became a data row, and GPL97's rows follow GPL96's under GPL96's names
+    both = geo.read_soft_annotation_all(str(GSE781_SOFT))
+    assert (both["ID"] == "ID").sum() == 1 and len(both) == 22283 + 1 + 22645
+
+
+def test_soft_samples_attributes_and_values(gse781):
+    samples = geo.read_soft_samples(str(GSE781_SOFT), values=True)
+    assert sorted(samples) == sorted(gse781.sample_ids)
+    for j, gsm in enumerate(gse781.sample_ids):
+        s = samples[gsm]
+        assert s.attr("platform_id") == "GPL96"
+        assert s.attr("source_name_ch1") == gse781.samples.loc[gsm, "source_name_ch1"]
+        assert list(s.table["ID_REF"]) == list(gse781.probes)
+        np.testing.assert_array_equal(s.table["VALUE"].to_numpy(), gse781.values[:, j])
+    series = geo.read_soft_series(str(GSE781_SOFT))
+    assert series.attr("title") == gse781.series["title"][0]
+
+
+def _synthetic_family_soft(n_samples: int, n_rows: int, two_platforms: bool = False) -> bytes:
+    out = ["^SERIES = GSE1", "!Series_title = t", "^PLATFORM = GPL1", "!Platform_title = p",
+           "#ID = probe", "!platform_table_begin", "ID\tDesc\tGB\tGene Symbol", "a\tx\tG1\tA1",
+           "b\t\tG2\tB2 /// C3",
+           "!platform_table_end"]
+    if two_platforms:
+        out += ["^PLATFORM = GPL2", "!platform_table_begin", "ID\tDesc\tGB\tGene Symbol", "c\ty\tG3\tD4",
+                "d\tz", "!platform_table_end"]
+    body = "\n".join(f"probe{i}\t{i * 0.37:.3f}\tP" for i in range(n_rows))
+    for k in range(n_samples):
+        out += [f"^SAMPLE = GSM{k}", "!Sample_platform_id = GPL1", "#VALUE = signal", "!sample_table_begin",
+                "ID_REF\tVALUE\tABS_CALL", body, "!sample_table_end"]
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_sample_tables_are_skipped_not_held(tmp_path):
+    raw = _synthetic_family_soft(40, 20000)
+    path = tmp_path / "GSE1_family.soft.gz"
+    path.write_bytes(gzip.compress(raw, 1))
+    tracemalloc.start()
+    try:
+        plats = geo.read_soft_platforms(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert list(plats["GPL1"].table["Gene Symbol"]) == ["A1", "B2 /// C3"]
+    assert plats["GPL1"].table["Desc"].isna().tolist() == [False, True]
+    assert len(raw) > 15e6 and peak < len(raw) / 4, (peak, len(raw))
+    samples = geo.read_soft_samples(str(path))
+    assert len(samples) == 40 and all(s.table is None for s in samples.values())
+
+
+def test_soft_bad_input(tmp_path):
+    good = _synthetic_family_soft(1, 3).decode()
+    cut = good.replace("!platform_table_end\n", "")
+    cut = cut[: cut.index("^SAMPLE")]
+    err = _raises(write_gz(tmp_path / "a.soft.gz", cut), geo.read_soft_platforms)
+    assert "!platform_table_end" in err.cause
+    ragged = good.replace("b\t\tG2\tB2 /// C3\n", "b\tG2\tB2 /// C3\n")
+    err = _raises(write_gz(tmp_path / "b.soft.gz", ragged), geo.read_soft_platforms)
+    assert "ragged" in err.cause and ragged.splitlines()[err.line - 1] == "b\tG2\tB2 /// C3"
+    err = _raises(write_gz(tmp_path / "c.soft.gz", good), lambda p: geo.read_soft_platforms(p, ["GPL9"]))
+    assert "GPL9" in err.cause
+    err = _raises(truncated_copy(GSE781_SOFT, tmp_path / "d.soft.gz", 0.3), geo.read_soft_samples)
+    assert "gzip" in err.cause or "truncated" in err.cause
