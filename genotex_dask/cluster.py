@@ -7,10 +7,12 @@ coordinate descent, pandas) releases the GIL unevenly and BLAS threads slow smal
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import fsspec.config
 from distributed import Client, LocalCluster
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -25,6 +27,24 @@ SINGLE_THREAD_BLAS = {
 
 def default_worker_count() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def fsspec_env() -> dict[str, str]:
+    """This process's fsspec settings (``fsspec.config.conf``) as ``FSSPEC_<PROTOCOL>`` JSON variables.
+
+    LocalCluster workers are new processes that read fsspec settings from their environment at import;
+    an endpoint or option set in the client process at run time (e.g. in a notebook) would otherwise
+    not reach them.  Settings that are not JSON (objects) cannot travel and are left out.
+    """
+    out = {}
+    for proto, opts in fsspec.config.conf.items():
+        if "_" in proto or not isinstance(opts, dict):
+            continue  # fsspec reads FSSPEC_<A>_<B> as option B of protocol A
+        try:
+            out[f"FSSPEC_{proto.upper()}"] = json.dumps(opts)
+        except TypeError:
+            continue
+    return out
 
 
 def _connect_existing(address: str) -> Client:
@@ -70,6 +90,7 @@ def connect(
         processes=True,
         dashboard_address="127.0.0.1:0",
         host="127.0.0.1",
+        env=fsspec_env(),
     )
     client = Client(cluster)
     try:
@@ -83,3 +104,9 @@ def connect(
     finally:
         client.close()
         cluster.close()
+
+
+def worker_fsspec_conf(protocol: str) -> dict | None:
+    """The fsspec settings of ``protocol`` as seen by the process this runs in (``client.run`` it on workers
+    to check that endpoints and options reached them)."""
+    return fsspec.config.conf.get(protocol)

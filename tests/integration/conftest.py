@@ -26,6 +26,9 @@ import fsspec.config
 import pytest
 
 BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # _chaos is imported by name here and in the worker processes
+    sys.path.insert(0, str(HERE))
 DASK = str(BIN / "dask")
 START_TIMEOUT = 60.0
 
@@ -155,6 +158,7 @@ def _start_dask(tmp: Path, n_workers: int, env: dict[str, str]) -> DaskProcesses
 def dask_cluster(tmp_path_factory, moto_s3) -> Iterator[DaskProcesses]:
     """A scheduler and two single-threaded workers on 127.0.0.1, environment as a deployment sets it."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
     env.pop("DASK_SCHEDULER_ADDRESS", None)
     procs = _start_dask(tmp_path_factory.mktemp("dask"), 2, env)
     try:

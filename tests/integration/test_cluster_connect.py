@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import fsspec.config
 import pytest
 from dask.utils import parse_bytes
 
@@ -44,7 +45,11 @@ def test_connect_from_environment_and_scheduler_file(dask_cluster, monkeypatch):
 
 def test_local_cluster_options(monkeypatch, capsys):
     monkeypatch.delenv(cluster.SCHEDULER_ENV, raising=False)
+    # An fsspec option set in this process at run time (not in the environment) reaches the workers.
+    monkeypatch.setitem(fsspec.config.conf, "gtxprobe", {"endpoint_url": "http://127.0.0.1:9", "anon": True})
     with cluster.connect(workers=2, threads=1, memory_limit="700MiB") as client:
+        seen = client.run(cluster.worker_fsspec_conf, "gtxprobe")
+        assert list(seen.values()) == [{"endpoint_url": "http://127.0.0.1:9", "anon": True}] * 2
         info = client.scheduler_info(n_workers=-1)["workers"]
         assert len(info) == 2
         assert {w["nthreads"] for w in info.values()} == {1}

@@ -1,0 +1,32 @@
+"""Failure injection for the integration tests, importable by `dask worker` processes (PYTHONPATH).
+
+``KillOnce`` is a worker plugin: the first worker to start executing a task whose key contains
+``match`` SIGKILLs its own process, exactly once per flag file across the whole cluster (and across the
+worker the nanny restarts).  Killing at the start of a task makes "a worker died in the middle of the
+stage with work in flight" deterministic, independent of how fast the tiny test corpus is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+
+class KillOnce(WorkerPlugin):
+    def __init__(self, match: str, flag: str) -> None:
+        self.match = match
+        self.flag = flag
+        self.name = f"kill-once-{match}"
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if finish != "executing" or self.match not in str(key):
+            return
+        try:
+            fd = os.open(self.flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, f"{os.getpid()} {key}\n".encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
