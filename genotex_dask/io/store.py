@@ -8,8 +8,10 @@ Layout of ``STORE/GEO/<Trait>/<cohort>.zarr`` and ``STORE/TCGA/<dir>.zarr`` (see
            row of chunks).  NaN marks a missing cell.
 - ``obs``  one row per sample (index: GSM or TCGA barcode), every column a string ("" = absent).
 - ``var``  one row per feature (index: probe ID or gene ID as str), every column a string ("" = absent).
-- ``uns``  ``ingest`` (version, kind, trait, cohort, source fingerprints), ``series`` / ``platform`` for GEO,
-           ``clinical_matrix_tsv`` for TCGA, ``column_names`` (original names of renamed columns).
+- ``uns``  one JSON string under ``uns['genotex']`` (a Zarr node per scalar would cost more time than the
+           data); :func:`read_uns` / :func:`open_cohort` decode it into ``ingest`` (version, kind, trait,
+           cohort, source fingerprints...), ``series`` / ``platform`` for GEO, ``clinical_matrix_tsv`` for
+           TCGA and ``column_names`` (original names of renamed columns).
 - ``genotex_ingest.json`` next to the Zarr metadata: the ingest record (version, source fingerprints,
   shape, dtype), written into the temporary group before it is published by ``fs.atomic_dir`` (whose
   ``.complete`` marker comes last).  A group without both is incomplete and is rewritten by the next ingest.
@@ -37,10 +39,11 @@ INGEST_VERSION = 1
 CHUNKS = (64, 8192)
 COMPLETE_MARK = "genotex_ingest.json"
 ZARR_FORMAT = 3
+UNS_KEY = "genotex"  # uns holds one JSON string under this key (see module docstring)
 
 __all__ = [
     "INGEST_VERSION", "CHUNKS", "write_cohort", "open_cohort", "cohort_X_dask", "read_obs", "read_var",
-    "read_uns", "is_complete", "read_completion", "sources_unchanged", "zarr_store",
+    "read_uns", "unpack_uns", "is_complete", "read_completion", "sources_unchanged", "zarr_store",
 ]
 
 
@@ -68,16 +71,13 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def _uns_clean(obj: Any) -> Any:
-    """uns values Zarr/anndata can store: dicts, str, numbers, and string arrays for lists."""
+def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {str(k).replace("/", "_"): _uns_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        if all(isinstance(v, str) for v in obj):
-            return np.asarray(list(obj), dtype=object) if obj else np.asarray([], dtype=str)
-        return {str(i): _uns_clean(v) for i, v in enumerate(obj)}
-    if obj is None:
-        return ""
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray, pd.Index)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
     return obj
 
 
@@ -99,7 +99,9 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     uns_all["ingest"] = {**uns.get("ingest", {}), "version": INGEST_VERSION, "float64": bool(float64),
                          "sources": sources}
     uns_all["column_names"] = {"obs": renamed_obs, "var": renamed_var}
-    adata = ad.AnnData(X=np.asarray(X, dtype=dtype), obs=obs_c, var=var_c, uns=_uns_clean(uns_all))
+    # one JSON string instead of a Zarr node per scalar: each node costs a few ms of metadata I/O
+    packed = {UNS_KEY: json.dumps(_to_jsonable(uns_all), default=str)}
+    adata = ad.AnnData(X=np.asarray(X, dtype=dtype), obs=obs_c, var=var_c, uns=packed)
     chunks = (min(CHUNKS[0], max(1, X.shape[0])), min(CHUNKS[1], max(1, X.shape[1])))
     record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
@@ -155,15 +157,21 @@ def _restore_names(frame: pd.DataFrame, mapping: dict) -> pd.DataFrame:
 
 
 def read_uns(url: str) -> dict:
-    """The ``uns`` mapping (string arrays come back as numpy arrays)."""
-    return ad.io.read_elem(_group(url)["uns"])
+    """The cohort's metadata dict (``ingest``, ``series``, ``platform``, ``column_names``, ...)."""
+    return unpack_uns(ad.io.read_elem(_group(url)["uns"]))
+
+
+def unpack_uns(uns: dict) -> dict:
+    """Decode the JSON kept under ``uns['genotex']`` (what plain ``anndata.read_zarr`` shows) into a dict."""
+    if UNS_KEY not in uns:
+        return dict(uns)
+    out = {k: v for k, v in uns.items() if k != UNS_KEY}
+    out.update(json.loads(str(uns[UNS_KEY])))
+    return out
 
 
 def _names(url: str, which: str) -> dict:
-    try:
-        return dict(ad.io.read_elem(_group(url)["uns/column_names/" + which]))
-    except KeyError:
-        return {}
+    return dict(read_uns(url).get("column_names", {}).get(which, {}))
 
 
 def read_obs(url: str, original_names: bool = True) -> pd.DataFrame:
@@ -185,8 +193,10 @@ def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:
 
 
 def open_cohort(url: str, lazy: bool = False) -> ad.AnnData:
-    """The cohort as AnnData (``anndata.read_zarr``); with ``lazy=True`` X is a Dask array, nothing loaded."""
+    """The cohort as AnnData (via ``anndata.read_zarr``), ``uns`` decoded; ``lazy=True``: X a Dask array."""
     if not lazy:
-        return ad.read_zarr(zarr_store(url, read_only=True))
+        adata = ad.read_zarr(zarr_store(url, read_only=True))
+        adata.uns = unpack_uns(dict(adata.uns))
+        return adata
     return ad.AnnData(X=cohort_X_dask(url), obs=read_obs(url, original_names=False),
                       var=read_var(url, original_names=False), uns=read_uns(url))
