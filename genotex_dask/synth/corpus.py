@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -89,11 +90,14 @@ AGE_SLOPE = 0.04  # log2 units per year
 BATCH_SHIFT_SD = 1.5
 BATCH_GENE_FRACTION = 0.4
 
-# Measured on this generator's output (bytes of gz per cell / per annotation row / per sample header),
-# used by plan_corpus to estimate the volume without writing it.
-_GZ_BYTES_PER_CELL = 3.9
-_GZ_BYTES_PER_ANNOT_ROW = 95.0
-_GZ_BYTES_PER_SAMPLE = 900.0
+# Measured on this generator's output at 54,675 probes x 167 samples, gzip level 6 (bytes of gz per matrix
+# cell, per platform-annotation row, per sample header, per cell of a full ^SAMPLE table); plan_corpus uses
+# them to estimate the volume without writing anything.
+_GZ_BYTES_PER_CELL = 2.89
+_GZ_BYTES_PER_ANNOT_ROW = 38.4
+_GZ_BYTES_PER_SAMPLE = 700.0
+_GZ_BYTES_PER_SOFT_CELL = 6.35
+XENA_GENES = 20530  # genes in a real Xena HiSeqV2_PANCAN matrix
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ class CohortPlan:
     batch_effect: bool
     n_features: int
     est_gz_bytes: int = 0
+    est_gz_bytes_full_soft: int = 0
 
 
 @dataclass
@@ -212,7 +217,7 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
             if s.startswith("tcga"):
                 d = f"TCGA_{tp.name}_({tp.tcga_code})"
                 c = CohortPlan(tp.name, t, j, layout.TCGA_COHORT_ID, "TCGA", s, n, [], f"input/TCGA/{d}",
-                               False, probes)
+                               False, min(probes, XENA_GENES))
             else:
                 gse += int(rng.integers(3, 400))
                 k = (t * cohorts_per_trait + j) % platforms
@@ -224,13 +229,16 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
             annot = c.n_features * len(c.platforms)
             c.est_gz_bytes = int(cells * _GZ_BYTES_PER_CELL + annot * _GZ_BYTES_PER_ANNOT_ROW
                                  + c.n_samples * max(1, len(c.platforms)) * _GZ_BYTES_PER_SAMPLE)
+            c.est_gz_bytes_full_soft = c.est_gz_bytes + (int(cells * _GZ_BYTES_PER_SOFT_CELL) if c.kind == "GEO"
+                                                         else 0)
             cohorts.append(c)
     return {"seed": seed,
             "params": {"traits": traits, "cohorts_per_trait": cohorts_per_trait, "samples": samples,
                        "probes": probes, "platforms": platforms, "seed": seed, "vary_samples": vary_samples},
             "traits": [asdict(tp) for tp in tplans], "platforms": [{"id": g, "kind": k} for g, k in gpls],
             "cohorts": [asdict(c) for c in cohorts],
-            "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts))}
+            "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts)),
+            "estimated_gz_bytes_full_soft": int(sum(c.est_gz_bytes_full_soft for c in cohorts))}
 
 
 # ---- gene roles (corpus-wide) ------------------------------------------------------------------------------
@@ -491,8 +499,8 @@ def _render_platform(gpl: str, kind: str, ids: list[str], symbols: list[list[str
                     parts.append(f"NM_{(real[0].entrez * 3) % 999999:06d} // {syms[0]} // {titles[0]} // "
                                  f"{_cyto(real[0].entrez)} // {real[0].entrez}")
                 ga = " /// ".join(parts)
-                ma = " /// ".join(f"{g.refseq} // RefSeq // Homo sapiens {t}, mRNA. // chr{1 + g.entrez % 22} "
-                                  f"// 100 // 100 // 0" for g, t in zip(real, titles))
+                ma = " /// ".join(f"{g.refseq} // RefSeq // Homo sapiens {t} ({g.symbol}), mRNA. // "
+                                  f"chr{1 + g.entrez % 22} // 100 // 100 // 0" for g, t in zip(real, titles))
             else:
                 ga, ma = "---", "---"
             chrom = 1 + i % 22
@@ -591,6 +599,14 @@ def _fmt_rows(ids: list[str], x: np.ndarray, null: str, quote_ids: bool) -> list
             body = "\t".join(null if v == "nan" else v for v in body.split("\t"))
         out.append(f'"{pid}"\t{body}' if quote_ids else f"{pid}\t{body}")
     return out
+
+
+def _column_text(ids: list[str], col: np.ndarray, null: str) -> str:
+    """``ID<TAB>VALUE`` lines of one sample table, formatted in a single C-level operation."""
+    args: list[Any] = [None] * (2 * len(ids))
+    args[::2] = ids
+    args[1::2] = col.tolist()
+    return (("%s\t%.4f\n" * len(ids)) % tuple(args)).replace("\tnan\n", f"\t{null}\n")
 
 
 def _chain(*parts):
@@ -825,8 +841,7 @@ def _soft_samples(plan: CohortPlan, per_pf: list, sub: str, upd: str, null: str,
                   f"!Sample_series_id = {plan.cohort}\n", f"!Sample_data_row_count = {min(n_tab, len(pf.ids))}\n",
                   "#ID_REF = \n", "#VALUE = RMA normalized log2 signal\n", "!sample_table_begin\n",
                   "ID_REF\tVALUE\n"]
-            col = x[i, :n_tab][:, None]
-            s += [r + "\n" for r in _fmt_rows(pf.ids[:n_tab], col, null, quote_ids=False)]
+            s.append(_column_text(pf.ids[:n_tab], x[i, :n_tab], null))
             s.append("!sample_table_end\n")
             yield "".join(s).encode()
 
@@ -918,6 +933,11 @@ def _write_tcga(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, trait_n
             "labels": labels, "matrix_files": [expr_name]}
 
 
+@lru_cache(maxsize=1)
+def _gene_synonyms_json() -> bytes:
+    return json.dumps(_gene_synonyms()).encode()
+
+
 def _gene_synonyms() -> dict[str, str]:
     """GenoTEX's rule: official symbols map to themselves, an alias never overwrites an official symbol."""
     genes = gene_table()
@@ -997,7 +1017,7 @@ def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples:
              "trait_genes": trait_genes, "covariate_genes": covariate_genes, "alias_planted": alias_planted,
              "platforms": plan["platforms"]}
     fs.write_json_atomic(layout.task_info_path(out), task_info)
-    fs.write_json_atomic(layout.gene_synonym_path(out), _gene_synonyms(), indent=None)
+    fs.write_bytes_atomic(layout.gene_synonym_path(out), _gene_synonyms_json())
     fs.write_json_atomic(layout.join(out, "truth.json"), truth, indent=1)
     usable = sum(1 for c in cohorts_truth.values() if c["expected_usable"])
     summary = {"traits": traits, "cohorts": len(cohorts_truth), "usable_cohorts": usable,
