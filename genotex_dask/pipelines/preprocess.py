@@ -1,0 +1,572 @@
+"""Preprocess: cohort store + cohort specs -> GenoTEX-layout outputs and a preprocessed AnnData store.
+
+Where the raw data come from: always the Zarr cohort store (``STORE``, default ``OUT/store``).  Cohorts the
+specs name are first brought up to date there with the ingest stage's own per-cohort task
+(:func:`genotex_dask.pipelines.ingest.ingest_cohort`, which skips unchanged cohorts), so preprocessing never
+parses a series matrix itself.  Only ``compat="genotex"`` reads one raw file: the family SOFT, because GenoTEX
+maps probes with the annotation tables of *all* platforms in it, which the store (one platform) does not keep.
+
+One Dask graph per cohort, all cohorts submitted together::
+
+    prepare (spec -> trait/Age/Gender, probe->symbol operator)      one task
+      -> apply operator to each sample block read from Zarr           one task per 128-sample block
+      -> finalize (link, missing values, bias, record, write files)  one task
+
+Outputs (all written atomically):
+``OUT/preprocess/<Trait>/gene_data/<cohort>.csv`` (symbols x samples), ``clinical_data/<cohort>.csv``
+(GEO: features x samples; TCGA: samples x features, as GenoTEX writes them), ``<Trait>/<cohort>.csv`` (linked,
+usable cohorts only), ``<Trait>/cohort_info.json`` (merged on the client from per-cohort parts, so parallel
+cohorts never race), ``OUT/preprocess_meta/<Trait>/<cohort>.json`` (record, resume fingerprint, mapping
+summary, step counts), ``OUT/preprocess_store/<Trait>/<cohort>.zarr`` (AnnData: samples x genes, obs = trait,
+Age, Gender) and ``OUT/preprocess/run_summary.json``.
+
+Resume: a cohort is skipped when its meta part holds the same fingerprint (spec, compat, store sources, synonym
+table, engine version) and its outputs exist.  A cohort that fails (bad spec, no mappable genes, empty after
+filtering, unreadable input) gets a cohort_info record whose note gives the cause; the others finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dask import delayed
+from distributed import Client
+
+from genotex_dask import layout
+from genotex_dask.io import fs, store
+from genotex_dask.pipelines.csv_out import write_matrix_csv
+from genotex_dask.preprocess import clinical, quality
+from genotex_dask.preprocess.mapping import (
+    GeneOperator,
+    NoMappableGenes,
+    apply_operator,
+    build_probe_operator,
+    build_symbol_operator,
+)
+from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, SpecError, dump_specs, load_specs_dir
+from genotex_dask.preprocess.symbols import looks_like_symbols
+from genotex_dask.progress import as_completed_with_progress
+
+ENGINE_VERSION = 1
+BLOCK_SAMPLES = 128
+GENE_COLUMN_NAMES = ("gene symbol", "gene_symbol", "symbol", "gene symbols", "genesymbol", "ilmn_gene",
+                     "gene_assignment", "gene assignment", "gene", "gene_name", "gene name")
+
+
+# ---- paths -----------------------------------------------------------------------------------------------
+
+def meta_path(out: str, trait: str, cohort: str) -> str:
+    return layout.join(out, "preprocess_meta", trait, f"{cohort}.json")
+
+
+def pre_store_path(out: str, trait: str, cohort: str) -> str:
+    return layout.join(out, "preprocess_store", trait, f"{cohort}.zarr")
+
+
+# ---- synonyms (cached per process: 143k aliases, read once per worker) -----------------------------------
+
+_SYN_CACHE: dict[str, dict] = {}
+
+
+def load_synonyms(url: str) -> dict[str, str]:
+    fp = json.dumps(fs.file_fingerprint(url), sort_keys=True)
+    key = f"{url}|{fp}"
+    if key not in _SYN_CACHE:
+        _SYN_CACHE.clear()
+        _SYN_CACHE[key] = fs.read_json(url)
+    return _SYN_CACHE[key]
+
+
+# ---- specs -----------------------------------------------------------------------------------------------
+
+def load_specs(specs: Any) -> dict[str, dict[str, CohortSpec]]:
+    """Specs from a directory/file URL of YAML files, or ``{trait: {cohort: CohortSpec}}`` from the API."""
+    if isinstance(specs, dict):
+        return {t: dict(c) for t, c in specs.items()}
+    url = str(specs)
+    if url.endswith((".yaml", ".yml")):
+        base, name = url.rsplit("/", 1) if "/" in url else (".", url)
+        return load_specs_dir(fs.read_text, [name], base)
+    if not fs.exists(url):
+        raise FileNotFoundError(f"{url}: spec directory not found")
+    return load_specs_dir(fs.read_text, fs.listdir(url), url)
+
+
+# ---- one cohort ------------------------------------------------------------------------------------------
+
+@dataclass
+class Job:
+    trait: str
+    cohort: str
+    spec: CohortSpec
+    ingest: Any                      # ingest.CohortJob
+    out: str
+    compat: str | None
+    synonyms_url: str
+    fingerprint: str = ""
+
+
+@dataclass
+class Prepared:
+    op: GeneOperator | None = None
+    samples: list[str] = field(default_factory=list)       # matrix/expression sample order
+    clinical_samples: list[str] = field(default_factory=list)
+    trait: np.ndarray | None = None
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    gene_index_name: str = "Gene"
+    layout_kind: str = "GEO"
+    failure: dict | None = None                            # an initial cohort_info record when set
+    sig: int = 7
+
+
+def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
+    """Values of one GEO feature for every sample of ``obs`` (the store's sample metadata)."""
+    n = len(obs)
+    if spec.source == "characteristics":
+        cols = [c for c in obs.columns if str(c).startswith("characteristics_ch1")]
+        cols.sort(key=lambda c: int(str(c).rsplit("_", 1)[-1]) if str(c).rsplit("_", 1)[-1].isdigit() else 0)
+        rows = [[None if v == "" else v for v in obs[c].tolist()] for c in cols]
+        try:
+            cells = clinical.select_characteristic(rows, n, key=spec.key, row=spec.row)
+        except IndexError as exc:
+            raise SpecError(file, spec.line, str(exc)) from None
+        strip = True
+    else:
+        col = "source_name_ch1" if spec.source == "source_name" else "title"
+        cells = [None if v == "" else v for v in obs[col].tolist()]
+        strip = False
+    if spec.convert is not None:
+        return clinical.apply_callable(cells, spec.convert)
+    if numeric == "number":
+        return clinical.parse_number(cells, spec.pattern or clinical.DEFAULT_NUMBER, spec.scale, strip)
+    out = np.full(n, np.nan)
+    if spec.values:
+        lut = {k.strip().lower(): v for k, v in spec.values.items()}
+        for i, c in enumerate(cells):
+            v = clinical.cell_value(c, strip)
+            if v is not None and v.lower() in lut:
+                out[i] = lut[v.lower()]
+    rules = spec.rules or (clinical.DEFAULT_GENDER_RULES if numeric == "gender" and not spec.values else [])
+    if rules:
+        ruled = clinical.apply_rules(cells, clinical.compile_rules(rules), strip)
+        out = np.where(np.isnan(out), ruled, out)
+    return out
+
+
+def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
+    if spec.gene_column:
+        return spec.gene_column
+    low = {str(c).lower(): c for c in columns}
+    return next((low[n] for n in GENE_COLUMN_NAMES if n in low), None)
+
+
+def _prepare_geo(job: Job) -> Prepared:
+    spec, url = job.spec, job.ingest.out
+    obs = store.read_obs(url)
+    p = Prepared(samples=[str(s) for s in obs.index], layout_kind="GEO", gene_index_name="Gene")
+    p.clinical_samples = list(p.samples)
+    p.sig = 15 if (store.read_completion(url) or {}).get("dtype") == "float64" else 7
+    if spec.trait_spec is None:
+        p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
+        return p
+    p.trait = _feature(spec.trait_spec, obs, None, spec.file)
+    if spec.age is not None:
+        p.covariates["Age"] = _feature(spec.age, obs, "number", spec.file)
+    if spec.gender is not None:
+        p.covariates["Gender"] = _feature(spec.gender, obs, "gender", spec.file)
+    syn = load_synonyms(job.synonyms_url)
+    var = store.read_var(url)
+    ids = [str(i) for i in var.index]
+    symbols = spec.symbols if spec.symbols is not None else looks_like_symbols(ids, syn)
+    try:
+        if symbols:
+            p.op = build_symbol_operator(ids, syn, job.compat)
+            p.gene_index_name = "ID"
+        elif job.compat == "genotex":
+            from genotex_dask.io.geo import read_soft_annotation_all
+
+            soft = job.ingest.files.get("soft")
+            if not soft:
+                raise NoMappableGenes("no family SOFT file: GenoTEX maps probes with its annotation")
+            ann = read_soft_annotation_all(soft)
+            gcol = _gene_column(spec, [str(c) for c in ann.columns])
+            if gcol is None or gcol not in ann.columns or spec.id_column not in ann.columns:
+                raise SpecError(spec.file, spec.line, f"annotation columns {spec.id_column!r}/{gcol!r} not in "
+                                f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
+            ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
+            p.op = build_probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex")
+        else:
+            table = var
+            platform = (store.read_uns(url).get("platform") or {}).get("id", "")
+            if spec.platform and str(spec.platform).upper() != str(platform).upper():
+                from genotex_dask.io.geo import read_soft_platforms
+
+                soft = job.ingest.files.get("soft")
+                t = read_soft_platforms(soft, [spec.platform])[spec.platform].table
+                table = t.drop_duplicates(subset=t.columns[0]).set_index(t.columns[0])
+            gcol = _gene_column(spec, [str(c) for c in table.columns])
+            if gcol is None or gcol not in table.columns:
+                raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
+                                f"(columns: {list(table.columns)[:12]})")
+            text = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v
+                    for v in table[gcol].tolist()]
+            p.op = build_probe_operator(ids, [str(i) for i in table.index], text, syn, job.compat)
+    except NoMappableGenes as exc:
+        p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
+    return p
+
+
+def _prepare_tcga(job: Job) -> Prepared:
+    url = job.ingest.out
+    spec = job.spec
+    obs = store.read_obs(url)
+    uns = store.read_uns(url)
+    from genotex_dask.io.tcga import parse_xena_clinical
+
+    clin = parse_xena_clinical(str(uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
+    p = Prepared(samples=[str(s) for s in obs.index], layout_kind="TCGA")
+    p.sig = 15 if (store.read_completion(url) or {}).get("dtype") == "float64" else 7
+    p.clinical_samples = [str(s) for s in clin.index]
+    p.trait = clinical.tcga_trait(p.clinical_samples)
+    for name, col, fn in (("Age", spec.age_column, clinical.tcga_age), ("Gender", spec.gender_column,
+                                                                        clinical.tcga_gender)):
+        if col:
+            if col not in clin.columns:
+                raise SpecError(spec.file, spec.line, f"TCGA column {col!r} not in the clinical matrix")
+            p.covariates[name] = fn(clin[col].tolist())
+    var = store.read_var(url)
+    p.gene_index_name = var.index.name or "sample"
+    try:
+        p.op = build_symbol_operator([str(i) for i in var.index], load_synonyms(job.synonyms_url), job.compat)
+    except NoMappableGenes as exc:
+        p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
+    return p
+
+
+def prepare(job: Job) -> Prepared:
+    """Dask task: features from the spec and the probe->symbol operator (small metadata reads only)."""
+    return (_prepare_tcga if job.spec.kind == "TCGA" else _prepare_geo)(job)
+
+
+def apply_block(p: Prepared, block: np.ndarray) -> np.ndarray | None:
+    """Dask task: one block of samples x probes -> samples x symbols."""
+    if p.op is None or p.failure is not None:
+        return None
+    return apply_operator(p.op, block)
+
+
+def _write_part(job: Job, record: dict, extra: dict) -> None:
+    part = {"trait": job.trait, "cohort": job.cohort, "fingerprint": job.fingerprint, "record": record,
+            "spec": job.spec.where(), **extra}
+    fs.write_json_atomic(meta_path(job.out, job.trait, job.cohort), part)
+
+
+def _remove_outputs(job: Job, keep: set[str]) -> None:
+    paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
+    for name, url in (("gene", paths.gene_data), ("clinical", paths.clinical_data), ("linked", paths.linked_data),
+                      ("store", pre_store_path(job.out, job.trait, job.cohort))):
+        if name not in keep and fs.exists(url):
+            fs.remove(url)
+
+
+def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) -> None:
+    import anndata as ad
+
+    obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
+    var = pd.DataFrame(index=pd.Index([str(g) for g in d.genes], name="gene"))
+    adata = ad.AnnData(X=d.X.astype(dtype), obs=obs, var=var)
+    import warnings
+
+    with fs.atomic_dir(url) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zarr v3 format announcements, not actionable here
+        adata.write_zarr(store.zarr_store(tmp), chunks=(min(256, max(1, d.X.shape[0])),
+                                                        min(8192, max(1, d.X.shape[1]))))
+
+
+def finalize(job: Job, p: Prepared, blocks: list) -> dict:
+    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort."""
+    t0 = time.perf_counter()
+    paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
+    summary = dict(p.op.summary) if p.op is not None else {}
+    if p.failure is not None:
+        _remove_outputs(job, set())
+        _write_part(job, p.failure, {"mapping": summary, "status": "failed"})
+        return {"cohort": f"{job.trait}/{job.cohort}", "status": "failed", "record": p.failure,
+                "error": p.failure.get("note")}
+    Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
+    dtype = np.float64 if p.sig > 7 else np.float32
+    genes = p.op.symbols
+    # gene_data: symbols x samples (GenoTEX's orientation)
+    write_matrix_csv(paths.gene_data, p.gene_index_name, [str(g) for g in genes], p.samples, Y.T.astype(dtype),
+                     p.sig)
+    # clinical_data
+    feats = {job.trait: p.trait, **p.covariates}
+    if p.layout_kind == "GEO":
+        write_matrix_csv(paths.clinical_data, "", list(feats), p.clinical_samples,
+                         np.vstack([feats[k] for k in feats]), 15)
+    else:
+        write_matrix_csv(paths.clinical_data, "sampleID", p.clinical_samples, list(feats),
+                         np.column_stack([feats[k] for k in feats]), 15)
+    linked = quality.link(p.clinical_samples, p.trait, p.covariates, p.samples, genes, Y)
+    if p.layout_kind == "TCGA":  # GenoTEX links TCGA on the samples both files have
+        common = set(p.samples)
+        keep = np.array([s in common for s in linked.samples])
+        linked = quality.Linked(linked.samples[keep], linked.trait[keep],
+                                {k: v[keep] for k, v in linked.covariates.items()}, linked.genes, linked.X[keep])
+    res, record = quality.finalize(job.trait, linked, is_gene_available=len(genes) > 0,
+                                   is_trait_available=len(p.clinical_samples) > 0)
+    d = res.linked
+    kept = {"gene", "clinical"}
+    if record["is_usable"]:
+        cols = quality.linked_columns(job.trait, d)
+        vals = np.column_stack([d.trait, *d.covariates.values(), d.X.astype(dtype).astype(np.float64)]) \
+            if len(d.samples) else np.zeros((0, len(cols)))
+        write_matrix_csv(paths.linked_data, "", [str(s) for s in d.samples], cols, vals, p.sig)
+        kept.add("linked")
+    if len(d.samples):
+        _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
+        kept.add("store")
+    _remove_outputs(job, kept)
+    _write_part(job, record, {"mapping": summary, "steps": res.steps, "status": "done",
+                              "n_genes": int(len(genes)), "seconds": round(time.perf_counter() - t0, 3)})
+    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "record": record,
+            "n_genes": int(len(genes)), "n_samples": int(len(d.samples))}
+
+
+def cohort_graph(job: Job):
+    """The cohort's Dask graph: prepare -> apply per sample block -> finalize (a Delayed)."""
+    prep = delayed(prepare, pure=False)(job, dask_key_name=f"prepare-{job.trait}/{job.cohort}-{job.fingerprint}")
+    X = store.cohort_X_dask(job.ingest.out)
+    X = X.rechunk((BLOCK_SAMPLES, -1))
+    blocks = [delayed(apply_block, pure=True)(prep, b) for b in X.to_delayed()[:, 0]]
+    return delayed(finalize, pure=False)(job, prep, blocks,
+                                         dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}")
+
+
+# ---- the stage -------------------------------------------------------------------------------------------
+
+def _match_jobs(specs: dict[str, dict[str, CohortSpec]], ingest_jobs: list) -> tuple[dict, dict]:
+    """Spec cohort -> ingest job (GEO by trait + GSE directory + matrix file; TCGA by directory)."""
+    matched, missing = {}, {}
+    for trait, cohorts in specs.items():
+        for cid, spec in cohorts.items():
+            cands = []
+            if spec.kind == "TCGA":
+                cands = [j for j in ingest_jobs if j.kind == "TCGA" and j.cohort == spec.tcga_directory]
+            else:
+                for j in ingest_jobs:
+                    if j.kind != "GEO" or j.trait != trait:
+                        continue
+                    gse = j.input_dir.rstrip("/").rsplit("/", 1)[-1]
+                    if j.cohort == cid or (gse == cid and (spec.matrix is None or
+                                                           j.files.get("matrix", "").endswith("/" + spec.matrix))):
+                        cands.append(j)
+                cands.sort(key=lambda j: (j.cohort != cid, j.files.get("matrix", "")))
+            if cands:
+                matched[(trait, cid)] = cands[0]
+            else:
+                where = spec.tcga_directory if spec.kind == "TCGA" else f"input/GEO/{trait}/{cid}"
+                missing[(trait, cid)] = f"{spec.where()}: no input cohort found for {where}"
+    return matched, missing
+
+
+def _fingerprint(spec: CohortSpec, compat: str | None, ingest_out: str, syn_fp: dict) -> str:
+    rec = store.read_completion(ingest_out) or {}
+    blob = json.dumps([ENGINE_VERSION, spec.fingerprint(), compat, rec.get("sources"), rec.get("dtype"), syn_fp],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _up_to_date(job: Job) -> bool:
+    try:
+        part = fs.read_json(meta_path(job.out, job.trait, job.cohort))
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return False
+    if part.get("fingerprint") != job.fingerprint:
+        return False
+    if part.get("status") == "done" and not fs.exists(layout.PreprocessPaths(job.out, job.trait,
+                                                                                job.cohort).gene_data):
+        return False
+    return True
+
+
+def merge_cohort_info(out: str, traits: list[str]) -> None:
+    """Merge the per-cohort parts of each trait into its cohort_info.json (one atomic write per trait)."""
+    for trait in traits:
+        d = layout.join(out, "preprocess_meta", trait)
+        records = {}
+        for name in fs.listdir(d):
+            if name.endswith(".json") and not name.startswith(fs.TMP_MARK):
+                part = fs.read_json(layout.join(d, name))
+                records[part["cohort"]] = part["record"]
+        if records:
+            fs.write_json_atomic(layout.cohort_info_path(out, trait), {k: records[k] for k in sorted(records)})
+
+
+def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str | None = None,
+                   store: str | None = None, progress: bool = True) -> dict:
+    """Preprocess every cohort named in ``specs`` (a directory/file of YAML specs, or ``{trait: {cohort:
+    CohortSpec}}``) from the cohort store into OUT; returns and writes ``OUT/preprocess/run_summary.json``."""
+    from genotex_dask.pipelines.ingest import discover, ingest_cohort
+
+    if compat not in (None, "genotex"):
+        raise ValueError(f"compat must be None or 'genotex', not {compat!r}")
+    t0 = time.perf_counter()
+    store_url = store or layout.join(out, "store")
+    spec_map = load_specs(specs)
+    syn_url = layout.gene_synonym_path(root)
+    syn_fp = fs.file_fingerprint(syn_url)
+    ingest_jobs = discover(root, store_url)
+    matched, missing = _match_jobs(spec_map, ingest_jobs)
+    failed: dict[str, str] = {}
+    cohorts: dict[str, dict] = {}
+
+    def fail(trait: str, cid: str, spec: CohortSpec | None, cause: str, gene: bool = False, tr: bool = False):
+        key = f"{trait}/{cid}"
+        failed[key] = cause
+        rec = quality.initial_record(gene, tr, cause)
+        part = {"trait": trait, "cohort": cid, "fingerprint": "", "record": rec, "status": "failed",
+                "spec": spec.where() if spec else ""}
+        fs.write_json_atomic(meta_path(out, trait, cid), part)
+        cohorts[key] = {"cohort": key, "status": "failed", "error": cause, "record": rec}
+
+    for (trait, cid), cause in missing.items():
+        fail(trait, cid, spec_map[trait][cid], cause)
+    # 1. bring the needed cohorts up to date in the store (skips unchanged ones)
+    uniq = {j.key: j for j in matched.values()}
+    futs = {client.submit(ingest_cohort, j, key=f"ingest-{j.key}-{time.time_ns()}", pure=False): k
+            for k, j in uniq.items()}
+    ingest_status: dict[str, dict] = {}
+    for fut in as_completed_with_progress(list(futs), desc="ingest", enabled=progress):
+        try:
+            ingest_status[futs[fut]] = fut.result()
+        except Exception as exc:  # worker died repeatedly
+            ingest_status[futs[fut]] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    # 2. one graph per cohort
+    graphs, jobs = [], []
+    skipped = 0
+    for (trait, cid), ij in sorted(matched.items()):
+        spec = spec_map[trait][cid]
+        st = ingest_status.get(ij.key, {})
+        if st.get("status") == "failed":
+            fail(trait, cid, spec, f"ingest failed: {st.get('error')}")
+            continue
+        job = Job(trait, cid, spec, ij, out, compat, syn_url)
+        job.fingerprint = _fingerprint(spec, compat, ij.out, syn_fp)
+        if _up_to_date(job):
+            skipped += 1
+            cohorts[f"{trait}/{cid}"] = {"cohort": f"{trait}/{cid}", "status": "skipped"}
+            continue
+        graphs.append(cohort_graph(job))
+        jobs.append(job)
+    futures = client.compute(graphs) if graphs else []
+    by_fut = dict(zip(futures, jobs))
+    for fut in as_completed_with_progress(futures, desc="preprocess", enabled=progress):
+        job = by_fut[fut]
+        key = f"{job.trait}/{job.cohort}"
+        try:
+            res = fut.result()
+            cohorts[key] = res
+            if res["status"] == "failed":
+                failed[key] = res.get("error") or ""
+        except Exception as exc:
+            cause = f"{type(exc).__name__}: {exc}"
+            fail(job.trait, job.cohort, job.spec, cause)
+            cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
+    merge_cohort_info(out, sorted(spec_map))
+    done = sum(1 for c in cohorts.values() if c.get("status") == "done")
+    summary = {"stage": "preprocess", "version": ENGINE_VERSION, "root": root, "out": out, "store": store_url,
+               "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()), "done": done,
+               "skipped": skipped, "failed": failed,
+               "usable": sorted(k for k, c in cohorts.items() if (c.get("record") or {}).get("is_usable")),
+               "cohorts": {k: cohorts[k] for k in sorted(cohorts)},
+               "seconds": round(time.perf_counter() - t0, 3)}
+    fs.write_json_atomic(layout.join(layout.preprocess_dir(out), "run_summary.json"), summary)
+    return summary
+
+
+# ---- spec suggestion -------------------------------------------------------------------------------------
+
+def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
+    """Propose ``<out_specs>/<Trait>.yaml`` for every cohort of the input tree (GEO and TCGA).
+
+    Reads only sample metadata (series-matrix header lines, platform annotation header, TCGA clinical
+    columns) directly from the input files; ``store`` is accepted for symmetry and unused.
+    """
+    from genotex_dask.io.geo import read_series_matrix
+    from genotex_dask.io.tcga import read_xena_clinical
+    from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
+
+    t0 = time.perf_counter()
+    by_trait: dict[str, dict[str, CohortSpec]] = {}
+    errors: dict[str, str] = {}
+    geo = layout.input_geo_dir(root)
+    for trait in fs.listdir(geo):
+        tdir = layout.join(geo, trait)
+        if not fs.isdir(tdir):
+            continue
+        for gse in fs.listdir(tdir):
+            d = layout.join(tdir, gse)
+            names = fs.listdir(d)
+            mats = sorted(n for n in names if layout.is_series_matrix(n))
+            if not mats:
+                errors[f"{trait}/{gse}"] = f"{d}: no series-matrix file"
+                continue
+            try:
+                m = read_series_matrix(layout.join(d, mats[0]), values=False)
+                obs = m.samples
+                chars = [[None if v == "" else v for v in obs[c].tolist()]
+                         for c in obs.columns if str(c).startswith("characteristics_ch1")]
+                plat = layout.platform_from_matrix_name(mats[0]) or (m.platform_ids[0] if m.platform_ids else None)
+                spec = suggest_geo(trait, gse, obs["title"].tolist(), obs["source_name_ch1"].tolist(), chars,
+                                   matrix=mats[0] if len(mats) > 1 else None, platform=None)
+                if len(mats) > 1:
+                    spec.note = (spec.note + "; " if spec.note else "") + \
+                        f"{len(mats)} matrix files: using {mats[0]} (platform {plat}) as GenoTEX does"
+                by_trait.setdefault(trait, {})[gse] = spec
+            except Exception as exc:  # one unreadable cohort never stops the others
+                errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
+    tcga = layout.input_tcga_dir(root)
+    traits_known = set(by_trait)
+    for dname in fs.listdir(tcga):
+        d = layout.join(tcga, dname)
+        names = fs.listdir(d)
+        clin = [n for n in names if layout.is_tcga_clinical(n)]
+        if not clin:
+            continue
+        trait = _tcga_trait_name(dname, traits_known)
+        try:
+            cols = list(read_xena_clinical(layout.join(d, clin[0])).columns)
+        except Exception as exc:
+            errors[f"TCGA/{dname}"] = f"{type(exc).__name__}: {exc}"
+            continue
+        by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, dname, cols)
+    header = "# Proposed by `genotex-dask specs suggest`; review cohorts with needs_review: true.\n"
+    review = []
+    for trait, cohorts in sorted(by_trait.items()):
+        fs.write_text_atomic(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header))
+        review += [f"{trait}/{c}" for c, s in sorted(cohorts.items()) if s.needs_review]
+    summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
+               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review, "errors": errors,
+               "confidence": {f"{t}/{c}": s.confidence for t, cs in sorted(by_trait.items())
+                              for c, s in sorted(cs.items())},
+               "seconds": round(time.perf_counter() - t0, 3)}
+    fs.write_json_atomic(layout.join(out_specs, "suggest_summary.json"), summary)
+    return summary
+
+
+def _tcga_trait_name(dname: str, known: set[str]) -> str:
+    """``TCGA_Bile_Duct_Cancer_(CHOL)`` -> ``Bile_Duct_Cancer`` (GenoTEX's directory naming)."""
+    name = dname
+    if name.startswith("TCGA_"):
+        name = name[5:]
+    if "_(" in name:
+        name = name[: name.index("_(")]
+    return name
