@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import anndata as ad
@@ -57,18 +58,18 @@ def zarr_store(url: str, read_only: bool = False):
 
 def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     """Every column as str ("" for missing) and no '/' in names; the index as str."""
-    out = pd.DataFrame(index=pd.Index([str(i) for i in frame.index], dtype=object))
+    index = pd.Index([str(i) for i in frame.index], dtype=object)
+    cols: dict[str, np.ndarray] = {}
     for col in frame.columns:
         name = str(col)
         safe = name.replace("/", "_")
-        while safe in out.columns or safe == "_index":
+        while safe in cols or safe == "_index":
             safe += "_"
         if safe != name:
             renamed[safe] = name
         s = frame[col]
-        values = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
-        out[safe] = pd.Series(values, index=out.index, dtype=object)
-    return out
+        cols[safe] = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
+    return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -107,13 +108,18 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with fs.atomic_dir(url) as tmp:
-        with warnings.catch_warnings():
-            # zarr/anndata announce future defaults (v3 sharding, consolidated metadata): not actionable here
-            warnings.simplefilter("ignore", UserWarning)
-            with ad.settings.override(zarr_write_format=ZARR_FORMAT):
-                adata.write_zarr(zarr_store(tmp), chunks=chunks, convert_strings_to_categoricals=False)
+        with _quiet(), ad.settings.override(zarr_write_format=ZARR_FORMAT):
+            adata.write_zarr(zarr_store(tmp), chunks=chunks, convert_strings_to_categoricals=False)
         fs.write_json_atomic(_mark(tmp), record)
     return record
+
+
+@contextmanager
+def _quiet():
+    """zarr/anndata announce future defaults (v3 sharding, consolidated metadata): not actionable here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def _mark(url: str) -> str:
@@ -147,7 +153,8 @@ def sources_unchanged(url: str, sources: dict[str, dict], float64: bool | None =
 
 
 def _group(url: str) -> zarr.Group:
-    return zarr.open_group(zarr_store(url, read_only=True), mode="r")
+    with _quiet():
+        return zarr.open_group(zarr_store(url, read_only=True), mode="r")
 
 
 def _restore_names(frame: pd.DataFrame, mapping: dict) -> pd.DataFrame:
@@ -195,7 +202,8 @@ def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:
 def open_cohort(url: str, lazy: bool = False) -> ad.AnnData:
     """The cohort as AnnData (via ``anndata.read_zarr``), ``uns`` decoded; ``lazy=True``: X a Dask array."""
     if not lazy:
-        adata = ad.read_zarr(zarr_store(url, read_only=True))
+        with _quiet():
+            adata = ad.read_zarr(zarr_store(url, read_only=True))
         adata.uns = unpack_uns(dict(adata.uns))
         return adata
     return ad.AnnData(X=cohort_X_dask(url), obs=read_obs(url, original_names=False),

@@ -1,0 +1,197 @@
+"""Ingest pipeline on a GenoTEX tree with real cohorts and one broken cohort per kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import anndata as ad
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from genotex_dask.io import fs, store
+from genotex_dask.pipelines.ingest import SUMMARY_NAME, run_ingest
+from tests._geo_files import GSE781_DIR, GSE781_SOFT, matrix_text, truncated_copy, write_gz
+
+DLBC = Path(__file__).parent / "data" / "tcga" / "input" / "TCGA" / "TCGA_Large_Bcell_Lymphoma_(DLBC)"
+SMALL_SOFT = ("^SERIES = GSE9\n!Series_title = small\n^PLATFORM = GPL1\n!Platform_title = toy array\n"
+              "!platform_table_begin\nID\tGene Symbol\np1\tTP53\np2\tEGFR /// ERBB2\n!platform_table_end\n")
+BROKEN = {  # cohort dir -> (what is wrong, expected words in the message)
+    "GSE_TRUNC": ("truncated gzip", "gzip"),
+    "GSE_NOMARK": ("no table begin marker", "!series_matrix_table_begin"),
+    "GSE_RAGGED": ("ragged row", "ragged"),
+    "GSE_NONNUM": ("non-numeric cell", "non-numeric"),
+    "GSE_DUP": ("duplicate sample IDs", "duplicate sample"),
+    "GSE_EMPTY": ("empty directory", "empty cohort directory"),
+}
+
+
+def _make_tree(root: Path) -> None:
+    geo = root / "input" / "GEO"
+    shutil.copytree(GSE781_DIR, geo / "Kidney_Clear_Cell_Carcinoma" / "GSE781")
+    small = geo / "Toy_Trait" / "GSE9"
+    write_gz(small / "GSE9-GPL1_series_matrix.txt.gz", matrix_text())
+    write_gz(small / "GSE9-GPL2_series_matrix.txt.gz", matrix_text(samples=("GSM7", "GSM8", "GSM9")))
+    write_gz(small / "GSE9_family.soft.gz", SMALL_SOFT)
+    bad = geo / "Bad_Trait"
+    truncated_copy(GSE781_DIR / "GSE781-GPL96_series_matrix.txt.gz",
+                   bad / "GSE_TRUNC" / "GSE_TRUNC_series_matrix.txt.gz")
+    write_gz(bad / "GSE_NOMARK" / "GSE_NOMARK_series_matrix.txt.gz", matrix_text(table_begin=False))
+    write_gz(bad / "GSE_RAGGED" / "GSE_RAGGED_series_matrix.txt.gz",
+             matrix_text(rows=[['"p1"', "1", "2", "3"], ['"p2"', "1", "2"]]))
+    write_gz(bad / "GSE_NONNUM" / "GSE_NONNUM_series_matrix.txt.gz",
+             matrix_text(rows=[['"p1"', "1", "2", "3"], ['"p2"', "1", "n/d", "3"]]))
+    write_gz(bad / "GSE_DUP" / "GSE_DUP_series_matrix.txt.gz", matrix_text(samples=("GSM1", "GSM1", "GSM2")))
+    (bad / "GSE_EMPTY").mkdir(parents=True)
+    tcga = root / "input" / "TCGA"
+    shutil.copytree(DLBC, tcga / DLBC.name)
+    (tcga / "TCGA_Empty_(XX)").mkdir(parents=True)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, client):
+    base = tmp_path_factory.mktemp("ingest")
+    root, st = base / "root", base / "store"
+    _make_tree(root)
+    summary = run_ingest(str(root), str(st), client, progress=False)
+    return root, st, summary
+
+
+def test_summary_counts_and_failures_name_file_and_cause(ingested):
+    root, st, summary = ingested
+    assert summary["n_cohorts"] == 4 + len(BROKEN) + 1
+    assert summary["ingested"] == 4 and summary["skipped"] == 0
+    failed = summary["failed"]
+    assert set(failed) == {f"GEO/Bad_Trait/{k}" for k in BROKEN} | {"TCGA/TCGA_Empty_(XX)"}
+    for cohort, (_, words) in BROKEN.items():
+        msg = failed[f"GEO/Bad_Trait/{cohort}"]
+        assert str(root / "input" / "GEO" / "Bad_Trait" / cohort) in msg and words in msg, msg
+    assert "empty cohort directory" in failed["TCGA/TCGA_Empty_(XX)"]
+    on_disk = json.loads((st / SUMMARY_NAME).read_text())
+    assert on_disk["failed"] == failed and on_disk["ingested"] == 4
+    assert fs.leftover_temporaries(str(st)) == []
+    for cohort in BROKEN:  # no group at all for a failed cohort
+        assert not (st / "GEO" / "Bad_Trait" / f"{cohort}.zarr").exists()
+
+
+@pytest.fixture(scope="module")
+def geoparse_gse781():
+    GEOparse = pytest.importorskip("GEOparse")
+    logging.getLogger("GEOparse").setLevel(logging.ERROR)
+    return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)
+
+
+def _geoparse_matrix(gse, probes, samples) -> np.ndarray:
+    cols = []
+    for gsm in samples:
+        t = gse.gsms[gsm].table
+        cols.append(pd.to_numeric(t["VALUE"], errors="coerce").set_axis(t["ID_REF"].astype(str)).reindex(probes))
+    return np.column_stack([c.to_numpy(dtype=float) for c in cols]).T  # samples x probes
+
+
+def test_gse781_store_equals_geoparse_to_float32(ingested, geoparse_gse781):
+    _, st, _ = ingested
+    path = st / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781.zarr"
+    a = ad.read_zarr(str(path))  # plain anndata opens the cohort
+    assert a.shape == (17, 22283) and a.X.dtype == np.float32
+    expect = _geoparse_matrix(geoparse_gse781, list(a.var_names), list(a.obs_names))
+    assert np.array_equal(np.isnan(a.X), np.isnan(expect))
+    ok = ~np.isnan(expect)
+    rel = np.abs(a.X[ok].astype(np.float64) - expect[ok]) / np.maximum(np.abs(expect[ok]), 1e-300)
+    assert rel.max() <= 1e-6
+    # var: the GPL96 annotation joined on probe ID; obs: the samples' metadata
+    gpl = geoparse_gse781.gpls["GPL96"].table.set_index("ID")
+    sym = gpl["Gene Symbol"].reindex(a.var_names)
+    assert list(a.var["Gene Symbol"]) == [s if isinstance(s, str) else "" for s in sym]
+    assert list(a.obs["source_name_ch1"]) == [geoparse_gse781.gsms[g].metadata["source_name_ch1"][0]
+                                               for g in a.obs_names]
+    u = store.read_uns(str(path))
+    assert u["platform"]["id"] == "GPL96" and u["ingest"]["kind"] == "GEO"
+    assert u["ingest"]["sources"]["matrix"]["name"] == "GSE781-GPL96_series_matrix.txt.gz"
+    assert u["series"]["title"] == [geoparse_gse781.metadata["title"][0]]
+
+
+def test_float64_store_is_exact(tmp_path, client, geoparse_gse781):
+    root = tmp_path / "root"
+    shutil.copytree(GSE781_DIR, root / "input" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781")
+    summary = run_ingest(str(root), str(tmp_path / "st"), client, progress=False, float64=True)
+    assert summary["ingested"] == 1 and not summary["failed"]
+    a = store.open_cohort(str(tmp_path / "st" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781.zarr"))
+    assert a.X.dtype == np.float64
+    expect = _geoparse_matrix(geoparse_gse781, list(a.var_names), list(a.obs_names))
+    np.testing.assert_array_equal(a.X, expect)
+
+
+def test_multi_matrix_series_and_missing_platform_annotation(ingested):
+    _, st, summary = ingested
+    assert {"GEO/Toy_Trait/GSE9-GPL1", "GEO/Toy_Trait/GSE9-GPL2"} <= set(summary["cohorts"])
+    one = store.open_cohort(str(st / "GEO" / "Toy_Trait" / "GSE9-GPL1.zarr"))
+    assert list(one.var["Gene Symbol"]) == ["TP53", "EGFR /// ERBB2", ""]
+    assert list(one.obs["characteristics_ch1_0"]) == ["disease state: RA", "disease state: control",
+                                                      "disease state: RA"]
+    np.testing.assert_array_equal(np.isnan(one.X), [[False, False, False], [False, True, False],
+                                                    [True, False, False]])
+    two = store.open_cohort(str(st / "GEO" / "Toy_Trait" / "GSE9-GPL2.zarr"))
+    assert "GPL2 not in GSE9_family.soft.gz" in two.uns["platform"]["annotation_note"]
+
+
+def test_tcga_cohort(ingested):
+    _, st, _ = ingested
+    path = str(st / "TCGA" / f"{DLBC.name}.zarr")
+    a = store.open_cohort(path)
+    expr = pd.read_csv(DLBC / "TCGA.DLBC.sampleMap_HiSeqV2_PANCAN.gz", sep="\t", index_col=0)
+    clin = pd.read_csv(DLBC / "TCGA.DLBC.sampleMap_DLBC_clinicalMatrix", sep="\t", index_col=0)
+    assert list(a.obs_names) == list(expr.columns) and list(a.var_names) == list(expr.index)
+    np.testing.assert_allclose(a.X, expr.to_numpy().T.astype(np.float32), rtol=0, atol=0)
+    assert list(a.obs["gender"]) == list(clin.loc[list(expr.columns), "gender"])  # linked by barcode
+    from genotex_dask.io.tcga import parse_xena_clinical
+    pd.testing.assert_frame_equal(parse_xena_clinical(a.uns["clinical_matrix_tsv"]), clin)
+    assert sum(v.startswith("?|") for v in a.var_names) == 29
+
+
+def test_rerun_skips_unchanged_and_redoes_changed(ingested, client):
+    root, st, first = ingested
+    again = run_ingest(str(root), str(st), client, progress=False)
+    assert again["skipped"] == 4 and again["ingested"] == 0 and set(again["failed"]) == set(first["failed"])
+    # change one source: only that cohort is ingested again
+    m = root / "input" / "GEO" / "Toy_Trait" / "GSE9" / "GSE9-GPL1_series_matrix.txt.gz"
+    write_gz(m, matrix_text(rows=[['"p1"', "9", "9", "9"]]))
+    os.utime(m, (1e9, 1e9))
+    third = run_ingest(str(root), str(st), client, progress=False)
+    assert third["ingested"] == 1 and third["skipped"] == 3
+    assert third["cohorts"]["GEO/Toy_Trait/GSE9-GPL1"]["status"] == "ingested"
+    assert store.open_cohort(str(st / "GEO" / "Toy_Trait" / "GSE9-GPL1.zarr")).shape == (3, 1)
+    assert fs.leftover_temporaries(str(st)) == []
+
+
+def test_memory_filesystem_root_and_store(client, tmp_path):
+    mem = fsspec.filesystem("memory")
+    base = f"/ingest-mem-{tmp_path.name}"
+    mem.pipe(f"{base}/root/input/GEO/T/GSE9/GSE9_series_matrix.txt.gz", gzip.compress(matrix_text().encode()))
+    mem.pipe(f"{base}/root/input/GEO/T/GSE9/GSE9_family.soft.gz", gzip.compress(SMALL_SOFT.encode()))
+    mem.pipe(f"{base}/root/input/GEO/T/GSE8/GSE8_series_matrix.txt.gz",
+             gzip.compress(matrix_text(table_end=False).encode()))
+    summary = run_ingest(f"memory://{base}/root", f"memory://{base}/store", client, progress=False)
+    assert summary["ingested"] == 1 and list(summary["failed"]) == ["GEO/T/GSE8"]
+    assert "!series_matrix_table_end" in summary["failed"]["GEO/T/GSE8"]
+    url = f"memory://{base}/store/GEO/T/GSE9.zarr"
+    assert store.is_complete(url)
+    a = store.open_cohort(url)
+    assert list(a.var["Gene Symbol"]) == ["TP53", "EGFR /// ERBB2", ""]
+    assert store.cohort_X_dask(url).shape == (3, 3)
+    assert fs.leftover_temporaries(f"memory://{base}/store") == []
+    assert run_ingest(f"memory://{base}/root", f"memory://{base}/store", client, progress=False)["skipped"] == 1
