@@ -194,6 +194,8 @@ def test_tcga_xena_files(corpus, truth):
         # a normal sample shares its patient's sex with the tumour sample
         for b in clin.index[clin.index.str.endswith("-11")]:
             assert clin.loc[b, "gender"] == clin.loc[b[:-3] + "-01", "gender"]
+        planted = {g for gs in truth["trait_genes"].values() for g in gs}
+        assert planted <= set(expr.index)
 
 
 # ---- truth is consistent with the files ----------------------------------------------------------------------
@@ -333,3 +335,19 @@ def test_batch_effect_dominates_first_axis(corpus, truth):
     without = [top_gap(c) for c in cs if not c["batch_effect"]]
     assert with_batch and without
     assert min(with_batch) > 0.3 and min(with_batch) > 2.5 * max(without), (with_batch, without)
+
+
+def test_every_platform_kind_carries_the_planted_genes(tmp_path):
+    out = tmp_path / "p3"
+    write_corpus(str(out), traits=2, cohorts_per_trait=4, samples=20, probes=500, platforms=3, seed=1)
+    t = json.loads((out / "truth.json").read_text())
+    syn = json.loads((out / "metadata/gene_synonym.json").read_text())
+    needed = {g for gs in t["trait_genes"].values() for g in gs}
+    seen: dict[str, str] = {}
+    for c in _geo(t).values():
+        for gpl, table in _soft_platform_tables(out / c["input_dir"] / f"{c['cohort']}_family.soft.gz").items():
+            col = _symbol_column(table)
+            seen[gpl] = col
+            normalized = {syn[s.upper()] for text in table[col] for s in _extract(text) if s.upper() in syn}
+            assert needed <= normalized, (gpl, needed - normalized)
+    assert sorted(seen.values()) == ["Gene Symbol", "Symbol", "gene_assignment"]

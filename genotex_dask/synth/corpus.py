@@ -10,6 +10,14 @@ Layout written under ``out`` (GenoTEX's):
 ``input/TCGA/TCGA_<Trait>_(<CODE>)/TCGA.<CODE>.sampleMap_<CODE>_clinicalMatrix`` + ``..._HiSeqV2_PANCAN.gz``,
 ``metadata/task_info.json``, ``metadata/gene_synonym.json``, ``truth.json``, ``synth_summary.json``.
 
+``truth.json`` follows the shared contract (seed, params, cohorts, problems, trait_genes) and adds, per cohort:
+``scenario``, ``matrix_files``, ``n_cases``/``n_controls``, ``has_age``/``has_gender``, ``trait_row``/``age_row``/
+``gender_row`` (0-based index among the ``!Sample_characteristics_ch1`` rows, None elsewhere); per two-step problem
+``condition_genes``; and top-level ``covariate_genes`` (Age, Gender), ``alias_planted`` (the planted gene each trait
+has under an alias on the first platform) and ``platforms``.  ``trait_values``/``gender_values`` keys are the raw
+cells exactly as written (``"disease state: RA"``, a whole source name or title, ``"MALE"``); for TCGA the trait
+keys are the barcode's sample-type code (``"01"``, ``"11"``).
+
 Expression model (log2 scale): per gene a baseline (5-12) and noise level; per probe an offset and noise;
 trait genes shift with the trait (1-2 log2 units), condition genes with a latent condition status that is
 correlated with the trait, age genes with age, sex genes (XIST vs Y genes) with gender, and some cohorts carry a
@@ -379,7 +387,8 @@ def _build_platform(k: int, gpl: str, kind: str, probes: int, roles: Roles, seed
     # probe IDs in the platform's style
     if kind == "affy":
         suffix = ("_at", "_s_at", "_x_at", "_a_at")
-        ids = [f"{200000 + 3 * i}{suffix[int(rng.integers(4))] if prim[i] >= 0 else '_at'}"
+        base = 200000 if k < len(PLATFORM_KINDS) else 1550000 + 100000 * (k // len(PLATFORM_KINDS))
+        ids = [f"{base + 3 * i}{suffix[int(rng.integers(4))] if prim[i] >= 0 else '_at'}"
                for i in range(len(prim))]
     elif kind == "gene_assignment":
         ids = [f"TC{1 + i % 22:02d}{1000000 + i:07d}.hg.1" for i in range(len(prim))]
