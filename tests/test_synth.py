@@ -96,17 +96,15 @@ def _geo(truth: dict):
 # ---- determinism and storage ----------------------------------------------------------------------------
 
 def test_same_seed_same_bytes_memory_and_local(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
+    a = tmp_path / "a"
     write_corpus(str(a), seed=3, **TINY)
-    write_corpus(str(b), seed=3, **TINY)
     files_a = _all_files(a)
-    assert files_a == _all_files(b)
-    # memory:// gets the very same bytes
+    # the same seed written to memory:// gives the very same bytes
     write_corpus("memory://synth-test/c", seed=3, **TINY)
     mem = fsspec.filesystem("memory")
     got = {p.split("synth-test/c/", 1)[1]: mem.cat_file(p) for p in mem.find("/synth-test/c")}
-    assert got == files_a
     mem.rm("/synth-test", recursive=True)
+    assert got == files_a
     # another seed changes data and truth
     write_corpus(str(tmp_path / "d"), seed=4, **TINY)
     files_d = _all_files(tmp_path / "d")
@@ -319,6 +317,12 @@ def test_planted_effects_are_real(corpus, truth):
     male = np.array([c["gender_values"][x] for x in chars[c["gender_row"]]])
     assert genes.loc["XIST"][male == 0].mean() - genes.loc["XIST"][male == 1].mean() > 2
     assert genes.loc["RPS4Y1"][male == 1].mean() - genes.loc["RPS4Y1"][male == 0].mean() > 2
+    # age genes follow the recorded age
+    ages = pd.to_numeric(pd.Series(chars[c["age_row"]]).str.extract(r"(\d+)")[0], errors="coerce").to_numpy()
+    ok = ~np.isnan(ages)
+    r = [abs(np.corrcoef(ages[ok], genes.loc[g].to_numpy()[ok])[0, 1])
+         for g in truth["covariate_genes"]["Age"] if g in genes.index]
+    assert len(r) >= 6 and np.median(r) > 0.4
 
 
 def test_batch_effect_dominates_first_axis(corpus, truth):
@@ -339,7 +343,7 @@ def test_batch_effect_dominates_first_axis(corpus, truth):
 
 def test_every_platform_kind_carries_the_planted_genes(tmp_path):
     out = tmp_path / "p3"
-    write_corpus(str(out), traits=2, cohorts_per_trait=4, samples=20, probes=500, platforms=3, seed=1)
+    write_corpus(str(out), traits=2, cohorts_per_trait=4, samples=16, probes=400, platforms=3, seed=1)
     t = json.loads((out / "truth.json").read_text())
     syn = json.loads((out / "metadata/gene_synonym.json").read_text())
     needed = {g for gs in t["trait_genes"].values() for g in gs}
@@ -351,3 +355,24 @@ def test_every_platform_kind_carries_the_planted_genes(tmp_path):
             normalized = {syn[s.upper()] for text in table[col] for s in _extract(text) if s.upper() in syn}
             assert needed <= normalized, (gpl, needed - normalized)
     assert sorted(seen.values()) == ["Gene Symbol", "Symbol", "gene_assignment"]
+
+
+def _reference_batch_rule(x: np.ndarray) -> bool:
+    """GenoTEX's eigen-gap test, restated: a gap > 200/n among the top-10 normalized eigenvalues of XX^T."""
+    x = x - x.mean(axis=0)
+    ev = np.sort(np.linalg.eigvalsh(x @ x.T))[::-1][:10]
+    ev = ev / ev[0]
+    return bool((ev[:-1] - ev[1:] > 200 / x.shape[0]).any())
+
+
+def test_reference_batch_rule_fires_only_on_batch_cohorts_when_n_large(tmp_path):
+    out = tmp_path / "big_n"
+    write_corpus(str(out), traits=2, cohorts_per_trait=1, samples=260, probes=1000, platforms=1, seed=2,
+                 vary_samples=False)
+    t = json.loads((out / "truth.json").read_text())
+    fired = {}
+    for c in t["cohorts"].values():
+        _, table = _read_matrix(out / c["input_dir"] / c["matrix_files"][0])
+        x = table.dropna().T.to_numpy()
+        fired[c["batch_effect"]] = _reference_batch_rule(x)
+    assert fired == {True: True, False: False}

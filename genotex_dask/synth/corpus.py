@@ -95,8 +95,11 @@ N_AGE_GENES = 8
 TRAIT_EFFECT = (1.0, 2.0)
 SEX_EFFECT = 4.0
 AGE_SLOPE = 0.04  # log2 units per year
-BATCH_SHIFT_SD = 1.5
+BATCH_SHIFT_SD = 2.0
 BATCH_GENE_FRACTION = 0.4
+# Shared biological variation: a few co-expression factors with smoothly decreasing strength, so that the
+# eigenvalue spectrum of a cohort without batch has no big first gap (as in real data) while a batch does.
+FACTOR_SD = (0.2, 0.17, 0.15, 0.13, 0.11, 0.09)
 
 # Measured on this generator's output at 54,675 probes x 167 samples, gzip level 6 (bytes of gz per matrix
 # cell, per platform-annotation row, per sample header, per cell of a full ^SAMPLE table); plan_corpus uses
@@ -268,6 +271,7 @@ class Roles:
     distractors: dict[str, list[int]]
     unmeasured: dict[str, list[int]]
     alias_planted: dict[str, int]  # trait -> planted gene annotated by an alias on the first platform
+    loadings: np.ndarray  # factors x genes
 
     @property
     def core(self) -> list[int]:
@@ -306,7 +310,8 @@ def _roles(trait_names: list[str], seed: int) -> Roles:
         if with_alias:
             alias_planted[t] = with_alias[0]
     slope = rng.choice([-1.0, 1.0], N_AGE_GENES) * AGE_SLOPE * rng.uniform(0.7, 1.3, N_AGE_GENES)
-    return Roles(index, mu, sd, female, male, controls, age, slope, tg, te, dis, unm, alias_planted)
+    loadings = rng.standard_normal((len(FACTOR_SD), len(genes))) * np.array(FACTOR_SD)[:, None]
+    return Roles(index, mu, sd, female, male, controls, age, slope, tg, te, dis, unm, alias_planted, loadings)
 
 
 # ---- platforms ---------------------------------------------------------------------------------------------
@@ -574,6 +579,7 @@ def _gene_expression(sm: Samples, trait: str, roles: Roles, rng: np.random.Gener
     n, g = len(sm.y), len(roles.mu)
     cohort_shift = rng.normal(0.0, 0.25, g)
     e = roles.mu + cohort_shift + rng.standard_normal((n, g)) * roles.sd
+    e += rng.standard_normal((n, len(FACTOR_SD))) @ roles.loadings
     e[:, roles.trait_genes[trait]] += np.outer(sm.y, roles.trait_effect[trait])
     for cond, c in sm.latent.items():
         e[:, roles.trait_genes[cond]] += np.outer(c, roles.trait_effect[cond])
