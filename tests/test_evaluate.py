@@ -219,3 +219,23 @@ def test_broken_files_are_reported_and_the_rest_scored(ref_run: Path, tmp_path: 
 def test_needs_a_reference_or_a_truth(ref_run: Path):
     with pytest.raises(ValueError, match="reference run"):
         evaluate_metrics(str(ref_run))
+
+
+def test_clinical_orientation_geo_and_tcga(tmp_path: Path):
+    from genotex_dask.evaluation.evaluate import compare_preprocess_file, load_frame
+
+    geo = pd.DataFrame({"S1": [1.0, 50.0, 0.0], "S2": [0.0, 61.0, 1.0], "S3": [1.0, 70.0, 1.0]},
+                       index=["Trait_B", "Age", "Gender"])  # GEO: features x samples
+    tcga = geo.T.copy()  # TCGA: samples x features, as GenoTEX's tcga_select_clinical_features leaves it
+    tcga.index.name = "sampleID"
+    geo.to_csv(tmp_path / "geo.csv")
+    tcga.to_csv(tmp_path / "tcga.csv")
+    for name in ("geo.csv", "tcga.csv"):
+        df = load_frame(str(tmp_path / name), "clinical", "Trait_B")
+        assert list(df.index) == ["S1", "S2", "S3"] and list(df.columns) == ["Trait_B", "Age", "Gender"]
+    # a TCGA-style prediction against a TCGA-style reference missing one sample: SJ moves, AJ does not
+    tcga.iloc[:2].to_csv(tmp_path / "tcga_pred.csv")
+    rec = compare_preprocess_file(str(tmp_path / "tcga_pred.csv"), str(tmp_path / "tcga.csv"), "clinical", "Trait_B")
+    assert rec["attributes_jaccard"] == 1.0 and rec["samples_jaccard"] == pytest.approx(2 / 3)
+    assert compare_preprocess_file(str(tmp_path / "nope.csv"), str(tmp_path / "tcga.csv"), "clinical")["status"] \
+        == "missing"

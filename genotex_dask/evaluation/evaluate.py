@@ -55,27 +55,39 @@ def csv_header(url: str) -> list[str] | None:
     return row[1:]
 
 
-def load_frame(url: str, kind: str) -> pd.DataFrame:
-    """A preprocessing CSV as samples x features: gene and clinical files are stored features x samples."""
+def load_frame(url: str, kind: str, trait: str | None = None) -> pd.DataFrame:
+    """A preprocessing CSV as samples x features.
+
+    Gene files are stored features x samples (GEO and TCGA alike).  Clinical files are features x samples
+    for GEO but samples x features for TCGA (GenoTEX's tcga_select_clinical_features keeps Xena's
+    orientation), so a clinical frame is transposed only when its rows, not its columns, carry the trait /
+    Age / Gender.  GenoMAS transposes every clinical file, which scores TCGA clinical files on the wrong axis.
+    """
     with fs.open_binary(url) as f:
         df = pd.read_csv(f, index_col=0)
     df.index = df.index.map(str)
     df.columns = df.columns.map(str)
     df.index.name = None
     df.columns.name = None
-    return df.T if kind in ("gene", "clinical") else df
+    if kind == "gene":
+        return df.T
+    if kind == "clinical":
+        marks = {"Age", "Gender"} | ({trait} if trait else set())
+        in_cols, in_rows = bool(marks & set(df.columns)), bool(marks & set(df.index))
+        return df if in_cols and not in_rows else df.T
+    return df
 
 
-def compare_preprocess_file(pred_url: str, ref_url: str, kind: str) -> dict:
+def compare_preprocess_file(pred_url: str, ref_url: str, kind: str, trait: str | None = None) -> dict:
     """One reference CSV against its prediction: AJ, SJ, r, CSC; a missing or unreadable prediction scores 0."""
     try:
-        ref = load_frame(ref_url, kind)
+        ref = load_frame(ref_url, kind, trait)
     except Exception as e:  # noqa: BLE001
         return {**M.PREPROCESS_ZERO, "status": "ref_error", "error": f"{ref_url}: {type(e).__name__}: {e}"}
     if not fs.exists(pred_url):
         return {**M.PREPROCESS_ZERO, "status": "missing"}
     try:
-        pred = load_frame(pred_url, kind)
+        pred = load_frame(pred_url, kind, trait)
     except Exception as e:  # noqa: BLE001
         return {**M.PREPROCESS_ZERO, "status": "pred_error", "error": f"{pred_url}: {type(e).__name__}: {e}"}
     return {**M.preprocessing_metrics(pred, ref), "status": "ok"}
@@ -232,7 +244,7 @@ def _evaluate_preprocessing(pred_root: str, ref_root: str, client: Any, progress
     if client is not None and jobs:
         from genotex_dask.progress import as_completed_with_progress
 
-        futs = [client.submit(compare_preprocess_file, j[3], j[4], j[0], pure=False) for j in jobs]
+        futs = [client.submit(compare_preprocess_file, j[3], j[4], j[0], j[1], pure=False) for j in jobs]
         index = {f.key: i for i, f in enumerate(futs)}
         results: list[dict | None] = [None] * len(jobs)
         for fut in as_completed_with_progress(futs, "evaluate preprocessing", enabled=progress):
@@ -242,7 +254,7 @@ def _evaluate_preprocessing(pred_root: str, ref_root: str, client: Any, progress
             except Exception as e:  # noqa: BLE001 - a lost task scores 0 and is reported
                 results[i] = {**M.PREPROCESS_ZERO, "status": "task_error", "error": f"{type(e).__name__}: {e}"}
     else:
-        results = [compare_preprocess_file(j[3], j[4], j[0]) for j in jobs]
+        results = [compare_preprocess_file(j[3], j[4], j[0], j[1]) for j in jobs]
     out: dict[str, dict] = {}
     for kind in M.PREPROCESS_KINDS:
         recs = []
