@@ -44,10 +44,12 @@ def cohort_files(cohort_dir: str) -> tuple[str, str]:
     return os.path.join(cohort_dir, soft[0]), os.path.join(cohort_dir, matrix[0])
 
 
-def sample_rows(matrix_path: str, prefixes: list[str]) -> pd.DataFrame:
-    """Rows starting with any of ``prefixes`` (the first one gives the header), as a frame."""
-    kept = [ln for ln in _lines(matrix_path) if any(ln.startswith(p) for p in prefixes)]
-    return _frame_of_lines(kept)
+def sample_rows(matrix_path: str, field: str) -> pd.DataFrame:
+    """The ``!Sample_geo_accession`` line as header and every ``field`` line as a row (file order)."""
+    lines = list(_lines(matrix_path))
+    head = [ln for ln in lines if ln.startswith("!Sample_geo_accession")]
+    rows = [ln for ln in lines if ln.startswith(field + "\t")]
+    return _frame_of_lines(head[:1] + rows)
 
 
 def expression(matrix_path: str) -> pd.DataFrame:
@@ -174,22 +176,30 @@ def _finish(linked: pd.DataFrame, trait: str, gene_ok: bool, trait_ok: bool) -> 
     return linked, record(linked, biased, gene_ok, trait_ok, note)
 
 
-def geo_cohort(cohort_dir: str, trait: str, synonyms: dict, *, clinical_prefixes: list[str],
-               trait_row: int, convert_trait: Callable, age_row: int | None = None,
-               convert_age: Callable | None = None, gender_row: int | None = None,
-               convert_gender: Callable | None = None, id_col: str = "ID", gene_col: str | None = None) -> dict:
-    """One GEO cohort the reference way; ``gene_col=None`` means the IDs are already symbols."""
+def geo_cohort(cohort_dir: str, trait: str, synonyms: dict, *, trait_field: str, trait_row: int,
+               convert_trait: Callable, age_row: int | None = None, convert_age: Callable | None = None,
+               gender_row: int | None = None, convert_gender: Callable | None = None, id_col: str = "ID",
+               gene_col: str | None = None, finish: bool = True) -> dict:
+    """One GEO cohort the reference way; ``gene_col=None`` means the IDs are already symbols.
+
+    ``trait_field`` is the sample line holding the trait (``!Sample_characteristics_ch1``,
+    ``!Sample_source_name_ch1`` or ``!Sample_title``) and ``trait_row`` its row among those lines; Age and
+    Gender rows are characteristics rows.  ``finish=False`` stops before linking (no missing values, bias or
+    record), which is where the reference spends most of its time.
+    """
     soft, matrix = cohort_files(cohort_dir)
-    clinical = sample_rows(matrix, clinical_prefixes)
+    chars = sample_rows(matrix, "!Sample_characteristics_ch1")
     expr = expression(matrix)
     genes = probe_to_gene(expr, annotation(soft), id_col, gene_col) if gene_col else expr
     gene_data = normalize(genes, synonyms)
-    feats = [feature_row(clinical, trait_row, trait, convert_trait)]
+    feats = [feature_row(sample_rows(matrix, trait_field), trait_row, trait, convert_trait)]
     if age_row is not None:
-        feats.append(feature_row(clinical, age_row, "Age", convert_age))
+        feats.append(feature_row(chars, age_row, "Age", convert_age))
     if gender_row is not None:
-        feats.append(feature_row(clinical, gender_row, "Gender", convert_gender))
+        feats.append(feature_row(chars, gender_row, "Gender", convert_gender))
     clinical_df = pd.concat(feats, axis=0)
+    if not finish:
+        return {"gene_data": gene_data, "clinical_data": clinical_df}
     linked = pd.concat([clinical_df, gene_data], axis=0).T
     linked, rec = _finish(linked, trait, True, True)
     return {"gene_data": gene_data, "clinical_data": clinical_df, "linked": linked, "record": rec}
@@ -211,7 +221,8 @@ def tcga_age(cell: object):
     return int(m.group()) if m else None
 
 
-def tcga_cohort(cohort_dir: str, trait: str, synonyms: dict, age_col: str | None, gender_col: str | None) -> dict:
+def tcga_cohort(cohort_dir: str, trait: str, synonyms: dict, age_col: str | None, gender_col: str | None,
+                finish: bool = True) -> dict:
     names = sorted(os.listdir(cohort_dir))
     clin_path = os.path.join(cohort_dir, [n for n in names if "clinicalmatrix" in n.lower()][0])
     expr_path = os.path.join(cohort_dir, [n for n in names if "pancan" in n.lower()][0])
@@ -224,6 +235,8 @@ def tcga_cohort(cohort_dir: str, trait: str, synonyms: dict, age_col: str | None
         feats.append(clinical[gender_col].apply(tcga_gender).rename("Gender"))
     clinical_df = pd.concat(feats, axis=1)
     gene_data = normalize(expr, synonyms)
+    if not finish:
+        return {"gene_data": gene_data, "clinical_data": clinical_df}
     gt = gene_data.T
     common = clinical_df.index.intersection(gt.index)
     linked = pd.concat([clinical_df.loc[common], gt.loc[common]], axis=1)

@@ -41,6 +41,7 @@ from distributed import Client
 
 from genotex_dask import layout
 from genotex_dask.io import fs, store
+from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines.csv_out import write_matrix_csv
 from genotex_dask.preprocess import clinical, quality
 from genotex_dask.preprocess.mapping import (
@@ -441,7 +442,9 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         fail(trait, cid, spec_map[trait][cid], cause)
     # 1. bring the needed cohorts up to date in the store (skips unchanged ones)
     uniq = {j.key: j for j in matched.values()}
-    futs = {client.submit(ingest_cohort, j, key=f"ingest-{j.key}-{time.time_ns()}", pure=False): k
+    # keep the store's dtype: a cohort ingested with --float64 is not rewritten as float32
+    f64 = {k: (store_mod.read_completion(j.out) or {}).get("dtype") == "float64" for k, j in uniq.items()}
+    futs = {client.submit(ingest_cohort, j, f64[k], key=f"ingest-{j.key}-{time.time_ns()}", pure=False): k
             for k, j in uniq.items()}
     ingest_status: dict[str, dict] = {}
     for fut in as_completed_with_progress(list(futs), desc="ingest", enabled=progress):
