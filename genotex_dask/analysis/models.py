@@ -1,0 +1,341 @@
+"""Models of the statistical analysis: normalization, batch-effect test, residualization on the
+condition, Lasso / sparse LMM, the two-step condition model, and significant-gene extraction.
+
+Two families live here:
+
+* the *exact* pieces call the same estimators with the same settings and data shapes as GenoTEX's
+  tools/statistics.py (scikit-learn ``Lasso`` defaults: 1,000 cyclic coordinate-descent sweeps, tol 1e-4;
+  ``sparse_lmm.LMM`` whose default ``modified=True`` mode is a Lasso on the rotated design and reports
+  no p-values), so their output equals the reference's;
+* the *fast* pieces solve the same Lasso objective exactly, on a whole grid at once, with a homotopy
+  (LARS-lasso) path restricted to a working set of genes and certified on all genes by the KKT
+  conditions / duality gap.  The Lasso solution is unique for data in general position, so the result
+  does not depend on the gene column order (the unconverged reference does: coordinate descent sweeps
+  the columns in file order).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LASSO = "lasso"
+LMM = "lmm"
+
+
+# ---- normalization, batch effect, residualization ---------------------------------------------------------
+
+def normalize(train: np.ndarray, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Center/scale with the training rows' mean and (population) std; constant columns are only centered."""
+    mean = np.mean(train, axis=0)
+    std = np.std(train, axis=0)
+    std = np.where(std == 0, 1, std)
+    return (train - mean) / std, (None if test is None else (test - mean) / std)
+
+
+@dataclass(frozen=True)
+class BatchTest:
+    """Outcome of the reference's eigen-gap rule.
+
+    ``fires``: some gap between consecutive top-10 eigenvalues of the centered Gram matrix, divided by the
+    largest, exceeds 200/n.  Those normalized gaps are at most 1, so the rule ``could_fire`` only when n > 200.
+    """
+
+    fires: bool
+    max_gap: float
+    threshold: float
+    could_fire: bool
+
+
+def batch_effect_test(X: np.ndarray) -> BatchTest:
+    n = X.shape[0]
+    Xc = X - X.mean(axis=0)
+    ev = np.linalg.eigvalsh(Xc @ Xc.T)
+    top = np.array(sorted(ev, reverse=True)[:10])
+    thr = 200 / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nev = top / top[0]
+    gaps = nev[:-1] - nev[1:]
+    fires = bool(np.any(gaps > thr))
+    max_gap = float(np.nanmax(gaps)) if gaps.size and not np.all(np.isnan(gaps)) else 0.0
+    return BatchTest(fires, max_gap, float(thr), bool(thr < 1.0))
+
+
+def residualize(Y: np.ndarray, Z: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Residual of Y after least squares on [1, Z] (pseudo-inverse normal equations, as the reference)."""
+    Y2 = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+    if Z is None:
+        return Y2, None
+    Z2 = Z.reshape(-1, 1) if Z.ndim == 1 else Z
+    Z1 = np.column_stack((np.ones(Z2.shape[0]), Z2))
+    beta = np.linalg.pinv(Z1.T @ Z1) @ Z1.T @ Y2
+    return Y2 - Z1 @ beta, beta
+
+
+def _z_ones(Z: np.ndarray) -> np.ndarray:
+    Z2 = Z.reshape(-1, 1) if Z.ndim == 1 else Z
+    return np.column_stack((np.ones(Z2.shape[0]), Z2))
+
+
+# ---- exact mode: the reference's estimators ---------------------------------------------------------------
+
+def make_estimator(kind: str, alpha: float):
+    """The reference's estimator for one grid value (sklearn Lasso defaults / sparse_lmm LMM defaults)."""
+    if kind == LASSO:
+        from sklearn.linear_model import Lasso
+
+        return Lasso(alpha=alpha)
+    if kind == LMM:
+        from sparse_lmm import LMM as SparseLMM
+
+        return SparseLMM(lamda=alpha)
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+class ResidualizedModel:
+    """Regress Y on [1, Z] by least squares, then the sparse model of the residual on X.
+
+    Coefficients are reported as [condition effect(s), gene effects] like the reference's regressor;
+    ``p_values`` stays None unless the estimator reports -log p (sparse_lmm's default mode does not).
+    """
+
+    def __init__(self, kind: str, alpha: float):
+        self.kind = kind
+        self.alpha = alpha
+        self.estimator = make_estimator(kind, alpha)
+        self.beta_Z: np.ndarray | None = None
+        self.beta_X: np.ndarray | None = None
+        self.p_values: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, Z: np.ndarray | None = None) -> ResidualizedModel:
+        X = X.reshape(-1, 1) if X.ndim == 1 else X
+        with warnings.catch_warnings():
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            e_Y, self.beta_Z = residualize(Y, Z)
+            self.estimator.fit(X, e_Y)
+        if hasattr(self.estimator, "coef_"):
+            self.beta_X = self.estimator.coef_
+        else:
+            b = self.estimator.getBeta()
+            self.beta_X = b.ravel() if (b.ndim == 2 and b.shape[1] == 1) else b
+        nlp = self.estimator.getNegLogP() if hasattr(self.estimator, "getNegLogP") else None
+        if nlp is not None:
+            nlp = nlp.ravel() if (nlp.ndim == 2 and nlp.shape[1] == 1) else nlp
+            p = np.exp(-nlp)
+            if Z is not None:
+                nz = 1 if Z.ndim == 1 else Z.shape[1]
+                p = np.concatenate((np.full(nz, np.nan), p))
+            self.p_values = p
+        return self
+
+    def predict(self, X: np.ndarray, Z: np.ndarray | None = None) -> np.ndarray:
+        X = X.reshape(-1, 1) if X.ndim == 1 else X
+        out = self.estimator.predict(X)
+        if Z is not None:
+            out = out + _z_ones(Z) @ self.beta_Z.ravel()
+        return out
+
+    def coefficients(self) -> np.ndarray:
+        if self.beta_Z is not None:
+            return np.concatenate((self.beta_Z[1:].ravel(), np.asarray(self.beta_X).ravel()))
+        return np.asarray(self.beta_X).ravel()
+
+
+# ---- two-step: the condition model ------------------------------------------------------------------------
+
+def predict_condition(X_cond: np.ndarray, y_cond: np.ndarray, X_trait: np.ndarray) -> tuple[np.ndarray, str]:
+    """Fit the condition on its regressors in the condition cohort; predict it into the trait cohort.
+
+    Binary condition -> logistic regression (L1/liblinear when regressors outnumber samples), continuous ->
+    Lasso when regressors outnumber samples else least squares; each cohort standardized on its own.
+    Returns (Z for the trait cohort, model name).
+    """
+    from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression
+
+    binary = len(np.unique(y_cond)) == 2
+    wide = X_cond.shape[1] > X_cond.shape[0]
+    if binary:
+        model = LogisticRegression(penalty="l1", solver="liblinear", random_state=42) if wide \
+            else LogisticRegression()
+    else:
+        model = Lasso() if wide else LinearRegression()
+    Xc, _ = normalize(X_cond)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(Xc, y_cond)
+    Xt, _ = normalize(X_trait)
+    z = model.predict_proba(Xt)[:, 1] if binary else model.predict(Xt)
+    return np.asarray(z, dtype=float), type(model).__name__ + ("(l1)" if binary and wide else "")
+
+
+# ---- significant genes --------------------------------------------------------------------------------------
+
+def significant_genes(var_names: Sequence[str], trait: str, condition: str | None, coefs: np.ndarray,
+                      p_values: np.ndarray | None = None, threshold: float = 0.05,
+                      stable: bool = False) -> dict:
+    """Significant genes as GenoTEX's interpret_result lists them (dict of columns).
+
+    Feature order is var_names without the trait, condition first; coefficients follow that order.
+    Without p-values: non-zero coefficients by descending |coef| (pandas default quicksort in exact mode,
+    ``stable=True`` breaks ties by gene name instead).  With p-values: BH-FDR < threshold.
+    """
+    names = [v for v in var_names if v != trait]
+    if condition:
+        if condition in names:
+            names.remove(condition)
+        names.insert(0, condition)
+    cols = {"Variable": names, "Coefficient": np.asarray(coefs).reshape(-1).tolist()}
+    if p_values is not None:
+        cols["p_value"] = np.asarray(p_values).reshape(-1).tolist()
+    df = pd.DataFrame(cols)
+    genes = df[df["Variable"] != condition] if condition is not None else df
+    if p_values is None:
+        sig = genes[genes["Coefficient"] != 0].copy()
+        sig["Absolute Coefficient"] = sig["Coefficient"].abs()
+        if stable:
+            sig = sig.sort_values(["Absolute Coefficient", "Variable"], ascending=[False, True], kind="mergesort")
+        else:
+            sig = sig.sort_values("Absolute Coefficient", ascending=False)
+    else:
+        from statsmodels.stats.multitest import multipletests
+
+        genes = genes.copy()
+        genes.loc[:, "corrected_p_value"] = multipletests(genes["p_value"], alpha=threshold, method="fdr_bh")[1]
+        sig = genes[genes["corrected_p_value"] < threshold]
+        sig = sig.sort_values("corrected_p_value", ascending=True, kind="mergesort" if stable else "quicksort")
+    return sig.to_dict(orient="list")
+
+
+# ---- fast mode: exact Lasso on a grid via working-set homotopy --------------------------------------------------
+
+@dataclass
+class GridSolution:
+    """Lasso solutions at each grid value (columns of ``coef``), with certificates on all genes."""
+
+    alphas: np.ndarray
+    coef: np.ndarray            # p x k
+    intercept: np.ndarray       # k
+    rel_gap: np.ndarray         # duality gap / P(0) per grid value
+    kkt_violation: np.ndarray   # max_j |x_j' r| / (n alpha) - 1, <= 0 when optimal
+    rounds: int
+    working_set: int
+
+
+def _path_at(alphas: np.ndarray, coefs: np.ndarray, a: float) -> np.ndarray:
+    """Lasso solution at ``a`` from a LARS path (piecewise linear in alpha between breakpoints)."""
+    if a >= alphas[0]:
+        return np.zeros(coefs.shape[0])
+    if a <= alphas[-1]:
+        return coefs[:, -1].copy()
+    i = int(np.searchsorted(-alphas, -a))
+    if alphas[i] == a:
+        return coefs[:, i].copy()
+    t = (alphas[i - 1] - a) / (alphas[i - 1] - alphas[i])
+    return coefs[:, i - 1] + (coefs[:, i] - coefs[:, i - 1]) * t
+
+
+def _polish(X: np.ndarray, y: np.ndarray, alpha: float, start: np.ndarray) -> np.ndarray:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    m = Lasso(alpha=alpha, fit_intercept=False, precompute=True, tol=1e-13, max_iter=20000, warm_start=True)
+    m.coef_ = start.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, y)
+    return m.coef_
+
+
+def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws: int | None = None,
+               max_rounds: int = 50) -> GridSolution:
+    """Minimize ||y - b - Xw||^2/(2n) + alpha*||w||_1 exactly for every alpha in ``alphas``.
+
+    Why a homotopy: the grid reaches 1e-6, where coordinate descent on p >> n needs tens of thousands of
+    sweeps; the LARS-lasso path reaches every grid value in about n breakpoints with exact solutions.
+    Why a working set: each breakpoint costs O(n * |W|); genes outside W are checked afterwards on the
+    KKT conditions (|x_j' r| <= n alpha) for every grid value, and violators join W until none is left.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import lars_path
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    n, p = X.shape
+    grid = np.asarray(sorted(alphas, reverse=True), dtype=float)
+    xm = X.mean(axis=0)
+    ym = y.mean()
+    Xc = X - xm
+    yc = y - ym
+    corr0 = np.abs(Xc.T @ yc)
+    order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
+    size = min(p, init_ws or max(4 * n, 200))
+    W = np.sort(order[:size])
+    rounds = 0
+    k = len(grid)
+    while True:
+        rounds += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            al, _, co = lars_path(Xc[:, W], yc, method="lasso", alpha_min=float(grid[-1]), max_iter=100000)
+        cw = np.stack([_path_at(al, co, a) for a in grid], axis=1)  # |W| x k
+        for j in np.flatnonzero(grid < al[-1] * (1 - 1e-12)):
+            # the homotopy stopped early (degenerate active set): finish from its end point by
+            # coordinate descent on the working set's Gram matrix, to a tight gap
+            cw[:, j] = _polish(Xc[:, W], yc, float(grid[j]), co[:, -1])
+        R = yc[:, None] - Xc[:, W] @ cw
+        C = np.abs(Xc.T @ R)  # p x k
+        lim = n * grid[None, :]
+        viol = (C > lim * (1 + 1e-7)).any(axis=1)
+        viol[W] = False
+        if not viol.any() or rounds >= max_rounds or W.size == p:
+            break
+        score = np.where(viol, (C / lim).max(axis=1), 0.0)
+        add = np.argsort(-score, kind="stable")[: max(int(viol.sum()), 1)][: max(2 * n, 50)]
+        W = np.union1d(W, add)
+    coef = np.zeros((p, k))
+    coef[W] = cw
+    # certificates on all genes: duality gap with the rescaled residual as dual point
+    p0 = float(yc @ yc) / (2 * n)
+    rel_gap = np.empty(k)
+    kkt = np.empty(k)
+    for j, a in enumerate(grid):
+        r = R[:, j]
+        cmax = float(C[:, j].max()) if p else 0.0
+        primal = float(r @ r) / (2 * n) + a * float(np.abs(coef[:, j]).sum())
+        theta = r / max(n * a, cmax)
+        d = yc - n * a * theta
+        dual = (float(yc @ yc) - float(d @ d)) / (2 * n)
+        rel_gap[j] = max(primal - dual, 0.0) / p0 if p0 > 0 else 0.0
+        kkt[j] = cmax / (n * a) - 1.0
+    intercept = ym - xm @ coef
+    # return in the caller's alpha order
+    idx = [int(np.where(grid == a)[0][0]) for a in alphas]
+    return GridSolution(np.asarray(alphas, dtype=float), coef[:, idx], intercept[idx], rel_gap[idx],
+                        kkt[idx], rounds, int(W.size))
+
+
+def lmm_rotation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The design sparse_lmm's default mode hands to its Lasso: diag((S+delta)^-1/2) U' X, K = XX' = USU'.
+
+    delta is the null-model variance ratio estimated by sparse_lmm itself from (y, K); it does not depend
+    on the penalty, so fast mode computes the rotation once per fold instead of once per grid value.
+    """
+    from sparse_lmm import LMM as SparseLMM
+
+    K = X @ X.T
+    m = SparseLMM()
+    S, U, ldelta = m.train_nullmodel(y.reshape(-1, 1), K)
+    # sparse_lmm rotates X but not y, so each eigenvector's sign (LAPACK's arbitrary choice) changes the
+    # fit; fix it canonically (U'y >= 0) so that the result is reproducible and order-independent
+    sign = np.sign(U.T @ y)
+    sign[sign == 0] = 1
+    U = U * sign[None, :]
+    sdi = np.sqrt(1.0 / (S + np.exp(ldelta)))
+    return (U.T @ X) * sdi[:, None]

@@ -1,0 +1,375 @@
+"""Analyze stage: every trait/condition problem of task_info.json as Dask tasks.
+
+Planning (cohort choice, two-step regressors) happens on the client from cohort_info.json files and the
+linked files' header lines only.  Work runs on the workers:
+
+* ``mode="exact"``: one task per (problem, grid value, fold) reproducing the reference's fit, then one
+  task per problem that picks the value and fits all samples;
+* ``mode="fast"``: one task per problem solving the whole grid per fold exactly (homotopy path).
+
+A linked cohort matrix is parsed once per worker and kept in a small per-process cache (keyed by URL and
+file fingerprint) together with its fold-standardized copies, so every problem on that cohort reuses it;
+problems on the same cohort are routed to the same worker.  Each problem writes its JSON atomically with
+a record of its inputs next to it (OUT/regress/<Trait>/.records/), so reruns skip unchanged problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genotex_dask import layout
+from genotex_dask.analysis import models, problems, tuning
+from genotex_dask.io import fs
+
+MODES = ("exact", "fast")
+ENGINE_KEY = "genotex_dask"
+_CACHE_SIZE = 2  # cohorts kept per worker process (each with its fold copies, ~6x the matrix)
+
+
+class AnalysisInputError(ValueError):
+    """A preprocessed input cannot be used; names the file and the cause."""
+
+
+# ---- per-worker cohort cache -----------------------------------------------------------------------------
+
+class _Cohort:
+    """A parsed linked cohort plus what fast mode derives from it once."""
+
+    def __init__(self, url: str, df: pd.DataFrame):
+        self.url = url
+        self.df = df
+        self.fast: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+
+_cache: OrderedDict[tuple, _Cohort] = OrderedDict()
+_cache_lock = threading.Lock()
+_stats = {"loads": 0, "hits": 0}
+
+
+def read_linked(url: str) -> pd.DataFrame:
+    """A linked cohort file as the reference reads it (first column = sample index, all floats)."""
+    try:
+        with fs.open_binary(url) as f:
+            df = pd.read_csv(f, index_col=0)
+        return df.astype("float")
+    except Exception as e:  # name the file; keep the cause
+        raise AnalysisInputError(f"{url}: cannot read linked cohort data: {e}") from e
+
+
+def cohort(url: str, fingerprint: str) -> _Cohort:
+    """The cohort from this worker's cache, parsing it on first use."""
+    key = (url, fingerprint)
+    with _cache_lock:
+        c = _cache.get(key)
+        if c is not None:
+            _cache.move_to_end(key)
+            _stats["hits"] += 1
+            return c
+    c = _Cohort(url, read_linked(url))
+    with _cache_lock:
+        _stats["loads"] += 1
+        _cache[key] = c
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return c
+
+
+def cache_stats() -> dict:
+    """Loads and hits of this process's cohort cache (tests and benchmarks read it on workers)."""
+    return dict(_stats)
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+        _stats.update(loads=0, hits=0)
+
+
+def _fast_parts(c: _Cohort, trait: str) -> dict:
+    """Gene matrix in canonical (name) order, its batch test and fold designs: shared by all problems."""
+    with c.lock:
+        if trait not in c.fast:
+            genes = sorted(col for col in c.df.columns if col not in (trait, "Age", "Gender"))
+            X = c.df[genes].to_numpy(dtype=float)
+            c.fast[trait] = {"genes": genes, "X": X, "designs": tuning.fold_designs(X),
+                             "Xn": models.normalize(X)[0], "batch": models.batch_effect_test(X)}
+        return c.fast[trait]
+
+
+# ---- problem assembly (worker side) ----------------------------------------------------------------------
+
+def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | None]:
+    """ProblemData for a planned problem, built exactly as the reference builds its arrays."""
+    trait, cond = spec["trait"], spec["condition"]
+    c = cohort(spec["trait_url"], spec["trait_fp"])
+    df = c.df
+    extras: dict[str, Any] = {}
+    if cond is None:
+        df = df.drop(columns=["Age", "Gender"], errors="ignore")
+    elif cond in problems.ONE_STEP_CONDITIONS:
+        other = "Age" if cond == "Gender" else "Gender"
+        df = df.drop(columns=[other], errors="ignore")
+        if cond not in df.columns:
+            raise AnalysisInputError(f"{spec['trait_url']}: cohort marked has_{cond.lower()} lacks column {cond!r}")
+    else:
+        cc = cohort(spec["cond_url"], spec["cond_fp"])
+        regs = list(spec["regressors"])
+        if cond not in cc.df.columns:
+            raise AnalysisInputError(f"{spec['cond_url']}: no column {cond!r} for the condition")
+        df = df.drop(columns=["Age", "Gender"], errors="ignore").copy()
+        z, name = models.predict_condition(cc.df[regs].to_numpy(float), cc.df[cond].to_numpy(float),
+                                           df[regs].to_numpy(float))
+        df[cond] = z
+        extras["condition_model"] = name
+    if trait not in df.columns:
+        raise AnalysisInputError(f"{spec['trait_url']}: no trait column {trait!r}")
+    Y = df[trait].to_numpy(float)
+    Z = df[cond].to_numpy(float) if cond is not None else None
+    drop = [trait] if cond is None else [trait, cond]
+    related = spec["related"]
+    if fast:
+        parts = _fast_parts(c, trait)
+        genes, X, batch = parts["genes"], parts["X"], parts["batch"]
+        var_names = [trait] + ([cond] if cond else []) + genes
+    else:
+        Xdf = df.drop(columns=drop)
+        genes, X = Xdf.columns.tolist(), Xdf.to_numpy(dtype=float)
+        var_names = df.columns.tolist()
+        batch = models.batch_effect_test(X)
+        parts = None
+    gene_set = set(genes)
+    data = tuning.ProblemData(trait, cond, X, Y, Z, var_names, genes, [g for g in related if g in gene_set],
+                              models.LMM if batch.fires else models.LASSO, extras)
+    data.extras["batch_effect"] = {"fires": batch.fires, "max_normalized_gap": batch.max_gap,
+                                   "threshold": batch.threshold, "batch_rule_could_fire": batch.could_fire}
+    return data, parts
+
+
+# ---- tasks -----------------------------------------------------------------------------------------------
+
+def _exact_fold_task(spec: dict, alpha: float, fold: int) -> dict:
+    data, _ = prepare(spec)
+    return tuning.fold_exact(data, alpha, fold)
+
+
+def _engine_record(spec: dict, data: tuning.ProblemData, mode: str, alpha: float, conv: dict,
+                   seconds: float) -> dict:
+    rec = {"mode": mode, "category": spec["category"], "model": data.kind, "alpha": alpha,
+           "trait_cohort": spec["trait_cohort"], "condition_cohort": spec.get("cond_cohort"),
+           "regressors": list(spec.get("regressors") or []), "n_samples": int(len(data.Y)),
+           "n_genes": int(data.X.shape[1]), "n_related_genes_present": len(data.ref_genes)}
+    rec.update(data.extras)
+    rec.update(conv)
+    rec["seconds"] = round(seconds, 3)
+    return rec
+
+
+def _write(spec: dict, out: str, result: dict, record: dict) -> None:
+    fs.write_json_atomic(spec["out_url"], result)
+    fs.write_json_atomic(spec["record_url"], record)
+
+
+def _exact_final_task(spec: dict, out: str, record: dict, fold_results: list) -> dict:
+    t0 = time.perf_counter()
+    data, _ = prepare(spec)
+    grid, k = spec["grid"], spec["k"]
+    results = [(a, tuning.mean_performance(fold_results[i * k:(i + 1) * k])) for i, a in enumerate(grid)]
+    alpha, perf = tuning.choose(results, tuning.is_binary(data.Y))
+    sig, conv = tuning.final_exact(data, alpha)
+    conv["converged"] = not conv.get("final_hit_max_iter", False)
+    eng = _engine_record(spec, data, "exact", alpha, conv, time.perf_counter() - t0)
+    _write(spec, out, {"significant_genes": sig, "cv_performance": perf, ENGINE_KEY: eng}, record)
+    return {"problem": spec["key"], "n_genes_selected": len(sig["Variable"]), **_brief(eng)}
+
+
+GAP_TOL = 1e-6  # relative to P(0); scikit-learn's default stop is ~2e-4 on that scale
+
+
+def _fast_task(spec: dict, out: str, record: dict) -> dict:
+    t0 = time.perf_counter()
+    data, parts = prepare(spec, fast=True)
+    alpha, perf, conv = tuning.tune_fast(data, parts["designs"], spec["grid"])
+    sig, conv2 = tuning.final_fast(data, alpha, parts["Xn"])
+    conv.update(conv2)
+    conv["converged"] = bool(conv["cv_max_rel_duality_gap"] <= GAP_TOL and conv["final_rel_duality_gap"] <= GAP_TOL)
+    conv["gap_tolerance"] = GAP_TOL
+    eng = _engine_record(spec, data, "fast", alpha, conv, time.perf_counter() - t0)
+    _write(spec, out, {"significant_genes": sig, "cv_performance": perf, ENGINE_KEY: eng}, record)
+    return {"problem": spec["key"], "n_genes_selected": len(sig["Variable"]), **_brief(eng)}
+
+
+def _brief(eng: dict) -> dict:
+    keys = ("model", "alpha", "trait_cohort", "condition_cohort", "converged", "seconds")
+    out = {k: eng.get(k) for k in keys}
+    out["batch_rule_could_fire"] = eng["batch_effect"]["batch_rule_could_fire"]
+    return out
+
+
+def _worker_cache_stats() -> dict:
+    return cache_stats()
+
+
+# ---- planning (client side) --------------------------------------------------------------------------------
+
+def _header(url: str, memo: dict) -> list[str]:
+    if url not in memo:
+        try:
+            with fs.open_binary(url) as f:
+                memo[url] = pd.read_csv(f, index_col=0, nrows=0).columns.tolist()
+        except Exception as e:
+            raise AnalysisInputError(f"{url}: cannot read header: {e}") from e
+    return memo[url]
+
+
+def _fp(url: str) -> str:
+    return json.dumps(fs.file_fingerprint(url), sort_keys=True)
+
+
+def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) -> tuple[list, list]:
+    """(runnable problem specs, problems without cohorts [(key, reason)])."""
+    infos: dict[str, dict] = {}
+
+    def info(trait: str) -> dict:
+        if trait not in infos:
+            url = layout.cohort_info_path(out, trait)
+            infos[trait] = fs.read_json(url) if fs.exists(url) else {}
+        return infos[trait]
+
+    memo: dict[str, list[str]] = {}
+    specs, missing = [], []
+    for prob in problems.list_problems(task_info):
+        key = prob.key
+        try:
+            if prob.category == problems.TWO_STEP:
+                sel = problems.select_two_step(
+                    prob.trait, prob.condition, info(prob.trait), info(prob.condition),
+                    problems.related_genes(task_info, prob.condition),
+                    lambda t, c: _header(layout.linked_data_path(out, t, c), memo))
+            else:
+                sel = problems.select_one_step(info(prob.trait), prob.condition)
+        except AnalysisInputError as e:
+            missing.append({"problem": key, "reason": str(e)})
+            continue
+        if sel.trait_cohort is None:
+            missing.append({"problem": key, "reason": sel.reason})
+            continue
+        t_url = layout.linked_data_path(out, prob.trait, sel.trait_cohort)
+        if not fs.exists(t_url):
+            missing.append({"problem": key, "reason": f"{t_url}: selected cohort file is missing"})
+            continue
+        spec = {"key": key, "trait": prob.trait, "condition": prob.condition, "category": prob.category,
+                "trait_cohort": sel.trait_cohort, "trait_url": t_url, "trait_fp": _fp(t_url),
+                "regressors": list(sel.regressors), "related": problems.related_genes(task_info, prob.trait),
+                "grid": list(tuning.GRID), "k": tuning.K_FOLDS,
+                "out_url": layout.significant_genes_path(out, prob.trait, prob.condition),
+                "record_url": layout.join(layout.regress_dir(out), prob.trait, ".records",
+                                          f"condition_{prob.condition}.json")}
+        if sel.condition_cohort is not None:
+            c_url = layout.linked_data_path(out, prob.condition, sel.condition_cohort)
+            spec.update(cond_cohort=sel.condition_cohort, cond_url=c_url, cond_fp=_fp(c_url))
+        spec["record"] = {"mode": mode, "task_info_sha256": task_info_sha,
+                          "inputs": {spec["trait_url"]: spec["trait_fp"],
+                                     **({spec["cond_url"]: spec["cond_fp"]} if "cond_url" in spec else {})},
+                          "selection": [sel.trait_cohort, sel.condition_cohort, list(sel.regressors)]}
+        specs.append(spec)
+    return specs, missing
+
+
+def _up_to_date(spec: dict) -> bool:
+    if not (fs.exists(spec["out_url"]) and fs.exists(spec["record_url"])):
+        return False
+    try:
+        return fs.read_json(spec["record_url"]) == json.loads(json.dumps(spec["record"]))
+    except Exception:
+        return False
+
+
+def _assign_workers(specs: list, workers: list[str]) -> dict[str, str]:
+    """Problems sharing a trait cohort go to one worker (its cache serves them all); balance by count."""
+    if not workers:
+        return {}
+    groups: dict[str, list] = {}
+    for s in specs:
+        groups.setdefault(s["trait_url"], []).append(s["key"])
+    load = {w: 0 for w in workers}
+    where = {}
+    for _url, keys in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        best = min(workers, key=lambda w: (load[w], w))
+        load[best] += len(keys)
+        for k in keys:
+            where[k] = best
+    return where
+
+
+# ---- the stage ---------------------------------------------------------------------------------------------
+
+def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool = True) -> dict:
+    """Solve every problem of ROOT/metadata/task_info.json from OUT/preprocess into OUT/regress.
+
+    Returns the run summary (also written to OUT/regress/run_summary.json): counts of written, skipped
+    (up to date), failed (with traceback) problems and problems without a usable cohort (with the reason).
+    """
+    from genotex_dask.progress import as_completed_with_progress
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    t0 = time.perf_counter()
+    ti_url = layout.task_info_path(root)
+    raw = fs.read_bytes(ti_url)
+    task_info = json.loads(raw)
+    sha = hashlib.sha256(raw).hexdigest()
+    specs, missing = plan(root, out, mode, task_info, sha)
+    todo = [s for s in specs if not _up_to_date(s)]
+    skipped = [s["key"] for s in specs if s not in todo]
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"]) if todo else []
+    where = _assign_workers(todo, workers)
+    finals = {}
+    for s in todo:
+        w = where.get(s["key"])
+        kw = {"workers": [w], "allow_other_workers": True} if w else {}
+        if mode == "exact":
+            folds = [client.submit(_exact_fold_task, s, a, f, pure=False, **kw)
+                     for a in s["grid"] for f in range(s["k"])]
+            fut = client.submit(_exact_final_task, s, out, s["record"], folds, pure=False, **kw)
+        else:
+            fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
+        finals[fut.key] = (s, fut)
+    done, failed = [], []
+    futs = [f for _, f in finals.values()]
+    for fut in as_completed_with_progress(futs, desc=f"analyze ({mode})", enabled=progress):
+        s, _ = finals[fut.key]
+        if fut.status == "finished":
+            done.append(fut.result())
+        else:
+            exc = fut.exception()
+            tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
+            failed.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+    done.sort(key=lambda d: d["problem"])
+    failed.sort(key=lambda d: d["problem"])
+    summary = {"mode": mode, "problems": len(specs) + len(missing), "written": len(done),
+               "skipped_up_to_date": len(skipped), "failed": len(failed), "no_cohort": len(missing),
+               "done": done, "skipped": skipped, "errors": failed, "no_cohort_problems": missing,
+               "batch_rule_could_not_fire": sorted(d["problem"] for d in done if not d["batch_rule_could_fire"]),
+               "seconds": round(time.perf_counter() - t0, 3)}
+    fs.write_json_atomic(layout.join(layout.regress_dir(out), "run_summary.json"), _jsonable(summary))
+    return summary
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
