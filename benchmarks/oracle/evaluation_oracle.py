@@ -35,8 +35,9 @@ def csv_similarity(pred_csv: str | None, ref_csv: str, transpose: bool) -> dict:
         return len(a & b) / len(a | b) if a | b else 0.0
 
     aj, sj = jac(p.columns, r.columns), jac(p.index, r.index)
-    samples = [s for s in p.index if s in set(r.index)]
-    feats = [f for f in p.columns if f in set(r.columns)]
+    r_samples, r_feats = set(r.index), set(r.columns)
+    samples = [s for s in p.index if s in r_samples]
+    feats = [f for f in p.columns if f in r_feats]
     corr = 0.0
     if samples and feats:
         a = p.loc[samples, feats].astype(float)
