@@ -205,8 +205,17 @@ def test_broken_files_are_reported_and_the_rest_scored(ref_run: Path, tmp_path: 
     shutil.copytree(ref_run, pred, ignore=shutil.ignore_patterns("evaluation"))
     (pred / "regress/Trait_A/significant_genes_condition_Age.json").write_text("{not json")
     (pred / "preprocess/Trait_A/clinical_data/GSE1.csv").write_bytes(b"\x00\x01\x02")
+    (pred / "preprocess/Trait_B/cohort_info.json").write_text("[1, 2")
     res = evaluate_metrics(str(pred), ref=str(ref_run))
     errs = res["summary"]["errors"]
+    # an unreadable predicted cohort_info counts as empty: Trait_B's two available cohorts become FNs
+    assert [e["item"] for e in errs if e["task"] == "cohort_info"] == ["Trait_B"]
+    ft = {r["trait"]: r for r in res["filtering"]["per_trait"]}
+    assert (ft["Trait_B"]["tp"], ft["Trait_B"]["fn"], ft["Trait_B"]["accuracy"]) == (0, 2, 0.0)
+    assert ft["Trait_A"]["f1"] == 100.0
+    sel = {(r["trait"], r["condition"]): r for r in res["selection"]["per_problem"]}
+    assert sel[("Trait_B", None)]["pred"] is None and sel[("Trait_B", None)]["accuracy"] == 0.0
+    assert sel[("Trait_A", "Age")]["accuracy"] == 100.0
     assert any(e["task"] == "analysis" and e["file"].endswith("Trait_A/significant_genes_condition_Age.json")
                for e in errs)
     an = {(r["trait"], r["condition"]): r for r in res["analysis"]["per_problem"]}

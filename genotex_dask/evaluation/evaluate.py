@@ -126,15 +126,26 @@ def _regress_problems(root: str) -> list[tuple[str, str | None, str]]:
 class _Side:
     """Cached access to one output root's cohort_info files, linked-file headers and selections."""
 
-    def __init__(self, root: str, task_info: dict | None):
+    def __init__(self, root: str, task_info: dict | None, errors: list[dict] | None = None):
         self.root = root
         self.task_info = task_info or {}
+        self.errors = errors if errors is not None else []
         self.info = lru_cache(maxsize=None)(self._info)
         self.columns = lru_cache(maxsize=None)(self._columns)
         self.select = lru_cache(maxsize=None)(self._select)
 
     def _info(self, trait: str) -> dict | None:
-        return _read_json_or_none(layout.cohort_info_path(self.root, trait))
+        """The trait's cohort_info.json; an unreadable one counts as absent and is reported once."""
+        try:
+            info = _read_json_or_none(layout.cohort_info_path(self.root, trait))
+        except EvaluationError as e:
+            self.errors.append({"task": "cohort_info", "item": trait, "file": e.url, "error": e.cause})
+            return None
+        if info is not None and not isinstance(info, dict):
+            self.errors.append({"task": "cohort_info", "item": trait, "file": layout.cohort_info_path(self.root, trait),
+                                "error": "not a JSON object"})
+            return None
+        return info
 
     def _columns(self, trait: str, cohort: str) -> tuple[str, ...] | None:
         try:
@@ -405,8 +416,8 @@ def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None
     ti_url = _find_task_info(task_info, pred, ref, truth)
     ti = fs.read_json(ti_url) if ti_url else None
     truth_obj = fs.read_json(truth) if truth else None
-    pred_side = _Side(pred, ti)
-    ref_side = _Side(ref, ti) if ref else None
+    pred_side = _Side(pred, ti, errors)
+    ref_side = _Side(ref, ti, errors) if ref else None
 
     result: dict[str, Any] = {
         "pred": pred, "ref": ref, "truth": truth, "task_info": ti_url,
