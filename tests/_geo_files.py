@@ -20,7 +20,7 @@ def matrix_text(samples=("GSM1", "GSM2", "GSM3"), rows=None, chars=None, table_b
     q = lambda vals: "\t".join(f'"{v}"' for v in vals)  # noqa: E731
     lines = ['!Series_title\t"A small series"', '!Series_summary\t"First paragraph"', '!Series_summary\t""',
              '!Series_overall_design\t"cases vs controls"', "",
-             f"!Sample_title\t{q(['case 1', 'control 1', 'case 2'][: len(samples)])}",
+             f"!Sample_title\t{q((['case 1', 'control 1', 'case 2'] + [f'sample {i}' for i in range(3, len(samples))])[: len(samples)])}",
              f"!Sample_geo_accession\t{q(samples)}",
              f"!Sample_source_name_ch1\t{q(['synovium'] * len(samples))}"]
     lines += [f"!Sample_characteristics_ch1\t{q(c)}" for c in chars]

@@ -303,3 +303,64 @@ def test_soft_bad_input(tmp_path):
     assert "GPL9" in err.cause
     err = _raises(truncated_copy(GSE781_SOFT, tmp_path / "d.soft.gz", 0.3), geo.read_soft_samples)
     assert "gzip" in err.cause or "truncated" in err.cause
+
+
+# ---- the compiled fast path equals the general path and Python's float() ---------------------------------
+
+@pytest.mark.parametrize("path", [str(GSE781_MATRIX), GSE55235])
+def test_fast_path_equals_pyarrow_path_on_real_files(path):
+    fast = geo.read_series_matrix(path)
+    general = geo.read_series_matrix(path, fast=False)
+    assert list(fast.probes) == list(general.probes)
+    np.testing.assert_array_equal(fast.values, general.values)
+
+
+def _cells_matrix(tmp_path, cells, name):
+    ncol = 4
+    cells = cells + ["1"] * (-len(cells) % ncol)
+    rows = [[f'"p{i}"', *cells[i * ncol:(i + 1) * ncol]] for i in range(len(cells) // ncol)]
+    path = write_gz(tmp_path / name, matrix_text(samples=("A", "B", "C", "D"), chars=[], rows=rows))
+    return path, np.array([[float(c) for c in r[1:]] for r in rows])
+
+
+def test_fast_path_numbers_are_exactly_pythons_floats(tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    cells = []
+    for _ in range(4000):  # decimal spellings GEO files use: rounded, scientific, integers, signed fixed
+        kind = int(rng.integers(4))
+        v = rng.normal(0, 10.0 ** int(rng.integers(-6, 7)))
+        cells.append({0: f"{v:.5g}", 1: f"{v:.3e}", 2: f"{int(v)}", 3: f"{v:+.8f}"}[kind])
+    cells += ["0", "-0", "0.0", "1e5", "1E-5", ".5", "5.", "007", "9007199254740992", "0.1", "0.3",
+              "2.225073858507201e-3", "1.797693134862315e2", "4.94065645841246e-7"]
+    path, expect = _cells_matrix(tmp_path, cells, "x.txt.gz")
+
+    def no_fallback(*a, **k):
+        raise AssertionError("the fast path gave up")
+
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", no_fallback)
+    m = geo.read_series_matrix(str(path))
+    np.testing.assert_array_equal(m.values, expect)
+
+
+def test_fast_path_falls_back_for_unusual_cells(tmp_path):
+    rows = [['"p1"', "inf", "1e400", "12345678901234567890123"], ['"p2"', "#N/A", "None", "-1.#IND"],
+            ['"p3"', '"3"', " 4", "5\r"]]
+    path = write_gz(tmp_path / "u.txt.gz", matrix_text(rows=rows))
+    m = geo.read_series_matrix(str(path))
+    assert m.values[0, 0] == np.inf and m.values[0, 1] == np.inf
+    assert m.values[0, 2] == float("12345678901234567890123")
+    assert np.isnan(m.values[1]).all()
+    np.testing.assert_array_equal(m.values[2], [3, 4, 5])
+    np.testing.assert_array_equal(m.values, geo.read_series_matrix(str(path), fast=False).values)
+    # 17 significant digits / mantissas beyond 2**53: still Python's floats (via the general path)
+    path, expect = _cells_matrix(tmp_path, ["0.12345678901234567", "9007199254740993", "1.2345678901234567e-05",
+                                            repr(0.1 + 0.2)], "y.txt.gz")
+    np.testing.assert_array_equal(geo.read_series_matrix(str(path)).values, expect)
+
+
+def test_crlf_and_missing_words(tmp_path):
+    text = matrix_text(rows=[['"p1"', "NA", "nan", "N/A"], ['"p2"', "1", "NULL", '""']]).replace("\n", "\r\n")
+    path = write_gz(tmp_path / "c.txt.gz", text)
+    m = geo.read_series_matrix(str(path))
+    assert list(m.probes) == ["p1", "p2"] and m.samples.loc["GSM1", "title"] == "case 1"
+    np.testing.assert_array_equal(m.values, [[np.nan] * 3, [1, np.nan, np.nan]])

@@ -51,14 +51,15 @@ class LineBuffer:
         self.eof = False
         self.lineno = 1
         self.error: InputFormatError | None = None
+        self.lineno_exact = True  # False once a raw reader skipped line counting
 
     # -- low level ------------------------------------------------------------------------------
-    def _fill(self) -> bool:
-        """Read one more block; False at the end of the stream.  Corrupt/truncated gzip -> InputFormatError."""
+    def _read_block(self, n: int) -> bytes:
+        """n decompressed bytes (fewer at the end); corrupt/truncated gzip -> InputFormatError."""
         if self.eof:
-            return False
+            return b""
         try:
-            chunk = self._stream.read(BLOCK)
+            chunk = self._stream.read(n)
         except (EOFError, OSError, zlib.error) as exc:
             self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})", self.lineno)
             raise self.error from exc
@@ -69,12 +70,35 @@ class LineBuffer:
             raise
         if not chunk:
             self.eof = True
+        return chunk
+
+    def _fill(self) -> bool:
+        """Read one more block into the buffer; False at the end of the stream."""
+        chunk = self._read_block(BLOCK)
+        if not chunk:
             return False
         if self.pos > (1 << 16) and self.pos * 2 > len(self.buf):
             del self.buf[: self.pos - 1]  # keep one byte so "at line start" stays decidable
             self.pos = 1
         self.buf += chunk
         return True
+
+    # -- raw block access for compiled table parsers (no buffering, no line counting) --------------
+    def take_buffered(self) -> bytes:
+        """Hand over the buffered, not yet consumed bytes (the caller continues with ``read_raw``)."""
+        out = bytes(self.buf[self.pos :])
+        self.buf = bytearray()
+        self.pos = 0
+        self.lineno_exact = False
+        return out
+
+    def read_raw(self, n: int) -> bytes:
+        return self._read_block(n)
+
+    def push_back(self, data: bytes) -> None:
+        """Give back bytes read past a table's end so line reading continues after it."""
+        self.buf = bytearray(data) + self.buf[self.pos :]
+        self.pos = 0
 
     def _consume(self, end: int) -> None:
         self.lineno += self.buf.count(b"\n", self.pos, end)

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from genotex_dask.io._fastmatrix import GiveUp, MissingMarker, parse_table_stream
 from genotex_dask.io._stream import LineBuffer, open_lines, split_tab_unquote, unique_names
 from genotex_dask.io.errors import InputFormatError
 
@@ -157,11 +158,12 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
             sample_rows.append((key, fields))
 
 
-def read_series_matrix(url: str, values: bool = True, threads: bool = True) -> SeriesMatrix:
+def read_series_matrix(url: str, values: bool = True, threads: bool = True, fast: bool = True) -> SeriesMatrix:
     """Read a GEO ``*_series_matrix.txt[.gz]`` file: metadata, and the value table unless ``values=False``.
 
-    ``threads`` lets pyarrow parse the table on several threads (off inside single-threaded workers if
-    you want strict one-core behaviour).
+    The table is parsed by a compiled single-pass kernel (:mod:`._fastmatrix`, exact IEEE results) when it
+    is a plain grid; otherwise (or with ``fast=False``) by pyarrow's CSV reader, on several threads when
+    ``threads`` is true.  Both give the same values.
     """
     with open_lines(url) as lb:
         series, sample_rows, found = _read_matrix_header(lb, url)
@@ -189,22 +191,40 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True) -> S
         if gsm_row is not None and set(gsm_row) != set(sample_ids):
             raise InputFormatError(url, "table columns do not match !Sample_geo_accession "
                                         f"({len(sample_ids)} vs {len(gsm_row)} samples)", header_line)
-        reader = lb.until(MATRIX_END)
-        table = _parse_table(url, reader, names, {id_col: pa.string()}, pa.float64(), header_line,
-                             quoted=True, threads=threads)
-        if not reader.found:
-            raise InputFormatError(url, "missing '!series_matrix_table_end' marker (file truncated?)", lb.lineno)
-    probes = np.asarray(table.column(0).to_pylist(), dtype=object)
-    vals = np.empty((len(sample_ids), table.num_rows), dtype=np.float64)
-    for j in range(len(sample_ids)):
-        vals[j] = table.column(j + 1).to_numpy()
-    del table
+        probes = vals = None
+        if fast:
+            try:
+                ids, vals = parse_table_stream(lb, MATRIX_END, len(sample_ids))
+                probes = np.asarray(ids, dtype=object)
+            except GiveUp:
+                probes = vals = None  # unusual content: the general reader below starts over
+            except MissingMarker:
+                probes = vals = None  # the general reader reports it with a line number
+    if vals is None:
+        probes, vals = _matrix_values_pyarrow(url, header_line, names, threads)
     if gsm_row is not None:
         samples = _samples_frame(url, sample_rows, n_meta).loc[sample_ids]
     else:
         samples = _samples_frame(url, [("geo_accession", sample_ids)], len(sample_ids))
-    # vals is samples x probes (C order); expose probes x samples as its transpose (no copy)
-    return SeriesMatrix(url, series, sample_rows, samples, probes, vals.T, sample_ids, id_col)
+    return SeriesMatrix(url, series, sample_rows, samples, probes, vals, sample_ids, id_col)
+
+
+def _matrix_values_pyarrow(url: str, header_line: int, names: list[str], threads: bool):
+    """The general path: pyarrow's CSV reader over the table body (re-opened from the start of the file)."""
+    with open_lines(url) as lb:
+        while lb.lineno <= header_line:
+            if lb.readline_bytes() is None:
+                raise InputFormatError(url, "file shorter on a second read", lb.lineno)
+        reader = lb.until(MATRIX_END)
+        table = _parse_table(url, reader, names, {names[0]: pa.string()}, pa.float64(), header_line,
+                             quoted=True, threads=threads)
+        if not reader.found:
+            raise InputFormatError(url, "missing '!series_matrix_table_end' marker (file truncated?)", lb.lineno)
+    probes = np.asarray(table.column(0).to_pylist(), dtype=object)
+    vals = np.empty((len(names) - 1, table.num_rows), dtype=np.float64)
+    for j in range(len(names) - 1):
+        vals[j] = table.column(j + 1).to_numpy()
+    return probes, vals.T  # probes x samples (a transposed view of the column-filled array)
 
 
 # ================================================================================================
