@@ -321,7 +321,14 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
                         kkt[idx], rounds, int(W.size))
 
 
-def lmm_rotation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def kernel_eig(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, U) of K = XX' as sparse_lmm computes it (scipy's eigh); shared by every problem on a fold."""
+    import scipy.linalg
+
+    return scipy.linalg.eigh(X @ X.T)
+
+
+def lmm_rotation(X: np.ndarray, y: np.ndarray, eig: tuple | None = None) -> np.ndarray:
     """The design sparse_lmm's default mode hands to its Lasso: diag((S+delta)^-1/2) U' X, K = XX' = USU'.
 
     delta is the null-model variance ratio estimated by sparse_lmm itself from (y, K); it does not depend
@@ -329,9 +336,9 @@ def lmm_rotation(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     from sparse_lmm import LMM as SparseLMM
 
-    K = X @ X.T
+    S, U = eig if eig is not None else kernel_eig(X)
     m = SparseLMM()
-    S, U, ldelta = m.train_nullmodel(y.reshape(-1, 1), K)
+    S, U, ldelta = m.train_nullmodel(y.reshape(-1, 1), None, S=S, U=U)
     # sparse_lmm rotates X but not y, so each eigenvector's sign (LAPACK's arbitrary choice) changes the
     # fit; fix it canonically (U'y >= 0) so that the result is reproducible and order-independent
     sign = np.sign(U.T @ y)
