@@ -112,9 +112,9 @@ if HAVE_NUMBA:
         return (-v if neg else v), i, True
 
     @numba.njit(cache=True, nogil=True)
-    def _parse_rows(buf, ncols, out, idbuf, pow10):
-        """Parse complete lines of ``buf`` into ``out`` (rows x ncols) and the IDs, newline-separated, into
-        ``idbuf``; returns (rows, bytes of idbuf used, status).  One pass: a plain number is parsed while
+    def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
+        """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
+        into ``idbuf``; returns (rows, bytes of idbuf used, status).  One pass: a plain number is parsed while
         it is scanned; quoted cells and missing-value words take a second look at their few bytes."""
         n = buf.shape[0]
         i = 0
@@ -168,7 +168,7 @@ if HAVE_NUMBA:
                 last = c == ncols - 1
                 if (buf[i] == 9) == last:  # a tab after the last cell or a newline before it: ragged
                     return row, idpos, GIVE_UP
-                out[row, c] = v
+                out[row0 + row, c] = v
                 i += 1
             row += 1
         return row, idpos, OK
@@ -178,65 +178,80 @@ class GiveUp(Exception):
     """The fast path met something it does not handle; use the general reader."""
 
 
-def parse_table_stream(lb, marker: bytes, ncols: int, read_size: int = 4 << 20) -> tuple[list[str], np.ndarray]:
+def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
+                       read_size: int = 4 << 20) -> tuple[list[str], np.ndarray]:
     """Parse a series-matrix table body straight from the decompressor behind LineBuffer ``lb``.
 
-    Reads whole blocks (no line splitting in Python), parses the complete lines of each block, and stops
-    at the line starting with ``marker`` (consumed).  Returns (probe IDs, probes x samples float64 array).
-    Raises :class:`GiveUp` when the fast path does not apply (the caller then uses the pyarrow path from
-    the start of the file) and :class:`MissingMarker` when the file ends without ``marker``.
+    Decompresses block by block into one reusable buffer, parses the complete lines of each block into
+    one output array (sized by ``rows_hint``, e.g. ``!Sample_data_row_count``, grown if needed), and stops
+    at the line starting with ``marker`` (consumed; bytes after it go back to ``lb``).  Few fresh
+    allocations means few page faults, which cost as much as parsing on a busy machine.  Returns (probe
+    IDs, probes x samples float64 array).  Raises :class:`GiveUp` when the fast path does not apply (the
+    caller then uses the pyarrow path from the start of the file) and :class:`MissingMarker` when the
+    file ends without ``marker``.
     """
     if not HAVE_NUMBA:
         raise GiveUp("numba not available")
+    head = lb.take_buffered()
+    work = bytearray(max(2 * read_size, len(head) + read_size))
+    work[: len(head)] = head
+    filled = len(head)
+    idbuf = np.empty(len(work) + 1, dtype=np.uint8)
+    out = np.empty((max(int(rows_hint), 1024), ncols), dtype=np.float64)
+    nrows = 0
     ids: list[str] = []
-    blocks: list[np.ndarray] = []
-    carry = lb.take_buffered()
-    done = False
+    marker_nl = b"\n" + marker
     at_end = False
-    while not done:
-        data = lb.read_raw(read_size)
-        if not data:
+    while True:
+        if filled == len(work):  # one line longer than the buffer: grow it
+            work.extend(bytes(len(work)))
+            idbuf = np.empty(len(work) + 1, dtype=np.uint8)
+        with memoryview(work) as mv:
+            n = lb.readinto_raw(mv[filled:])
+        if n == 0:
             at_end = True
-            chunk = carry if (not carry or carry.endswith(b"\n")) else carry + b"\n"
-            carry = b""
-        else:
-            data = carry + data if carry else data
-            cut = data.rfind(b"\n") + 1
-            chunk, carry = data[:cut], data[cut:]
-        if chunk.startswith(marker):
+            if filled and work[filled - 1] != 10:  # last line without a newline
+                if filled == len(work):
+                    work.append(10)
+                else:
+                    work[filled] = 10
+                filled += 1
+        filled += n
+        cut = work.rfind(b"\n", 0, filled) + 1
+        if work.startswith(marker, 0, filled):
             idx = 0
         else:
-            idx = chunk.find(b"\n" + marker)
+            idx = work.find(marker_nl, 0, cut)
             idx = idx + 1 if idx >= 0 else -1
+        end = idx if idx >= 0 else cut
+        if end > 0:
+            need = nrows + work.count(b"\n", 0, end)
+            if need > out.shape[0]:
+                grown = np.empty((max(need, out.shape[0] * 3 // 2), ncols), dtype=np.float64)
+                grown[:nrows] = out[:nrows]
+                out = grown
+            buf = np.frombuffer(work, dtype=np.uint8, count=end)
+            rows, used, status = _parse_rows(buf, ncols, out, nrows, idbuf, _POW10)
+            del buf
+            if status != OK:
+                raise GiveUp("unusual cell or row")
+            if rows:
+                try:
+                    ids.extend(idbuf[: used - 1].tobytes().decode().split("\n"))
+                except UnicodeDecodeError as exc:
+                    raise GiveUp("non-UTF-8 probe ID") from exc
+            nrows += rows
         if idx >= 0:
-            rest = chunk[idx:] + carry
-            lb.push_back(rest[rest.index(b"\n") + 1:] if b"\n" in rest else b"")
-            chunk = chunk[:idx]
-            done = True
-        elif at_end:
-            if chunk:
-                blocks.append(_parse_chunk(chunk, ncols, ids))
+            rest = bytes(work[idx:filled])
+            nl = rest.find(b"\n")
+            lb.push_back(rest[nl + 1 :] if nl >= 0 else b"")
+            break
+        if at_end:
             raise MissingMarker(marker.decode())
-        if chunk:
-            blocks.append(_parse_chunk(chunk, ncols, ids))
-    vals = np.concatenate(blocks) if len(blocks) != 1 else blocks[0]
-    return ids, vals
-
-
-def _parse_chunk(chunk: bytes, ncols: int, ids: list[str]) -> np.ndarray:
-    buf = np.frombuffer(chunk, dtype=np.uint8)
-    cap = int(np.count_nonzero(buf == 10))
-    out = np.empty((cap, ncols), dtype=np.float64)
-    idbuf = np.empty(len(chunk) + 1, dtype=np.uint8)
-    rows, used, status = _parse_rows(buf, ncols, out, idbuf, _POW10)
-    if status != OK:
-        raise GiveUp("unusual cell or row")
-    if rows:
-        try:
-            ids.extend(idbuf[: used - 1].tobytes().decode().split("\n"))
-        except UnicodeDecodeError as exc:
-            raise GiveUp("non-UTF-8 probe ID") from exc
-    return out[:rows] if rows < cap else out
+        carry = filled - cut
+        work[0:carry] = work[cut:filled]
+        filled = carry
+    return ids, out[:nrows] if nrows < out.shape[0] else out
 
 
 class MissingMarker(Exception):

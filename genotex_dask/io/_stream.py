@@ -95,6 +95,30 @@ class LineBuffer:
     def read_raw(self, n: int) -> bytes:
         return self._read_block(n)
 
+    def readinto_raw(self, view: memoryview) -> int:
+        """Decompress straight into ``view`` (a reusable buffer: no fresh allocation per block)."""
+        if self.eof or len(view) == 0:
+            return 0
+        try:
+            readinto = getattr(self._stream, "readinto", None)
+            if readinto is not None:
+                n = readinto(view)
+            else:
+                data = self._stream.read(len(view))
+                n = len(data)
+                view[:n] = data
+        except (EOFError, OSError, zlib.error) as exc:
+            self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})", self.lineno)
+            raise self.error from exc
+        except Exception as exc:
+            if type(exc).__name__ in ("IsalError", "error"):
+                self.error = InputFormatError(self.path, f"corrupt gzip stream ({exc})", self.lineno)
+                raise self.error from exc
+            raise
+        if not n:
+            self.eof = True
+        return n or 0
+
     def push_back(self, data: bytes) -> None:
         """Give back bytes read past a table's end so line reading continues after it."""
         self.buf = bytearray(data) + self.buf[self.pos :]

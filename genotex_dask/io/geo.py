@@ -194,7 +194,9 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True, fast
         probes = vals = None
         if fast:
             try:
-                ids, vals = parse_table_stream(lb, MATRIX_END, len(sample_ids))
+                hint = next((v[0] for k, v in sample_rows if k == "data_row_count" and v), "0")
+                ids, vals = parse_table_stream(lb, MATRIX_END, len(sample_ids),
+                                               rows_hint=int(hint) if hint.isdigit() else 0)
                 probes = np.asarray(ids, dtype=object)
             except GiveUp:
                 probes = vals = None  # unusual content: the general reader below starts over
