@@ -66,6 +66,7 @@ def _cmd_demo(a: argparse.Namespace) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genotex-dask", description=__doc__)
+    p.add_argument("--json", action="store_true", help="print the whole run summary as JSON")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable[[argparse.Namespace], dict], help: str, cluster: bool = True,
@@ -134,6 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _headline(summary: dict) -> str:
+    """One line of a stage summary: its scalar fields (counts, seconds, paths), nested detail left out."""
+    parts = [f"{k}={v}" for k, v in summary.items()
+             if not isinstance(v, (dict, list)) and k not in ("stage", "version")]
+    for k in ("failed", "errors"):
+        v = summary.get(k)
+        if isinstance(v, (dict, list)) and v:
+            parts.append(f"{k}={len(v)}")
+    return ", ".join(parts)
+
+
+STAGES = ("ingest", "specs", "preprocess", "analyze", "evaluate")
+
+
+def _print_result(result: dict, full: bool) -> None:
+    """A short account per stage (or the whole JSON with --json); failures go to stderr with their cause."""
+    if full:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    stages = result.get("summary", result)
+    per_stage = {k: stages[k] for k in STAGES if isinstance(stages.get(k), dict)} or {"result": stages}
+    for name, summary in per_stage.items():
+        print(f"{name:>10}: {_headline(summary)}")
+        failed = summary.get("failed")
+        if isinstance(failed, dict):
+            for item, why in failed.items():
+                print(f"{name:>10}: failed {item}: {why}", file=sys.stderr)
+    for k in ("corpus", "output", "report"):
+        if k in result:
+            print(f"{k:>10}: {result[k]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -141,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
         return 130
-    print(json.dumps(result, indent=2, default=str))
+    _print_result(result, full=args.json)
     return 0
 
 

@@ -44,10 +44,15 @@ def run_demo(out: str, traits: int = 3, cohorts_per_trait: int = 3, samples: int
     corpus = layout.join(out, "corpus")
     output = layout.join(out, "output")
     if not fs.exists(layout.task_info_path(corpus)):
-        api.synth(corpus, traits=traits, cohorts_per_trait=cohorts_per_trait, samples=samples,
-                  probes=probes, seed=seed)
+        from genotex_dask.synth.corpus import write_corpus
+
         real = real_root or (str(REAL_TREE) if REAL_TREE.exists() else None)
+        real_traits = tuple(fs.read_json(layout.task_info_path(real))) if real else ()
+        # synthetic traits never share a name with the real ones, so each trait's truth stays its own
+        write_corpus(corpus, traits=traits, cohorts_per_trait=cohorts_per_trait, samples=samples,
+                     probes=probes, seed=seed, exclude_traits=real_traits)
         if real:
             add_real_tree(corpus, real)
     summary = api.run(corpus, output, mode=mode, report=layout.join(out, "report"), **cluster_kw)
-    return {"corpus": corpus, "output": output, "report": layout.join(out, "report"), "summary": summary}
+    return {"corpus": corpus, "output": output, "report": layout.join(out, "report", "index.html"),
+            "summary": summary}

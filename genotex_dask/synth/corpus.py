@@ -161,23 +161,28 @@ class TraitPlan:
     conditions: list[str] = field(default_factory=list)
 
 
-def _trait_names(n: int, cancer_flags: list[bool]) -> list[TraitPlan]:
+def _trait_names(n: int, cancer_flags: list[bool], exclude: frozenset[str] = frozenset()) -> list[TraitPlan]:
+    """Trait names in a fixed order; names in ``exclude`` (e.g. real cohorts' traits merged in) are skipped."""
     out, nc, c = [], 0, 0
     for t in range(n):
-        if cancer_flags[t]:
-            name, abbr, long, tissue, code = _CANCER[c % len(_CANCER)]
-            k = c // len(_CANCER)
-            c += 1
-            if k:
-                name, code = f"{name}_{k + 1}", f"{code}{k + 1}"
-            out.append(TraitPlan(name, abbr, long, tissue, code))
-        else:
-            name, abbr, long, tissue = _NON_CANCER[nc % len(_NON_CANCER)]
-            k = nc // len(_NON_CANCER)
-            nc += 1
-            if k:
-                name = f"{name}_{k + 1}"
-            out.append(TraitPlan(name, abbr, long, tissue, None))
+        while True:
+            if cancer_flags[t]:
+                name, abbr, long, tissue, code = _CANCER[c % len(_CANCER)]
+                k = c // len(_CANCER)
+                c += 1
+                if k:
+                    name, code = f"{name}_{k + 1}", f"{code}{k + 1}"
+                plan = TraitPlan(name, abbr, long, tissue, code)
+            else:
+                name, abbr, long, tissue = _NON_CANCER[nc % len(_NON_CANCER)]
+                k = nc // len(_NON_CANCER)
+                nc += 1
+                if k:
+                    name = f"{name}_{k + 1}"
+                plan = TraitPlan(name, abbr, long, tissue, None)
+            if plan.name not in exclude:
+                break
+        out.append(plan)
     return out
 
 
@@ -202,7 +207,8 @@ def _platform_ids(platforms: int) -> list[tuple[str, str]]:
 
 
 def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
-                platforms: int = 2, seed: int = 0, *, vary_samples: bool = True) -> dict:
+                platforms: int = 2, seed: int = 0, *, vary_samples: bool = True,
+                exclude_traits: tuple[str, ...] = ()) -> dict:
     """The cheap plan: traits, platforms and every cohort with its size, plus an estimate of the gz volume.
 
     Nothing is generated; a benchmark can size the full GenoTEX scale (132 traits, ~7 cohorts each) from it.
@@ -211,7 +217,8 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
     if traits < 1 or cohorts_per_trait < 1 or samples < 12 or platforms < 1:
         raise ValueError("need traits >= 1, cohorts_per_trait >= 1, samples >= 12, platforms >= 1")
     scen = _scenarios(traits, cohorts_per_trait, platforms)
-    tplans = _trait_names(traits, [any(s.startswith("tcga") for s in row) for row in scen])
+    tplans = _trait_names(traits, [any(s.startswith("tcga") for s in row) for row in scen],
+                          frozenset(exclude_traits))
     for t, tp in enumerate(tplans):
         tp.conditions = ["Age", "Gender"] if t % 3 != 2 else ["Gender"]
         if traits >= 2 and t % 2 == 0:
@@ -245,7 +252,8 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
             cohorts.append(c)
     return {"seed": seed,
             "params": {"traits": traits, "cohorts_per_trait": cohorts_per_trait, "samples": samples,
-                       "probes": probes, "platforms": platforms, "seed": seed, "vary_samples": vary_samples},
+                       "probes": probes, "platforms": platforms, "seed": seed, "vary_samples": vary_samples,
+                       **({"exclude_traits": sorted(exclude_traits)} if exclude_traits else {})},
             "traits": [asdict(tp) for tp in tplans], "platforms": [{"id": g, "kind": k} for g, k in gpls],
             "cohorts": [asdict(c) for c in cohorts],
             "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts)),
@@ -965,14 +973,15 @@ def _gene_synonyms() -> dict[str, str]:
 
 def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
                  platforms: int = 2, seed: int = 0, *, full_sample_tables: bool = False, compresslevel: int = 6,
-                 vary_samples: bool = True, progress: bool = False) -> dict:
+                 vary_samples: bool = True, progress: bool = False, exclude_traits: tuple[str, ...] = ()) -> dict:
     """Write the synthetic corpus (input/, metadata/, truth.json) to any fsspec URL; returns a run summary.
 
     ``full_sample_tables`` gives each ^SAMPLE of the family SOFT its whole VALUE table (as GEO does; used by the
     ingest benchmark) instead of the first 10 rows.
     """
     t0 = time.perf_counter()
-    plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed, vary_samples=vary_samples)
+    plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed, vary_samples=vary_samples,
+                       exclude_traits=tuple(exclude_traits))
     tplans = [TraitPlan(**t) for t in plan["traits"]]
     names = [t.name for t in tplans]
     trait_names = set(names)
