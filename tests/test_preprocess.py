@@ -156,7 +156,7 @@ def corpus(tmp_path_factory):
     from genotex_dask.synth.corpus import write_corpus
 
     out = tmp_path_factory.mktemp("corpus")
-    write_corpus(str(out), traits=3, cohorts_per_trait=5, samples=30, probes=500, platforms=2, seed=11)
+    write_corpus(str(out), traits=2, cohorts_per_trait=5, samples=30, probes=400, platforms=2, seed=11)
     return out
 
 
@@ -238,7 +238,7 @@ def test_compat_equals_oracle_on_synthetic_cohorts(corpus, client, tmp_path):
             ld = _read(linked_path)
             assert list(ld.columns) == [str(c) for c in exp["linked"].columns], key
             assert oracle.frames_close(ld, exp["linked"]), key
-    assert compared >= 10 and with_nan >= 1
+    assert compared >= 7 and with_nan >= 1
 
 
 def test_suggested_specs_reproduce_the_truth(tmp_path):
@@ -246,7 +246,7 @@ def test_suggested_specs_reproduce_the_truth(tmp_path):
     from genotex_dask.synth.corpus import write_corpus
 
     root = tmp_path / "c"
-    write_corpus(str(root), traits=6, cohorts_per_trait=10, samples=24, probes=200, platforms=2, seed=5)
+    write_corpus(str(root), traits=6, cohorts_per_trait=9, samples=20, probes=120, platforms=2, seed=5)
     truth = json.loads((root / "truth.json").read_text())["cohorts"]
     res = run_suggest_specs(str(root), str(tmp_path / "specs"))
     assert not res["errors"]
@@ -467,3 +467,17 @@ def test_failures_get_notes_and_others_finish(tmp_path, client):
     # rerun: nothing recomputed
     s2 = run_preprocess(str(root), str(specs), str(out), client, progress=False)
     assert s2["done"] == 0 and s2["skipped"] == 3
+
+
+def test_a_python_callable_replaces_a_rule():
+    from genotex_dask.pipelines.preprocess import _feature
+
+    obs = pd.DataFrame({"title": ["N1 kidney", "C1 tumour", "C2 tumour"], "source_name_ch1": ["", "", ""],
+                        "characteristics_ch1_0": ["age: 40", "age: 51", ""]}, index=["G1", "G2", "G3"])
+    spec = FeatureSpec(source="title", convert=lambda cell: 0 if cell.startswith("N") else 1)
+    np.testing.assert_array_equal(_feature(spec, obs, None), [0, 1, 1])
+    age = FeatureSpec(key="age", convert=lambda cell: None if cell is None else float(cell.split(":")[1]) * 12)
+    np.testing.assert_array_equal(_feature(age, obs, "number"), [480, 612, np.nan])
+    a = CohortSpec(trait="T", cohort="G", trait_spec=spec)
+    b = CohortSpec(trait="T", cohort="G", trait_spec=FeatureSpec(source="title", convert=lambda c: 1))
+    assert a.fingerprint() != b.fingerprint()  # resume notices a changed callable

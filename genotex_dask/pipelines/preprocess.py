@@ -161,6 +161,28 @@ def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: st
     return out
 
 
+def _var_columns(url: str) -> list[str]:
+    """Original names of the store's var columns, without reading any of them."""
+    import zarr
+
+    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")
+    names = store._names(url, "var")
+    return [str(names.get(c, c)) for c in g["var"].attrs.get("column-order", [])]
+
+
+def _var_read(url: str, column: str) -> tuple[list[str], list]:
+    """(probe IDs, one annotation column) from the store's var, reading only those two arrays: the other
+    annotation columns (GO terms, titles...) of a 54k-probe platform cost more to decode than the mapping."""
+    import anndata as ad
+    import zarr
+
+    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")["var"]
+    stored = {str(v): str(k) for k, v in store._names(url, "var").items()}.get(column, column)
+    ids = [str(i) for i in ad.io.read_elem(g[g.attrs.get("_index", "_index")])]
+    col = ad.io.read_elem(g[stored])
+    return ids, [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in col]
+
+
 def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     if spec.gene_column:
         return spec.gene_column
@@ -183,10 +205,11 @@ def _prepare_geo(job: Job) -> Prepared:
     if spec.gender is not None:
         p.covariates["Gender"] = _feature(spec.gender, obs, "gender", spec.file)
     syn = load_synonyms(job.synonyms_url)
-    var = store.read_var(url)
-    ids = [str(i) for i in var.index]
-    symbols = spec.symbols if spec.symbols is not None else looks_like_symbols(ids, syn)
+    var_cols = _var_columns(url)
     try:
+        if spec.symbols is None or spec.symbols:
+            ids = [str(i) for i in store.read_var(url).index] if not var_cols else _var_read(url, var_cols[0])[0]
+        symbols = spec.symbols if spec.symbols is not None else looks_like_symbols(ids, syn)
         if symbols:
             p.op = build_symbol_operator(ids, syn, job.compat)
             p.gene_index_name = "ID"
@@ -201,10 +224,10 @@ def _prepare_geo(job: Job) -> Prepared:
             if gcol is None or gcol not in ann.columns or spec.id_column not in ann.columns:
                 raise SpecError(spec.file, spec.line, f"annotation columns {spec.id_column!r}/{gcol!r} not in "
                                 f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
+            ids = _var_read(url, var_cols[0])[0] if var_cols else [str(i) for i in store.read_var(url).index]
             ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
             p.op = build_probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex")
         else:
-            table = var
             platform = (store.read_uns(url).get("platform") or {}).get("id", "")
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
                 from genotex_dask.io.geo import read_soft_platforms
@@ -212,13 +235,22 @@ def _prepare_geo(job: Job) -> Prepared:
                 soft = job.ingest.files.get("soft")
                 t = read_soft_platforms(soft, [spec.platform])[spec.platform].table
                 table = t.drop_duplicates(subset=t.columns[0]).set_index(t.columns[0])
-            gcol = _gene_column(spec, [str(c) for c in table.columns])
-            if gcol is None or gcol not in table.columns:
-                raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
-                                f"(columns: {list(table.columns)[:12]})")
-            text = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v
-                    for v in table[gcol].tolist()]
-            p.op = build_probe_operator(ids, [str(i) for i in table.index], text, syn, job.compat)
+                gcol = _gene_column(spec, [str(c) for c in table.columns])
+                if gcol is None or gcol not in table.columns:
+                    raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in platform {spec.platform} "
+                                    f"(columns: {list(table.columns)[:12]})")
+                ann_ids = [str(i) for i in table.index]
+                text = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v
+                        for v in table[gcol].tolist()]
+                ids = _var_read(url, var_cols[0])[0] if var_cols else [str(i) for i in store.read_var(url).index]
+            else:
+                gcol = _gene_column(spec, var_cols)
+                if gcol is None or gcol not in var_cols:
+                    raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
+                                    f"(columns: {var_cols[:12]})")
+                ids, text = _var_read(url, gcol)
+                ann_ids = ids
+            p.op = build_probe_operator(ids, ann_ids, text, syn, job.compat)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p

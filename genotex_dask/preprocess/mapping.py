@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,18 +91,30 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
         probe_pos.setdefault(str(p), i)
     n_probes = len(probe_ids)
 
-    rows: list[int] = []
-    gene_of_entry: list[str] = []
-    weights: list[float] = []
+    kept_pos: list[int] = []
+    kept_tokens: list[tuple[str, ...]] = []
     seen: set[int] = set()
     n_rows_in_matrix = n_dup = n_unmapped = n_multi = 0
     dropped: Counter = Counter()
     dropped_examples: dict[str, list[str]] = {}
-    mapped_probes: set[int] = set()
+    memo: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}   # text -> (kept tokens, dropped tokens)
+
+    def tokens_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        r = memo.get(text)
+        if r is None:
+            toks = extract(text)
+            if genotex:
+                r = (tuple(toks), ())
+            else:
+                r = (tuple(t for t in toks if synonyms.get(t.upper()) is not None),
+                     tuple(t for t in toks if synonyms.get(t.upper()) is None))
+            memo[text] = r
+        return r
+
     for pid, text in zip(ann_ids, ann_text):
-        if text is None or (isinstance(text, float) and np.isnan(text)) or pid is None:
+        if text is None or pid is None or (isinstance(text, float) and text != text):
             continue  # GenoTEX drops rows with a missing ID or gene text before mapping
-        pos = probe_pos.get(str(pid))
+        pos = probe_pos.get(pid if isinstance(pid, str) else str(pid))
         if pos is None:
             continue
         n_rows_in_matrix += 1
@@ -110,31 +123,28 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
             if not genotex:
                 continue
         seen.add(pos)
-        tokens = extract(text)
-        if not genotex:
-            for t in tokens:
-                reason = drop_reason(t, synonyms)
-                if reason is not None:
-                    dropped[reason] += 1
-                    dropped_examples.setdefault(reason, [])
-                    if len(dropped_examples[reason]) < 20 and t not in dropped_examples[reason]:
-                        dropped_examples[reason].append(t)
-            tokens = [t for t in tokens if synonyms.get(t.upper()) is not None]
-        if not tokens:
+        toks, drop = tokens_of(text if isinstance(text, str) else str(text))
+        for t in drop:
+            reason = drop_reason(t, synonyms) or "not in the synonym table"
+            dropped[reason] += 1
+            ex = dropped_examples.setdefault(reason, [])
+            if len(ex) < 20 and t not in ex:
+                ex.append(t)
+        if not toks:
             n_unmapped += 1
             continue
-        if len(tokens) > 1:
+        if len(toks) > 1:
             n_multi += 1
-        w = 1.0 / len(tokens)
-        for t in tokens:
-            rows.append(pos)
-            gene_of_entry.append(t)
-            weights.append(w)
-        mapped_probes.add(pos)
-
-    genes, gcol = np.unique(np.asarray(gene_of_entry, dtype=object).astype(str), return_inverse=True) \
-        if gene_of_entry else (np.array([], dtype=str), np.array([], dtype=int))
-    P = sp.csr_matrix((np.asarray(weights, float), (np.asarray(rows, int), gcol)), shape=(n_probes, len(genes)))
+        kept_pos.append(pos)
+        kept_tokens.append(toks)
+    mapped_probes = set(kept_pos)
+    lens = np.fromiter((len(t) for t in kept_tokens), dtype=np.int64, count=len(kept_tokens))
+    rows = np.repeat(np.asarray(kept_pos, dtype=np.int64), lens)
+    weights = np.repeat(1.0 / np.maximum(lens, 1), lens)
+    flat = np.fromiter(chain.from_iterable(kept_tokens), dtype=object, count=int(lens.sum()))
+    genes, gcol = np.unique(flat.astype(str), return_inverse=True) if len(flat) \
+        else (np.array([], dtype=str), np.array([], dtype=np.int64))
+    P = sp.csr_matrix((weights, (rows, gcol.ravel())), shape=(n_probes, len(genes)))
     P.sum_duplicates()  # repeated annotation rows add up, as the reference's join does
     gene_symbol = normalize_symbols(genes, synonyms)
     if genotex:
@@ -193,45 +203,45 @@ def build_symbol_operator(ids: Sequence[object], synonyms: Mapping[str, str],
     return GeneOperator(symbols=symbols, W=W, P=sp.csc_matrix(P), N=N, compat=False, summary=summary)
 
 
-def _nan_aware(op: GeneOperator, b0: np.ndarray, nanm: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Recompute, through the gene level, the symbols touched by a missing probe in this block."""
-    bad_probes = np.flatnonzero(nanm.any(axis=0))
-    P_csr = op.P.tocsr() if not sp.isspmatrix_csr(op.P) else op.P
-    genes_hit = np.unique(P_csr[bad_probes].indices)
-    N_csr = op.N.tocsr()
-    syms = np.unique(N_csr[genes_hit].indices)
-    if len(syms) == 0:
-        return out
-    Nsub_cols = op.N[:, syms]                       # genes x syms (csc)
-    genes = np.unique(Nsub_cols.indices)
-    Pg = op.P[:, genes]                             # probes x genes (csc)
-    probes = np.unique(Pg.indices)
-    Psub = Pg[probes]                               # probes_sub x genes_sub
-    Bsub = Psub.copy()
-    Bsub.data[:] = 1.0
-    present = (~nanm[:, probes]).astype(np.float64)
-    gval = (Psub.T @ b0[:, probes].T).T
-    gcnt = (Bsub.T @ present.T).T
-    has = gcnt > 0
-    gval = np.where(has, gval, 0.0)
-    Nsub = Nsub_cols[genes]                         # genes_sub x syms
-    num = (Nsub.T @ gval.T).T
-    den = (Nsub.T @ has.astype(np.float64).T).T
+def _t(op: GeneOperator, name: str, mat: sp.spmatrix, binary: bool = False) -> sp.csr_matrix:
+    """Cached CSR transpose (row-major products with C-contiguous dense operands are the fast kernel)."""
+    cache = op.__dict__.setdefault("_cache", {})
+    if name not in cache:
+        m = sp.csr_matrix(mat.T)
+        if binary:
+            m.data[:] = 1.0
+        cache[name] = m
+    return cache[name]
+
+
+def _nan_aware(op: GeneOperator, b0T: np.ndarray, presentT: np.ndarray) -> np.ndarray:
+    """Gene-level path for a block with missing values (probes x samples operands, symbols x samples result).
+
+    gene value = sum of present contributions, gene present = any contributing probe present; symbol = mean of
+    its present genes, missing when none is.
+    """
+    gval = _t(op, "PT", op.P) @ b0T
+    has = (_t(op, "BT", op.P, binary=True) @ presentT) > 0
+    gval[~has] = 0.0
+    NT = _t(op, "NT", op.N)
+    num = NT @ gval
+    den = NT @ has.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, syms] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    return out
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def apply_operator(op: GeneOperator, block: np.ndarray) -> np.ndarray:
     """samples x probes -> samples x symbols (float64) with the operator's NaN rule."""
-    b = np.asarray(block, dtype=np.float64)
-    nanm = np.isnan(b)
+    bT = np.array(np.asarray(block).T, dtype=np.float64, order="C")   # probes x samples, one copy
+    nanm = np.isnan(bT)
     has_nan = bool(nanm.any())
-    b0 = np.where(nanm, 0.0, b) if has_nan else b
-    out = np.asarray((op.W.T @ b0.T).T)
+    if has_nan:
+        bT[nanm] = 0.0
     if has_nan and not op.compat:
-        out = _nan_aware(op, b0, nanm, out)
-    return out
+        out = _nan_aware(op, bT, (~nanm).astype(np.float64))
+    else:
+        out = _t(op, "WT", op.W) @ bT
+    return np.ascontiguousarray(out.T)
 
 
 def apply_dask(op: GeneOperator, X):
