@@ -53,37 +53,48 @@ if HAVE_NUMBA:
                 return True
         return False
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, inline="always")
     def _parse_number(buf, s, e, pow10):
         """(value, end, ok): a decimal number starting at ``s``; parsing stops at the first character that
         cannot continue it (``end``); ok is False outside the exact fast path or when no digit was seen."""
         i = s
         neg = False
-        if i < e and buf[i] == 45:
+        c = buf[i] if i < e else 0
+        if c == 45:
             neg = True
             i += 1
-        elif i < e and buf[i] == 43:
+        elif c == 43:
             i += 1
         mant = np.uint64(0)
-        ndig = 0
+        nd = 0  # significant digits (leading zeros skipped)
         exp10 = 0
-        seen_digit = False
-        while i < e and 48 <= buf[i] <= 57:
-            seen_digit = True
-            if ndig > 0 or buf[i] != 48:
-                ndig += 1
-            mant = mant * np.uint64(10) + np.uint64(buf[i] - 48)
+        seen = False
+        while i < e and buf[i] == 48:
+            seen = True
+            i += 1
+        while i < e:
+            d = np.uint64(buf[i]) - np.uint64(48)  # wraps for bytes below '0': one compare tests both ends
+            if d > np.uint64(9):
+                break
+            mant = mant * np.uint64(10) + d
+            nd += 1
             i += 1
         if i < e and buf[i] == 46:
             i += 1
-            while i < e and 48 <= buf[i] <= 57:
-                seen_digit = True
-                if ndig > 0 or buf[i] != 48:
-                    ndig += 1
-                mant = mant * np.uint64(10) + np.uint64(buf[i] - 48)
+            if nd == 0:
+                while i < e and buf[i] == 48:
+                    seen = True
+                    exp10 -= 1
+                    i += 1
+            while i < e:
+                d = np.uint64(buf[i]) - np.uint64(48)
+                if d > np.uint64(9):
+                    break
+                mant = mant * np.uint64(10) + d
+                nd += 1
                 exp10 -= 1
                 i += 1
-        if not seen_digit or ndig > 19:
+        if (nd == 0 and not seen) or nd > 19:
             return 0.0, i, False
         if i < e and (buf[i] == 101 or buf[i] == 69):
             i += 1
