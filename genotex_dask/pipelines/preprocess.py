@@ -604,4 +604,6 @@ def _tcga_trait_name(dname: str, known: set[str]) -> str:
         name = name[5:]
     if "_(" in name:
         name = name[: name.index("_(")]
-    return name
+    squash = "".join(ch for ch in name.lower() if ch.isalnum())
+    # a trait already known from GEO whose name differs only in punctuation (Large_B-cell vs Large_Bcell)
+    return next((k for k in sorted(known) if "".join(ch for ch in k.lower() if ch.isalnum()) == squash), name)
