@@ -111,9 +111,9 @@ def test_markers_split_across_buffer_refills(monkeypatch, tmp_path):
     """Tiny refill blocks put every marker across a block boundary somewhere."""
     path = write_gz(tmp_path / "m.txt.gz", matrix_text())
     expect = geo.read_series_matrix(str(path))
-    for block in (1, 3, 7, 26):
+    for block, fast in ((1, False), (3, True), (7, False), (26, True)):
         monkeypatch.setattr(_stream, "BLOCK", block)
-        got = geo.read_series_matrix(str(path))
+        got = geo.read_series_matrix(str(path), fast=fast)
         np.testing.assert_array_equal(got.values, expect.values)
         assert list(got.probes) == list(expect.probes)
 
@@ -309,7 +309,7 @@ def test_soft_bad_input(tmp_path):
 
 @pytest.mark.parametrize("path", [str(GSE781_MATRIX), GSE55235])
 def test_fast_path_equals_pyarrow_path_on_real_files(path):
-    fast = geo.read_series_matrix(path)
+    fast = geo.read_series_matrix(path, fast=True)
     general = geo.read_series_matrix(path, fast=False)
     assert list(fast.probes) == list(general.probes)
     np.testing.assert_array_equal(fast.values, general.values)
@@ -338,7 +338,7 @@ def test_fast_path_numbers_are_exactly_pythons_floats(tmp_path, monkeypatch):
         raise AssertionError("the fast path gave up")
 
     monkeypatch.setattr(geo, "_matrix_values_pyarrow", no_fallback)
-    m = geo.read_series_matrix(str(path))
+    m = geo.read_series_matrix(str(path), fast=True)
     np.testing.assert_array_equal(m.values, expect)
 
 
@@ -346,7 +346,7 @@ def test_fast_path_falls_back_for_unusual_cells(tmp_path):
     rows = [['"p1"', "inf", "1e400", "12345678901234567890123"], ['"p2"', "#N/A", "None", "-1.#IND"],
             ['"p3"', '"3"', " 4", "5\r"]]
     path = write_gz(tmp_path / "u.txt.gz", matrix_text(rows=rows))
-    m = geo.read_series_matrix(str(path))
+    m = geo.read_series_matrix(str(path), fast=True)
     assert m.values[0, 0] == np.inf and m.values[0, 1] == np.inf
     assert m.values[0, 2] == float("12345678901234567890123")
     assert np.isnan(m.values[1]).all()
@@ -355,12 +355,12 @@ def test_fast_path_falls_back_for_unusual_cells(tmp_path):
     # 17 significant digits / mantissas beyond 2**53: still Python's floats (via the general path)
     path, expect = _cells_matrix(tmp_path, ["0.12345678901234567", "9007199254740993", "1.2345678901234567e-05",
                                             repr(0.1 + 0.2)], "y.txt.gz")
-    np.testing.assert_array_equal(geo.read_series_matrix(str(path)).values, expect)
+    np.testing.assert_array_equal(geo.read_series_matrix(str(path), fast=True).values, expect)
 
 
 def test_crlf_and_missing_words(tmp_path):
     text = matrix_text(rows=[['"p1"', "NA", "nan", "N/A"], ['"p2"', "1", "NULL", '""']]).replace("\n", "\r\n")
     path = write_gz(tmp_path / "c.txt.gz", text)
-    m = geo.read_series_matrix(str(path))
+    m = geo.read_series_matrix(str(path), fast=True)
     assert list(m.probes) == ["p1", "p2"] and m.samples.loc["GSM1", "title"] == "case 1"
     np.testing.assert_array_equal(m.values, [[np.nan] * 3, [1, np.nan, np.nan]])

@@ -13,177 +13,12 @@ error messages.  Missing values handled here: empty, ``null``, ``NULL``, ``NA``,
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
-try:
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dependency; the pyarrow path covers its absence
-    HAVE_NUMBA = False
-
-OK, GIVE_UP = 0, 1
-
-if HAVE_NUMBA:
-    _POW10 = np.array([10.0 ** k for k in range(23)])
-
-    @numba.njit(cache=True, nogil=True)
-    def _is_na(buf, s, e):
-        n = e - s
-        if n == 0:
-            return True
-        if n == 4:
-            c0, c1, c2, c3 = buf[s], buf[s + 1], buf[s + 2], buf[s + 3]
-            if c0 == 110 and c1 == 117 and c2 == 108 and c3 == 108:  # null
-                return True
-            if c0 == 78 and c1 == 85 and c2 == 76 and c3 == 76:  # NULL
-                return True
-            return False
-        if n == 2:
-            return buf[s] == 78 and buf[s + 1] == 65  # NA
-        if n == 3:
-            c0, c1, c2 = buf[s], buf[s + 1], buf[s + 2]
-            if c0 == 78 and c1 == 97 and c2 == 78:  # NaN
-                return True
-            if c0 == 110 and c1 == 97 and c2 == 110:  # nan
-                return True
-            if c0 == 78 and c1 == 47 and c2 == 65:  # N/A
-                return True
-            if c0 == 110 and c1 == 47 and c2 == 97:  # n/a
-                return True
-        return False
-
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _parse_number(buf, s, e, pow10):
-        """(value, end, ok): a decimal number starting at ``s``; parsing stops at the first character that
-        cannot continue it (``end``); ok is False outside the exact fast path or when no digit was seen."""
-        i = s
-        neg = False
-        c = buf[i] if i < e else 0
-        if c == 45:
-            neg = True
-            i += 1
-        elif c == 43:
-            i += 1
-        mant = np.uint64(0)
-        nd = 0  # significant digits (leading zeros skipped)
-        exp10 = 0
-        seen = False
-        while i < e and buf[i] == 48:
-            seen = True
-            i += 1
-        while i < e:
-            d = np.uint64(buf[i]) - np.uint64(48)  # wraps for bytes below '0': one compare tests both ends
-            if d > np.uint64(9):
-                break
-            mant = mant * np.uint64(10) + d
-            nd += 1
-            i += 1
-        if i < e and buf[i] == 46:
-            i += 1
-            if nd == 0:
-                while i < e and buf[i] == 48:
-                    seen = True
-                    exp10 -= 1
-                    i += 1
-            while i < e:
-                d = np.uint64(buf[i]) - np.uint64(48)
-                if d > np.uint64(9):
-                    break
-                mant = mant * np.uint64(10) + d
-                nd += 1
-                exp10 -= 1
-                i += 1
-        if (nd == 0 and not seen) or nd > 19:
-            return 0.0, i, False
-        if i < e and (buf[i] == 101 or buf[i] == 69):
-            i += 1
-            eneg = False
-            if i < e and (buf[i] == 45 or buf[i] == 43):
-                eneg = buf[i] == 45
-                i += 1
-            if i >= e or not (48 <= buf[i] <= 57):
-                return 0.0, i, False
-            ev = 0
-            while i < e and 48 <= buf[i] <= 57:
-                ev = ev * 10 + (buf[i] - 48)
-                if ev > 10000:
-                    return 0.0, i, False
-                i += 1
-            exp10 += -ev if eneg else ev
-        if mant == 0:
-            return (-0.0 if neg else 0.0), i, True
-        if mant > np.uint64(9007199254740992) or exp10 < -22 or exp10 > 22:
-            return 0.0, i, False
-        v = float(mant)
-        if exp10 < 0:
-            v = v / pow10[-exp10]
-        else:
-            v = v * pow10[exp10]
-        return (-v if neg else v), i, True
-
-    @numba.njit(cache=True, nogil=True)
-    def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
-        """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
-        into ``idbuf``; returns (rows, bytes of idbuf used, status).  One pass: a plain number is parsed while
-        it is scanned; quoted cells and missing-value words take a second look at their few bytes."""
-        n = buf.shape[0]
-        i = 0
-        row = 0
-        idpos = 0
-        while i < n:
-            s = i
-            while i < n and buf[i] != 9 and buf[i] != 10:
-                i += 1
-            if i >= n or buf[i] != 9:
-                if i - s == 0 or (i - s == 1 and buf[s] == 13):  # blank line: skip it
-                    i += 1
-                    continue
-                return row, idpos, GIVE_UP  # a row with no value cells
-            e = i
-            if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
-                s += 1
-                e -= 1
-            for k in range(s, e):
-                idbuf[idpos] = buf[k]
-                idpos += 1
-            idbuf[idpos] = 10
-            idpos += 1
-            i += 1  # the tab
-            for c in range(ncols):
-                v, j, ok = _parse_number(buf, i, n, pow10)
-                if ok and j < n and (buf[j] == 9 or buf[j] == 10 or buf[j] == 13):
-                    i = j
-                else:  # not a bare number: delimit the cell, then quotes / missing words / quoted number
-                    s = i
-                    while i < n and buf[i] != 9 and buf[i] != 10:
-                        i += 1
-                    if i >= n:
-                        return row, idpos, GIVE_UP
-                    e = i
-                    if e > s and buf[e - 1] == 13:
-                        e -= 1
-                    if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
-                        s += 1
-                        e -= 1
-                    if _is_na(buf, s, e):
-                        v = np.nan
-                    else:
-                        v, j, ok = _parse_number(buf, s, e, pow10)
-                        if not ok or j != e:
-                            return row, idpos, GIVE_UP
-                if buf[i] == 13:
-                    i += 1
-                    if i >= n or buf[i] != 10:
-                        return row, idpos, GIVE_UP
-                last = c == ncols - 1
-                if (buf[i] == 9) == last:  # a tab after the last cell or a newline before it: ragged
-                    return row, idpos, GIVE_UP
-                out[row0 + row, c] = v
-                i += 1
-            row += 1
-        return row, idpos, OK
-
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+FAST_MIN_BYTES = 4 << 20  # below this (compressed) size the general path is as fast as loading the kernel
 
 class GiveUp(Exception):
     """The fast path met something it does not handle; use the general reader."""
@@ -203,6 +38,8 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
     """
     if not HAVE_NUMBA:
         raise GiveUp("numba not available")
+    from genotex_dask.io._fastmatrix_kernels import _POW10, OK, _parse_rows
+
     head = lb.take_buffered()
     work = bytearray(max(2 * read_size, len(head) + read_size))
     work[: len(head)] = head

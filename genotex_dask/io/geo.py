@@ -28,7 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from genotex_dask.io._fastmatrix import GiveUp, MissingMarker, parse_table_stream
+from genotex_dask.io import fs
+from genotex_dask.io._fastmatrix import FAST_MIN_BYTES, GiveUp, MissingMarker, parse_table_stream
 from genotex_dask.io._stream import LineBuffer, open_lines, split_tab_unquote, unique_names
 from genotex_dask.io.errors import InputFormatError
 
@@ -158,13 +159,20 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
             sample_rows.append((key, fields))
 
 
-def read_series_matrix(url: str, values: bool = True, threads: bool = True, fast: bool = True) -> SeriesMatrix:
+def read_series_matrix(url: str, values: bool = True, threads: bool = True,
+                       fast: bool | None = None) -> SeriesMatrix:
     """Read a GEO ``*_series_matrix.txt[.gz]`` file: metadata, and the value table unless ``values=False``.
 
     The table is parsed by a compiled single-pass kernel (:mod:`._fastmatrix`, exact IEEE results) when it
-    is a plain grid; otherwise (or with ``fast=False``) by pyarrow's CSV reader, on several threads when
-    ``threads`` is true.  Both give the same values.
+    is a plain grid; otherwise by pyarrow's CSV reader, on several threads when ``threads`` is true.  Both
+    give the same values.  ``fast=None`` picks the kernel for files of at least ``FAST_MIN_BYTES``
+    (loading it costs about a second per process, more than a small file's parse); True/False force it.
     """
+    if fast is None:
+        try:
+            fast = fs.get_fs(url)[0].size(fs.get_fs(url)[1]) >= FAST_MIN_BYTES
+        except (OSError, TypeError):
+            fast = True
     with open_lines(url) as lb:
         series, sample_rows, found = _read_matrix_header(lb, url)
         if not found:
