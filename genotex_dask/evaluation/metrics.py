@@ -218,6 +218,18 @@ def _dedup(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _numeric_block(df: pd.DataFrame, rows: pd.Index, cols: pd.Index) -> np.ndarray:
+    """float64 values of df[rows, cols]; text cells become NaN (only text columns are coerced)."""
+    ri, ci = df.index.get_indexer(rows), df.columns.get_indexer(cols)
+    kinds = {t.kind for t in df.dtypes.unique()} if df.shape[1] else set()
+    if kinds <= set("biuf"):
+        return np.asarray(df.to_numpy(dtype=np.float64)[np.ix_(ri, ci)])
+    sub = df.iloc[ri, ci].copy()
+    obj = [k for k, t in enumerate(sub.dtypes) if t.kind not in "biuf"]
+    sub.iloc[:, obj] = sub.iloc[:, obj].apply(pd.to_numeric, errors="coerce")
+    return sub.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def mean_feature_correlation(pred: pd.DataFrame, ref: pd.DataFrame) -> float:
     """Mean Pearson r over shared features, on shared samples, after column-mean imputation.
 
@@ -231,21 +243,24 @@ def mean_feature_correlation(pred: pd.DataFrame, ref: pd.DataFrame) -> float:
         return 0.0
     out = []
     for df in (pred, ref):
-        a = df.loc[samples, features].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = np.nanmean(a, axis=0)
-        means = np.where(np.isnan(means), 0.0, means)  # all-NaN columns become 0
-        a = np.where(np.isnan(a), means[None, :], a)
+        a = _numeric_block(df, samples, features)
+        nan = np.isnan(a)
+        if nan.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                means = np.nanmean(a, axis=0)
+            means = np.where(np.isnan(means), 0.0, means)  # all-NaN columns become 0
+            a = np.where(nan, means[None, :], a)
         out.append(a)
     x, y = out
     xs, ys = x.std(axis=0), y.std(axis=0)
     valid = (xs != 0) & (ys != 0)
     if not valid.any():
         return 0.0
-    xc = x[:, valid] - x[:, valid].mean(axis=0)
-    yc = y[:, valid] - y[:, valid].mean(axis=0)
-    r = (xc * yc).sum(axis=0) / (x.shape[0] * xs[valid] * ys[valid])
+    xv, yv = x[:, valid], y[:, valid]
+    xc = xv - xv.mean(axis=0)
+    yc = yv - yv.mean(axis=0)
+    r = np.einsum("ij,ij->j", xc, yc) / (x.shape[0] * xs[valid] * ys[valid])
     return float(np.mean(np.nan_to_num(r, nan=0.0)))
 
 
