@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import logging
 from pathlib import Path
 
 GSE781_DIR = Path(__file__).parent / "data" / "genotex_gse781" / "input" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781"
@@ -48,3 +50,12 @@ def truncated_copy(src: Path, dst: Path, keep: float = 0.5) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(data[: int(len(data) * keep)])
     return dst
+
+
+@functools.lru_cache(maxsize=1)
+def geoparse_gse781():
+    """GEOparse's parse of the GSE781 family SOFT (the independent oracle), parsed once per test process."""
+    import GEOparse
+
+    logging.getLogger("GEOparse").setLevel(logging.ERROR)
+    return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import logging
 import tracemalloc
 
 import fsspec
@@ -14,7 +13,14 @@ import pytest
 from benchmarks.oracle import reference_readers as ref
 from genotex_dask.io import _stream, geo
 from genotex_dask.io.errors import InputFormatError
-from tests._geo_files import GSE781_MATRIX, GSE781_SOFT, matrix_text, truncated_copy, write_gz
+from tests._geo_files import (
+    GSE781_MATRIX,
+    GSE781_SOFT,
+    geoparse_gse781,
+    matrix_text,
+    truncated_copy,
+    write_gz,
+)
 
 DATA = GSE781_MATRIX.parents[5]
 GSE55235 = str(DATA / "geo_gse55235" / "GSE55235_series_matrix.txt.gz")
@@ -24,9 +30,8 @@ GPL97 = str(DATA / "geo_gpl97_annot" / "GPL97.annot.gz")
 
 @pytest.fixture(scope="module")
 def gse781_geoparse():
-    GEOparse = pytest.importorskip("GEOparse")
-    logging.getLogger("GEOparse").setLevel(logging.ERROR)
-    return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)
+    pytest.importorskip("GEOparse")
+    return geoparse_gse781()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -18,7 +17,7 @@ from distributed import Client, LocalCluster
 
 from genotex_dask.io import fs, store
 from genotex_dask.pipelines.ingest import SUMMARY_NAME, run_ingest
-from tests._geo_files import GSE781_DIR, GSE781_SOFT, matrix_text, truncated_copy, write_gz
+from tests._geo_files import GSE781_DIR, geoparse_gse781, matrix_text, truncated_copy, write_gz
 
 DLBC = Path(__file__).parent / "data" / "tcga" / "input" / "TCGA" / "TCGA_Large_Bcell_Lymphoma_(DLBC)"
 SMALL_SOFT = ("^SERIES = GSE9\n!Series_title = small\n^PLATFORM = GPL1\n!Platform_title = toy array\n"
@@ -57,7 +56,7 @@ def _make_tree(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -89,10 +88,9 @@ def test_summary_counts_and_failures_name_file_and_cause(ingested):
 
 
 @pytest.fixture(scope="module")
-def geoparse_gse781():
-    GEOparse = pytest.importorskip("GEOparse")
-    logging.getLogger("GEOparse").setLevel(logging.ERROR)
-    return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)
+def geoparse():
+    pytest.importorskip("GEOparse")
+    return geoparse_gse781()
 
 
 def _geoparse_matrix(gse, probes, samples) -> np.ndarray:
@@ -103,36 +101,36 @@ def _geoparse_matrix(gse, probes, samples) -> np.ndarray:
     return np.column_stack([c.to_numpy(dtype=float) for c in cols]).T  # samples x probes
 
 
-def test_gse781_store_equals_geoparse_to_float32(ingested, geoparse_gse781):
+def test_gse781_store_equals_geoparse_to_float32(ingested, geoparse):
     _, st, _ = ingested
     path = st / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781.zarr"
     a = ad.read_zarr(str(path))  # plain anndata opens the cohort
     assert a.shape == (17, 22283) and a.X.dtype == np.float32
-    expect = _geoparse_matrix(geoparse_gse781, list(a.var_names), list(a.obs_names))
+    expect = _geoparse_matrix(geoparse, list(a.var_names), list(a.obs_names))
     assert np.array_equal(np.isnan(a.X), np.isnan(expect))
     ok = ~np.isnan(expect)
     rel = np.abs(a.X[ok].astype(np.float64) - expect[ok]) / np.maximum(np.abs(expect[ok]), 1e-300)
     assert rel.max() <= 1e-6
     # var: the GPL96 annotation joined on probe ID; obs: the samples' metadata
-    gpl = geoparse_gse781.gpls["GPL96"].table.set_index("ID")
+    gpl = geoparse.gpls["GPL96"].table.set_index("ID")
     sym = gpl["Gene Symbol"].reindex(a.var_names)
     assert list(a.var["Gene Symbol"]) == [s if isinstance(s, str) else "" for s in sym]
-    assert list(a.obs["source_name_ch1"]) == [geoparse_gse781.gsms[g].metadata["source_name_ch1"][0]
+    assert list(a.obs["source_name_ch1"]) == [geoparse.gsms[g].metadata["source_name_ch1"][0]
                                                for g in a.obs_names]
     u = store.read_uns(str(path))
     assert u["platform"]["id"] == "GPL96" and u["ingest"]["kind"] == "GEO"
     assert u["ingest"]["sources"]["matrix"]["name"] == "GSE781-GPL96_series_matrix.txt.gz"
-    assert u["series"]["title"] == [geoparse_gse781.metadata["title"][0]]
+    assert u["series"]["title"] == [geoparse.metadata["title"][0]]
 
 
-def test_float64_store_is_exact(tmp_path, client, geoparse_gse781):
+def test_float64_store_is_exact(tmp_path, client, geoparse):
     root = tmp_path / "root"
     shutil.copytree(GSE781_DIR, root / "input" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781")
     summary = run_ingest(str(root), str(tmp_path / "st"), client, progress=False, float64=True)
     assert summary["ingested"] == 1 and not summary["failed"]
     a = store.open_cohort(str(tmp_path / "st" / "GEO" / "Kidney_Clear_Cell_Carcinoma" / "GSE781.zarr"))
     assert a.X.dtype == np.float64
-    expect = _geoparse_matrix(geoparse_gse781, list(a.var_names), list(a.obs_names))
+    expect = _geoparse_matrix(geoparse, list(a.var_names), list(a.obs_names))
     np.testing.assert_array_equal(a.X, expect)
 
 
