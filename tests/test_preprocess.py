@@ -156,7 +156,7 @@ def corpus(tmp_path_factory):
     from genotex_dask.synth.corpus import write_corpus
 
     out = tmp_path_factory.mktemp("corpus")
-    write_corpus(str(out), traits=2, cohorts_per_trait=5, samples=30, probes=400, platforms=2, seed=11)
+    write_corpus(str(out), traits=2, cohorts_per_trait=5, samples=24, probes=300, platforms=2, seed=11)
     return out
 
 
@@ -246,7 +246,7 @@ def test_suggested_specs_reproduce_the_truth(tmp_path):
     from genotex_dask.synth.corpus import write_corpus
 
     root = tmp_path / "c"
-    write_corpus(str(root), traits=6, cohorts_per_trait=9, samples=20, probes=120, platforms=2, seed=5)
+    write_corpus(str(root), traits=6, cohorts_per_trait=9, samples=20, probes=200, platforms=2, seed=5)
     truth = json.loads((root / "truth.json").read_text())["cohorts"]
     res = run_suggest_specs(str(root), str(tmp_path / "specs"))
     assert not res["errors"]
