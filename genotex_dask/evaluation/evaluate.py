@@ -252,7 +252,9 @@ def _preprocess_jobs(pred_root: str, ref_root: str) -> list[tuple[str, str, str,
 def _evaluate_preprocessing(pred_root: str, ref_root: str, client: Any, progress: bool,
                             errors: list[dict]) -> dict:
     jobs = _preprocess_jobs(pred_root, ref_root)
-    if client is not None and jobs:
+    # memory:// lives in this process only: worker processes would see no files there
+    in_memory = any(str(u).startswith("memory://") for u in (pred_root, ref_root))
+    if client is not None and jobs and not in_memory:
         from genotex_dask.progress import as_completed_with_progress
 
         futs = [client.submit(compare_preprocess_file, j[3], j[4], j[0], j[1], pure=False) for j in jobs]
