@@ -248,3 +248,18 @@ def test_clinical_orientation_geo_and_tcga(tmp_path: Path):
     assert rec["attributes_jaccard"] == 1.0 and rec["samples_jaccard"] == pytest.approx(2 / 3)
     assert compare_preprocess_file(str(tmp_path / "nope.csv"), str(tmp_path / "tcga.csv"), "clinical")["status"] \
         == "missing"
+
+
+def test_memory_roots_and_report_on_fsspec(ref_run: Path):
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    mem.put(str(ref_run), "/eval_self", recursive=True)
+    summary = run_evaluate("memory://eval_self", ref="memory://eval_self", report="memory://eval_report")
+    assert summary["failed"] == 0 and summary["files_preprocessing"] == 12
+    assert summary["headline"]["analysis"]["overall"]["f1"] == 100.0
+    assert summary["headline"]["preprocessing"]["gene"]["composite_similarity_correlation"] == 1.0
+    assert mem.cat_file("/eval_report/index.html").startswith(b"<!DOCTYPE html>")
+    assert json.loads(mem.cat_file("/eval_report/metrics.json"))["selection"]["average"]["accuracy"] == 100.0
+    mem.rm("/eval_self", recursive=True)
+    mem.rm("/eval_report", recursive=True)
