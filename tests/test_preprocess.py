@@ -239,6 +239,13 @@ def test_compat_equals_oracle_on_synthetic_cohorts(corpus, client, tmp_path):
             assert list(ld.columns) == [str(c) for c in exp["linked"].columns], key
             assert oracle.frames_close(ld, exp["linked"]), key
     assert compared >= 7 and with_nan >= 1
+    # the default mode with suggested specs judges every cohort as the truth says (same store, no re-ingest)
+    run_suggest_specs(str(corpus), str(tmp_path / "specs"))
+    s2 = run_preprocess(str(corpus), str(tmp_path / "specs"), str(tmp_path / "out2"), client, store=str(out / "store"),
+                        progress=False)
+    assert not s2["failed"], s2["failed"]
+    for key, t in truth.items():
+        assert (s2["cohorts"][key].get("record") or {}).get("is_usable") == t["expected_usable"], key
 
 
 def test_suggested_specs_reproduce_the_truth(tmp_path):

@@ -124,6 +124,7 @@ class Prepared:
     gene_index_name: str = "Gene"
     layout_kind: str = "GEO"
     failure: dict | None = None                            # an initial cohort_info record when set
+    filtered: bool = False                                 # failure = GenoTEX's "trait not available" filter
     sig: int = 7
 
 
@@ -198,6 +199,7 @@ def _prepare_geo(job: Job) -> Prepared:
     p.sig = 15 if (store.read_completion(url) or {}).get("dtype") == "float64" else 7
     if spec.trait_spec is None:
         p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
+        p.filtered = True
         return p
     p.trait = _feature(spec.trait_spec, obs, None, spec.file)
     if spec.age is not None:
@@ -330,9 +332,10 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     summary = dict(p.op.summary) if p.op is not None else {}
     if p.failure is not None:
         _remove_outputs(job, set())
-        _write_part(job, p.failure, {"mapping": summary, "status": "failed"})
-        return {"cohort": f"{job.trait}/{job.cohort}", "status": "failed", "record": p.failure,
-                "error": p.failure.get("note")}
+        status = "filtered" if p.filtered else "failed"
+        _write_part(job, p.failure, {"mapping": summary, "status": status})
+        return {"cohort": f"{job.trait}/{job.cohort}", "status": status, "record": p.failure,
+                "error": "" if p.filtered else p.failure.get("note")}
     Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
     dtype = np.float64 if p.sig > 7 else np.float32
     genes = p.op.symbols
@@ -517,9 +520,10 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
             cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
     merge_cohort_info(out, sorted(spec_map))
     done = sum(1 for c in cohorts.values() if c.get("status") == "done")
+    filtered = sorted(k for k, c in cohorts.items() if c.get("status") == "filtered")
     summary = {"stage": "preprocess", "version": ENGINE_VERSION, "root": root, "out": out, "store": store_url,
                "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()), "done": done,
-               "skipped": skipped, "failed": failed,
+               "skipped": skipped, "filtered": filtered, "failed": failed,
                "usable": sorted(k for k, c in cohorts.items() if (c.get("record") or {}).get("is_usable")),
                "cohorts": {k: cohorts[k] for k in sorted(cohorts)},
                "seconds": round(time.perf_counter() - t0, 3)}
