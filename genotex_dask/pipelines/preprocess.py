@@ -171,6 +171,15 @@ def _var_columns(url: str) -> list[str]:
     return [str(names.get(c, c)) for c in g["var"].attrs.get("column-order", [])]
 
 
+def _var_index(url: str) -> list[str]:
+    """Probe/gene IDs of the store's var (only the index array is decoded)."""
+    import anndata as ad
+    import zarr
+
+    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")["var"]
+    return [str(i) for i in ad.io.read_elem(g[g.attrs.get("_index", "_index")])]
+
+
 def _var_read(url: str, column: str) -> tuple[list[str], list]:
     """(probe IDs, one annotation column) from the store's var, reading only those two arrays: the other
     annotation columns (GO terms, titles...) of a 54k-probe platform cost more to decode than the mapping."""
@@ -210,7 +219,7 @@ def _prepare_geo(job: Job) -> Prepared:
     var_cols = _var_columns(url)
     try:
         if spec.symbols is None or spec.symbols:
-            ids = [str(i) for i in store.read_var(url).index] if not var_cols else _var_read(url, var_cols[0])[0]
+            ids = _var_index(url)
         symbols = spec.symbols if spec.symbols is not None else looks_like_symbols(ids, syn)
         if symbols:
             p.op = build_symbol_operator(ids, syn, job.compat)
@@ -226,11 +235,11 @@ def _prepare_geo(job: Job) -> Prepared:
             if gcol is None or gcol not in ann.columns or spec.id_column not in ann.columns:
                 raise SpecError(spec.file, spec.line, f"annotation columns {spec.id_column!r}/{gcol!r} not in "
                                 f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
-            ids = _var_read(url, var_cols[0])[0] if var_cols else [str(i) for i in store.read_var(url).index]
+            ids = _var_index(url)
             ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
             p.op = build_probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex")
         else:
-            platform = (store.read_uns(url).get("platform") or {}).get("id", "")
+            platform = (store.read_uns(url).get("platform") or {}).get("id", "") if spec.platform else ""
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
                 from genotex_dask.io.geo import read_soft_platforms
 
@@ -244,7 +253,7 @@ def _prepare_geo(job: Job) -> Prepared:
                 ann_ids = [str(i) for i in table.index]
                 text = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v
                         for v in table[gcol].tolist()]
-                ids = _var_read(url, var_cols[0])[0] if var_cols else [str(i) for i in store.read_var(url).index]
+                ids = _var_index(url)
             else:
                 gcol = _gene_column(spec, var_cols)
                 if gcol is None or gcol not in var_cols:
