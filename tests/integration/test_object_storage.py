@@ -67,6 +67,7 @@ def test_interrupted_atomic_dir_leaves_nothing_on_s3(bucket):
         _write_group(tmp, np.ones((4, 3), dtype="f4"))
         raise KeyboardInterrupt
     assert not fs.exists(target) and not fs.is_complete_dir(target)
+    assert not fs.exists(tmp), "the staging directory is removed too"
     assert fs.leftover_temporaries(bucket) == []
 
 
