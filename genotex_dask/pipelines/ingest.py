@@ -164,7 +164,8 @@ def _tcga_pieces(job: CohortJob):
     samples = list(expr.columns)
     obs = clinical.reindex(samples)
     obs.index.name = "sample"
-    var = pd.DataFrame(index=pd.Index(expr.index, dtype=object, name="gene"))
+    # the index keeps the file's header name ("sample" in Xena files): GenoTEX's CSVs carry it
+    var = pd.DataFrame(index=pd.Index(expr.index, dtype=object, name=expr.index.name or "gene"))
     uns = {"ingest": {"kind": "TCGA", "trait": "", "cohort": job.cohort,
                       "expression_file": job.files["expression"].rsplit("/", 1)[-1],
                       "clinical_file": job.files["clinical"].rsplit("/", 1)[-1],
