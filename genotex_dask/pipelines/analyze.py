@@ -92,6 +92,7 @@ def cache_stats() -> dict:
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _problems.clear()
         _stats.update(loads=0, hits=0)
 
 
@@ -180,9 +181,27 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
 
 # ---- tasks -----------------------------------------------------------------------------------------------
 
-def _exact_fold_task(spec: dict, alpha: float, fold: int) -> dict:
+_problems: OrderedDict[str, tuning.ProblemData] = OrderedDict()
+
+
+def _prepared_exact(spec: dict) -> tuning.ProblemData:
+    """ProblemData for exact-mode tasks, built once per worker for the problem's 36 tasks."""
+    key = json.dumps([spec["key"], spec.get("trait_fp"), spec.get("cond_fp")])
+    with _cache_lock:
+        data = _problems.get(key)
+        if data is not None:
+            _problems.move_to_end(key)
+            return data
     data, _ = prepare(spec)
-    return tuning.fold_exact(data, alpha, fold)
+    with _cache_lock:
+        _problems[key] = data
+        while len(_problems) > 4:
+            _problems.popitem(last=False)
+    return data
+
+
+def _exact_fold_task(spec: dict, alpha: float, fold: int) -> dict:
+    return tuning.fold_exact(_prepared_exact(spec), alpha, fold)
 
 
 def _engine_record(spec: dict, data: tuning.ProblemData, mode: str, alpha: float, conv: dict,
@@ -209,7 +228,7 @@ def _write(spec: dict, out: str, result: dict, record: dict) -> None:
 
 def _exact_final_task(spec: dict, out: str, record: dict, fold_results: list) -> dict:
     t0 = time.perf_counter()
-    data, _ = prepare(spec)
+    data = _prepared_exact(spec)
     grid, k = spec["grid"], spec["k"]
     results = [(a, tuning.mean_performance(fold_results[i * k:(i + 1) * k])) for i, a in enumerate(grid)]
     alpha, perf = tuning.choose(results, tuning.is_binary(data.Y))
