@@ -154,6 +154,7 @@ def test_tcga_cohort(ingested):
     expr = pd.read_csv(DLBC / "TCGA.DLBC.sampleMap_HiSeqV2_PANCAN.gz", sep="\t", index_col=0)
     clin = pd.read_csv(DLBC / "TCGA.DLBC.sampleMap_DLBC_clinicalMatrix", sep="\t", index_col=0)
     assert list(a.obs_names) == list(expr.columns) and list(a.var_names) == list(expr.index)
+    assert store.read_var(path).index.name == "sample"  # the Xena header cell, as GenoTEX's CSVs carry it
     np.testing.assert_allclose(a.X, expr.to_numpy().T.astype(np.float32), rtol=0, atol=0)
     assert list(a.obs["gender"]) == list(clin.loc[list(expr.columns), "gender"])  # linked by barcode
     from genotex_dask.io.tcga import parse_xena_clinical

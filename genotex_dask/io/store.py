@@ -58,7 +58,7 @@ def zarr_store(url: str, read_only: bool = False):
 
 def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     """Every column as str ("" for missing) and no '/' in names; the index as str."""
-    index = pd.Index([str(i) for i in frame.index], dtype=object)
+    index = pd.Index([str(i) for i in frame.index], dtype=object, name=frame.index.name)
     cols: dict[str, np.ndarray] = {}
     for col in frame.columns:
         name = str(col)
