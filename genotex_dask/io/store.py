@@ -36,7 +36,7 @@ import zarr
 
 from genotex_dask.io import fs
 
-INGEST_VERSION = 1
+INGEST_VERSION = 2  # 2: obs/var index names kept
 CHUNKS = (64, 8192)
 COMPLETE_MARK = "genotex_ingest.json"
 ZARR_FORMAT = 3
@@ -69,6 +69,8 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
             renamed[safe] = name
         s = frame[col]
         cols[safe] = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
+    if index.name is not None and (str(index.name) in cols or "/" in str(index.name)):
+        index = index.rename(None)  # a column of that name wins; anndata stores the index under its name
     return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
 
 
