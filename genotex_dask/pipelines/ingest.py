@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pandas as pd
 from distributed import Client
@@ -243,4 +243,4 @@ def store_version() -> int:
     return store.INGEST_VERSION
 
 
-__all__ = ["CohortJob", "discover", "ingest_cohort", "run_ingest", "source_fingerprints", "asdict"]
+__all__ = ["CohortJob", "discover", "ingest_cohort", "run_ingest", "source_fingerprints"]
