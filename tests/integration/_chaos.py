@@ -30,3 +30,9 @@ class KillOnce(WorkerPlugin):
         os.write(fd, f"{os.getpid()} {key}\n".encode())
         os.close(fd)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def running_tasks(dask_worker) -> int:
+    """Tasks occupying a thread of this worker, including ones the scheduler has already released (a
+    disconnected client's tasks keep running to completion): ``client.run`` it to wait for real idleness."""
+    return len(dask_worker.state.all_running_tasks)
