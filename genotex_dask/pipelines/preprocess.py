@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dask import delayed
+from dask.base import tokenize
 from distributed import Client
 
 from genotex_dask import layout
@@ -391,8 +392,11 @@ def cohort_graph(job: Job):
     X = store.cohort_X_dask(job.ingest.out)
     X = X.rechunk((BLOCK_SAMPLES, -1))
     blocks = [delayed(apply_block, pure=True)(prep, b) for b in X.to_delayed()[:, 0]]
+    # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
+    # shared scheduler must not be merged into one task (only one OUT would be written).
+    out_token = tokenize(job.out)[:10]
     return delayed(finalize, pure=False)(job, prep, blocks,
-                                         dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}")
+                                         dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
 
 
 # ---- the stage -------------------------------------------------------------------------------------------
