@@ -252,6 +252,12 @@ def _polish(X: np.ndarray, y: np.ndarray, alpha: float, start: np.ndarray) -> np
     return m.coef_
 
 
+def _LARS_STEPS(n: int) -> int:
+    # lars_path preallocates a (max_iter + 1) x p path; a homotopy to alpha ~ 0 takes ~1-2 n steps
+    # (drops included), so a few n bounds it without allocating p x p (the polish covers a cut-off path)
+    return 8 * n + 200
+
+
 def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws: int | None = None,
                max_rounds: int = 50) -> GridSolution:
     """Minimize ||y - b - Xw||^2/(2n) + alpha*||w||_1 exactly for every alpha in ``alphas``.
@@ -274,7 +280,7 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     yc = y - ym
     corr0 = np.abs(Xc.T @ yc)
     order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
-    size = min(p, init_ws or max(4 * n, 200))
+    size = min(p, init_ws or max(24 * n, 500))
     W = np.sort(order[:size])
     rounds = 0
     k = len(grid)
@@ -283,7 +289,7 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            al, _, co = lars_path(Xc[:, W], yc, method="lasso", alpha_min=float(grid[-1]), max_iter=100000)
+            al, _, co = lars_path(Xc[:, W], yc, method="lasso", alpha_min=float(grid[-1]), max_iter=_LARS_STEPS(n))
         cw = np.stack([_path_at(al, co, a) for a in grid], axis=1)  # |W| x k
         for j in np.flatnonzero(grid < al[-1] * (1 - 1e-12)):
             # the homotopy stopped early (degenerate active set): finish from its end point by
