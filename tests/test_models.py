@@ -142,3 +142,12 @@ def test_choose_prefers_first_best_precision_and_defaults_to_point_one():
     assert alpha == 1e-2 and perf["selection"]["precision"] == 20 and perf["prediction"]["f1"] == 60
     alpha, _ = tuning.choose([(1e-3, mk(0, 50)), (1e-2, mk(0, 40))], True)
     assert alpha == 0.1
+
+
+def test_working_set_rounds_reach_the_full_solution():
+    X, y = _problem(n=30, p=600, seed=8)
+    full = models.lasso_grid(X, y, tuning.GRID, init_ws=600)
+    small = models.lasso_grid(X, y, tuning.GRID, init_ws=35)
+    assert small.rounds > 1 and small.working_set < 600  # the KKT check had to add genes
+    assert np.allclose(small.coef, full.coef, rtol=1e-6, atol=1e-9)
+    assert np.all(small.kkt_violation < 1e-6)
