@@ -86,6 +86,29 @@ def load_synonyms(url: str) -> dict[str, str]:
     return _SYN_CACHE[key]
 
 
+# ---- operators (cached per process: GenoTEX cohorts share a handful of platforms, e.g. GPL570) -------------
+
+_OP_CACHE: dict[str, GeneOperator] = {}
+_OP_CACHE_SIZE = 8
+
+
+def _probe_operator(ids: list[str], ann_ids: list, text: list, syn: dict, compat: str | None,
+                    syn_key: str) -> GeneOperator:
+    """build_probe_operator, memoised on the exact inputs (probe order, annotation, synonyms, mode)."""
+    h = hashlib.sha1()
+    for part in (ids, ann_ids, text):
+        h.update("\x1f".join("" if v is None else str(v) for v in part).encode())
+        h.update(b"\x1e")
+    key = f"{h.hexdigest()}|{compat}|{syn_key}"
+    op = _OP_CACHE.get(key)
+    if op is None:
+        op = build_probe_operator(ids, ann_ids, text, syn, compat)
+        if len(_OP_CACHE) >= _OP_CACHE_SIZE:
+            _OP_CACHE.pop(next(iter(_OP_CACHE)))
+        _OP_CACHE[key] = op
+    return op
+
+
 # ---- specs -----------------------------------------------------------------------------------------------
 
 def load_specs(specs: Any) -> dict[str, dict[str, CohortSpec]]:
@@ -238,7 +261,8 @@ def _prepare_geo(job: Job) -> Prepared:
                                 f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
             ids = _var_index(url)
             ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
-            p.op = build_probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex")
+            p.op = _probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex",
+                                   job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url)))
         else:
             platform = (store.read_uns(url).get("platform") or {}).get("id", "") if spec.platform else ""
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
@@ -262,7 +286,8 @@ def _prepare_geo(job: Job) -> Prepared:
                                     f"(columns: {var_cols[:12]})")
                 ids, text = _var_read(url, gcol)
                 ann_ids = ids
-            p.op = build_probe_operator(ids, ann_ids, text, syn, job.compat)
+            p.op = _probe_operator(ids, ann_ids, text, syn, job.compat,
+                                   job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url)))
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
