@@ -74,6 +74,25 @@ def test_operator_nan_rules_compat_vs_default():
         np.testing.assert_allclose(Y, exp, equal_nan=True)
 
 
+def test_blockwise_application_is_stateless():
+    """Sample blocks through dask give the same answer as one call, however often the operator is reused."""
+    import dask.array as da
+
+    from genotex_dask.preprocess.mapping import apply_dask
+
+    syn = {"AA": "AA", "BB": "BB", "BALIAS": "BB"}
+    ids = ["p0", "p1", "p2", "p3"]
+    text = ["AA", "AA /// BB", "BALIAS", "---"]
+    X = np.array([[1.0, 4.0, 6.0, 9.0], [np.nan, 4.0, np.nan, 9.0], [np.nan, np.nan, 6.0, 9.0]] * 3)
+    exp = {"genotex": np.array([[3, 4], [2, 1], [0, 3]] * 3, float),
+           None: np.array([[3, 4], [2, 2], [np.nan, 6]] * 3, float)}
+    for compat in ("genotex", None):
+        op = build_probe_operator(ids, ids, text, syn, compat)
+        for _ in range(2):
+            Y = apply_dask(op, da.from_array(X, chunks=(2, 2))).compute(scheduler="synchronous")
+            np.testing.assert_allclose(Y, exp[compat], equal_nan=True)
+
+
 def test_symbol_operator_averages_aliases_and_skips_nan():
     syn = {"X": "X", "XA": "X", "Y": "Y"}
     op = build_symbol_operator(["X", "xa", "?|123", "Y"], syn)

@@ -207,7 +207,7 @@ def _t(op: GeneOperator, name: str, mat: sp.spmatrix, binary: bool = False) -> s
     """Cached CSR transpose (row-major products with C-contiguous dense operands are the fast kernel)."""
     cache = op.__dict__.setdefault("_cache", {})
     if name not in cache:
-        m = sp.csr_matrix(mat.T)
+        m = sp.csr_matrix(mat.T, copy=True)  # never share data: the binary pattern is set in place
         if binary:
             m.data[:] = 1.0
         cache[name] = m
@@ -250,9 +250,12 @@ def apply_dask(op: GeneOperator, X):
     The probe axis is gathered into one chunk per block (a 256-sample block of 54,675 float32 probes is
     56 MB), so memory per task stays bounded regardless of the cohort's sample count.
     """
+    from functools import partial
+
     import dask.array as da
 
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
-    return da.map_blocks(apply_operator, op, X, dtype=np.float64,
+    # bind the operator with partial: dask would otherwise traverse the dataclass argument
+    return da.map_blocks(partial(apply_operator, op), X, dtype=np.float64,
                          chunks=(X.chunks[0], (len(op.symbols),)), meta=np.empty((0, 0), np.float64))
