@@ -94,6 +94,9 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
         if specs is None:
             specs = layout.join(out, "specs")
             summary["specs"] = suggest_specs(root, specs, store=store)
+            from genotex_dask.pipelines.preprocess import apply_reviewed_specs
+
+            summary["specs"]["reviewed"] = apply_reviewed_specs(specs)
         summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
                                            progress=progress)
         summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)

@@ -32,6 +32,7 @@ import json
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -649,3 +650,31 @@ def _tcga_trait_name(dname: str, known: set[str]) -> str:
     squash = "".join(ch for ch in name.lower() if ch.isalnum())
     # a trait already known from GEO whose name differs only in punctuation (Large_B-cell vs Large_Bcell)
     return next((k for k in sorted(known) if "".join(ch for ch in k.lower() if ch.isalnum()) == squash), name)
+
+
+REVIEWED_SPECS = str(Path(__file__).resolve().parents[1] / "specs")
+
+
+def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list[str]:
+    """Overlay hand-reviewed specs (shipped in genotex_dask/specs) on suggested ones; returns the cohorts replaced.
+
+    A suggestion is a guess that may need a person; a reviewed spec is that person's answer, so for every
+    cohort both know the reviewed one wins.  Cohorts only the suggestion knows are kept as suggested.
+    """
+    from genotex_dask.preprocess.specs import parse_specs
+
+    replaced = []
+    for name in fs.listdir(reviewed):
+        target = layout.join(out_specs, name)
+        if not name.endswith(".yaml") or not fs.exists(target):
+            continue
+        mine = parse_specs(fs.read_text(target), target)
+        theirs = parse_specs(fs.read_text(layout.join(reviewed, name)), layout.join(reviewed, name))
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            continue
+        mine.update({c: theirs[c] for c in common})
+        header = f"# Suggested by `genotex-dask specs suggest`; {', '.join(common)} from the reviewed spec.\n"
+        fs.write_text_atomic(target, dump_specs(name[:-len(".yaml")], mine, header))
+        replaced += [f"{name[:-len('.yaml')]}/{c}" for c in common]
+    return replaced
