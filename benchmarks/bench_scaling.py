@@ -19,6 +19,7 @@ import os
 import platform
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,12 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this (worker) process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _counts(summary: dict) -> dict:
     """The done/skipped/failed counts of a stage summary, whatever their exact names."""
     out = {}
@@ -66,7 +73,7 @@ def run_pipeline(corpus: str, out: str, n_workers: int, mode: str) -> dict:
 
     store = layout.join(out, "store")
     specs = layout.join(out, "specs")
-    rec: dict = {"workers": n_workers, "stages": {}}
+    rec: dict = {"workers": n_workers, "stages": {}, "loadavg_1min_before": round(os.getloadavg()[0], 2)}
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
                       host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
         client.run(_warm_imports)
@@ -77,15 +84,29 @@ def run_pipeline(corpus: str, out: str, n_workers: int, mode: str) -> dict:
             "analyze": lambda: api.analyze(corpus, out, mode=mode, client=client, progress=False),
         }
         for stage in STAGES:
+            cpu0 = client.run(_cpu_seconds)
             t0 = time.perf_counter()
             try:
                 summary = steps[stage]()
             except (ImportError, NotImplementedError) as err:
                 rec["stages"][stage] = {"seconds": None, "error": f"{type(err).__name__}: {err}"}
                 continue
-            rec["stages"][stage] = {"seconds": round(time.perf_counter() - t0, 3),
+            wall = time.perf_counter() - t0
+            cpu1 = client.run(_cpu_seconds)
+            # CPU the workers got during the stage: cpu/wall is the number of cores they kept busy (at most
+            # n_workers); on a shared machine it shows how much of the speed-up the machine could deliver.
+            cpu = sum(cpu1[w] - cpu0.get(w, 0.0) for w in cpu1)
+            rec["stages"][stage] = {"seconds": round(wall, 3), "worker_cpu_seconds": round(cpu, 2),
+                                    "busy_cores": round(cpu / wall, 2) if wall else None,
                                     "counts": _counts(summary if isinstance(summary, dict) else {})}
+            items = summary.get("done") if isinstance(summary, dict) else None
+            if isinstance(items, list) and items and isinstance(items[0], dict) and "seconds" in items[0]:
+                # per-problem task times: the longest one bounds the stage's wall time on any number of workers
+                secs = sorted((float(d["seconds"]) for d in items), reverse=True)
+                rec["stages"][stage].update(task_seconds_sum=round(sum(secs), 2), task_seconds_max=secs[0])
+            print(f"{n_workers} worker(s): {stage} {rec['stages'][stage]}", file=sys.stderr, flush=True)
         rec["peak_rss_mib_per_worker"] = sorted(round(v, 1) for v in client.run(_peak_rss_mib).values())
+    rec["loadavg_1min_after"] = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
     done = [s["seconds"] for s in rec["stages"].values() if s.get("seconds") is not None]
     rec["total_seconds"] = round(sum(done), 3)
     return rec
@@ -108,22 +129,39 @@ def to_markdown(res: dict) -> str:
         f"Corpus: {res['corpus']}  ",
         f"Machine: {res['machine']}; analysis mode `{res['mode']}`.",
         "",
-        "| stage | 1 worker (s) | 2 workers (s) | speed-up |",
-        "| --- | ---: | ---: | ---: |",
+        "| stage | 1 worker (s) | 2 workers (s) | speed-up | worker CPU s (1 / 2) | busy cores (1 / 2) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def cell(r: dict, stage: str, key: str):
+        v = r["stages"].get(stage, {}).get(key)
+        return "n/a" if v is None else v
+
     for stage in (*STAGES, "total"):
         a = one["total_seconds"] if stage == "total" else one["stages"][stage].get("seconds")
         b = two["total_seconds"] if stage == "total" else two["stages"][stage].get("seconds")
         sp = res["speedup"][stage]
+        extra = (" | | |" if stage == "total" else
+                 f" | {cell(one, stage, 'worker_cpu_seconds')} / {cell(two, stage, 'worker_cpu_seconds')}"
+                 f" | {cell(one, stage, 'busy_cores')} / {cell(two, stage, 'busy_cores')} |")
         lines.append(f"| {stage} | {a if a is not None else 'n/a'} | {b if b is not None else 'n/a'} | "
-                     f"{sp if sp is not None else 'n/a'} |")
+                     f"{sp if sp is not None else 'n/a'}" + extra)
     lines += [
         "",
         f"Peak RSS per worker (MiB): 1 worker {one['peak_rss_mib_per_worker']}, "
         f"2 workers {two['peak_rss_mib_per_worker']}.",
         "",
+        f"1-minute load average before/after (2 cores, shared with other jobs): 1 worker "
+        f"{one['loadavg_1min_before']}/{one['loadavg_1min_after']}, 2 workers "
+        f"{two['loadavg_1min_before']}/{two['loadavg_1min_after']}.",
+        "",
         "`specs` (suggesting cohort specs) runs in the client process and does not scale with workers.",
     ]
+    for r in res["runs"]:
+        a = r["stages"].get("analyze", {})
+        if a.get("task_seconds_sum"):
+            lines.append(f"- analyze on {r['workers']} worker(s): problem tasks sum to {a['task_seconds_sum']} s, "
+                         f"the longest takes {a['task_seconds_max']} s (a lower bound on the stage's wall time).")
     for r in res["runs"]:
         for stage, s in r["stages"].items():
             if s.get("error"):
