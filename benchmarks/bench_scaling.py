@@ -156,6 +156,9 @@ def to_markdown(res: dict) -> str:
         f"{two['loadavg_1min_before']}/{two['loadavg_1min_after']}.",
         "",
         "`specs` (suggesting cohort specs) runs in the client process and does not scale with workers.",
+        "Read the speed-up together with *busy cores* (worker CPU seconds / wall seconds): when other jobs",
+        "share the 2 cores, two workers keep two tasks in flight but get little more CPU than one, and the",
+        "wall time cannot drop. On a dedicated machine busy cores approach the worker count.",
     ]
     for r in res["runs"]:
         a = r["stages"].get("analyze", {})
