@@ -12,7 +12,8 @@ from typing import Any
 
 from distributed import Client
 
-from genotex_dask import cluster
+from genotex_dask import cluster, layout
+from genotex_dask.io import fs
 
 
 @contextmanager
@@ -38,6 +39,7 @@ def ingest(root: str, store: str, client: Client | None = None, progress: bool =
     """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``."""
     from genotex_dask.pipelines.ingest import run_ingest
 
+    fs.sweep_temporaries(store)
     with _client(client, **cluster_kw) as c:
         return run_ingest(root, store, client=c, progress=progress, float64=float64)
 
@@ -54,6 +56,8 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
+        fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
         return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress)
 
@@ -63,6 +67,7 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
     from genotex_dask.pipelines.analyze import run_analyze
 
+    fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)
 
@@ -84,9 +89,6 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
     ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
     """
-    from genotex_dask import layout
-    from genotex_dask.io import fs
-
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:

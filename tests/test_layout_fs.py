@@ -92,3 +92,17 @@ def test_cli_parses_every_stage():
     assert a.out == "S"
     with pytest.raises(SystemExit):
         p.parse_args(["analyze", "R", "--out", "O", "--mode", "sloppy"])
+
+
+def test_sweep_removes_only_temporaries(root):
+    fs.write_json_atomic(layout.join(root, "out", "done.json"), {"ok": 1})
+    leftover = layout.join(root, "out", "T", f"{fs.TMP_MARK}abc-x.csv")
+    fs.write_bytes_atomic(leftover, b"half")
+    with pytest.raises(RuntimeError), fs.atomic_dir(layout.join(root, "out", "c.zarr")) as tmp:
+        fs.write_text_atomic(layout.join(tmp, "a"), "x")
+        raise RuntimeError
+    assert fs.leftover_temporaries(root) != []
+    removed = fs.sweep_temporaries(layout.join(root, "out"))
+    assert any(r.endswith("abc-x.csv") for r in removed)
+    assert fs.leftover_temporaries(root) == []
+    assert fs.read_json(layout.join(root, "out", "done.json")) == {"ok": 1}

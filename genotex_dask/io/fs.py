@@ -218,3 +218,19 @@ def leftover_temporaries(url: str) -> list[str]:
     if not fs.exists(path):
         return []
     return [p for p in fs.find(path, withdirs=True) if TMP_MARK in p.rsplit("/", 1)[-1]]
+
+
+def sweep_temporaries(url: str) -> list[str]:
+    """Remove temporaries an interrupted run left below ``url``; returns what was removed.
+
+    A killed process can leave ``.genotex-tmp-*`` siblings (never under a final name).  Stages call this
+    on their own output directories before they start, so a rerun after Ctrl-C leaves nothing partial.
+    Do not point two runs at the same output directory at once.
+    """
+    fs_, _ = get_fs(url)
+    removed = []
+    for p in sorted(leftover_temporaries(url), key=len):
+        if fs_.exists(p):
+            fs_.rm(p, recursive=True)
+            removed.append(p)
+    return removed
