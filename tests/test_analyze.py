@@ -145,3 +145,14 @@ def test_failure_isolation_and_resume(runs, client, tmp_path):
     s = analyze.run_analyze(str(runs["root"]), str(out), client, mode="fast", progress=False)
     assert s["written"] == 3 and s["failed"] == 0
     assert not [p for p in (out / "regress").rglob("*") if ".genotex-tmp-" in p.name]
+
+
+def test_cohorts_are_parsed_once_per_worker(runs, client, tmp_path):
+    out = tmp_path / "cache"
+    shutil.copytree(runs["pristine"], out)
+    analyze.clear_cache()  # the in-process worker shares this module's cache
+    s = analyze.run_analyze(str(runs["root"]), str(out), client, mode="fast", progress=False)
+    stats = analyze.cache_stats()
+    uses = s["written"] + 1  # every problem reads its trait cohort, the two-step one also the condition's
+    assert s["written"] == len(PROBLEMS)
+    assert stats["loads"] == 3 and stats["hits"] == uses - 3  # GSE100, GSE200, GSE400 parsed once each

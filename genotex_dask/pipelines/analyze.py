@@ -32,7 +32,7 @@ from genotex_dask.io import fs
 
 MODES = ("exact", "fast")
 ENGINE_KEY = "genotex_dask"
-_CACHE_SIZE = 2  # cohorts kept per worker process (each with its fold copies, ~6x the matrix)
+_CACHE_SIZE = 3  # cohorts kept per worker process (each with its fold copies, ~6x the matrix)
 
 
 class AnalysisInputError(ValueError):
@@ -53,6 +53,7 @@ class _Cohort:
 
 _cache: OrderedDict[tuple, _Cohort] = OrderedDict()
 _cache_lock = threading.Lock()
+_loading: dict[tuple, threading.Lock] = {}
 _stats = {"loads": 0, "hits": 0}
 
 
@@ -70,18 +71,22 @@ def cohort(url: str, fingerprint: str) -> _Cohort:
     """The cohort from this worker's cache, parsing it on first use."""
     key = (url, fingerprint)
     with _cache_lock:
-        c = _cache.get(key)
-        if c is not None:
-            _cache.move_to_end(key)
-            _stats["hits"] += 1
-            return c
-    c = _Cohort(url, read_linked(url))
-    with _cache_lock:
-        _stats["loads"] += 1
-        _cache[key] = c
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return c
+        load_lock = _loading.setdefault(key, threading.Lock())
+    with load_lock:  # two threads wanting the same cohort: one parses it, the other waits and reuses it
+        with _cache_lock:
+            c = _cache.get(key)
+            if c is not None:
+                _cache.move_to_end(key)
+                _stats["hits"] += 1
+                return c
+        c = _Cohort(url, read_linked(url))
+        with _cache_lock:
+            _stats["loads"] += 1
+            _cache[key] = c
+            while len(_cache) > _CACHE_SIZE:
+                old, _ = _cache.popitem(last=False)
+                _loading.pop(old, None)
+        return c
 
 
 def cache_stats() -> dict:
