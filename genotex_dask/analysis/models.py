@@ -258,6 +258,39 @@ def _LARS_STEPS(n: int) -> int:
     return 8 * n + 200
 
 
+try:  # compiled homotopy (numba); without it, or on degenerate data, scikit-learn's lars_path
+    from genotex_dask.analysis import _lars_kernel
+
+    _HAVE_KERNEL = True
+except ImportError:  # pragma: no cover - numba is a dependency
+    _HAVE_KERNEL = False
+
+
+def _grid_path(Xw: np.ndarray, yc: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """Whole grid from one compiled LARS-lasso path; status != 0 asks for the scikit-learn fallback."""
+    n = Xw.shape[0]
+    cw, _, status = _lars_kernel.grid_path(Xw, yc, grid * n, _LARS_STEPS(n))
+    return cw, int(status)
+
+
+def _grid_path_sklearn(Xw: np.ndarray, yc: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The same grid from scikit-learn's lars_path, finishing a cut-off path by coordinate descent."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import lars_path
+
+    n = Xw.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        al, _, co = lars_path(Xw, yc, method="lasso", alpha_min=float(grid[-1]), max_iter=_LARS_STEPS(n))
+    cw = np.stack([_path_at(al, co, a) for a in grid], axis=1)  # |W| x k
+    for j in np.flatnonzero(grid < al[-1] * (1 - 1e-12)):
+        # the homotopy stopped early (degenerate active set): finish from its end point by
+        # coordinate descent on the working set's Gram matrix, to a tight gap
+        cw[:, j] = _polish(Xw, yc, float(grid[j]), co[:, -1])
+    return cw
+
+
 def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws: int | None = None,
                max_rounds: int = 50) -> GridSolution:
     """Minimize ||y - b - Xw||^2/(2n) + alpha*||w||_1 exactly for every alpha in ``alphas``.
@@ -267,9 +300,6 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     Why a working set: each breakpoint costs O(n * |W|); genes outside W are checked afterwards on the
     KKT conditions (|x_j' r| <= n alpha) for every grid value, and violators join W until none is left.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import lars_path
-
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float).ravel()
     n, p = X.shape
@@ -286,15 +316,9 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     k = len(grid)
     while True:
         rounds += 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            al, _, co = lars_path(Xc[:, W], yc, method="lasso", alpha_min=float(grid[-1]), max_iter=_LARS_STEPS(n))
-        cw = np.stack([_path_at(al, co, a) for a in grid], axis=1)  # |W| x k
-        for j in np.flatnonzero(grid < al[-1] * (1 - 1e-12)):
-            # the homotopy stopped early (degenerate active set): finish from its end point by
-            # coordinate descent on the working set's Gram matrix, to a tight gap
-            cw[:, j] = _polish(Xc[:, W], yc, float(grid[j]), co[:, -1])
+        cw, status = _grid_path(Xc[:, W], yc, grid) if _HAVE_KERNEL else (None, -1)
+        if status != 0:
+            cw = _grid_path_sklearn(Xc[:, W], yc, grid)
         R = yc[:, None] - Xc[:, W] @ cw
         C = np.abs(Xc.T @ R)  # p x k
         lim = n * grid[None, :]
