@@ -276,3 +276,22 @@ def test_s3_inputs_and_outputs_equal_local_run(corpus, reference, dask_cluster, 
     assert_same_outputs(out, reference["out"])
     assert_same_stores(out, reference["out"])
     assert_nothing_partial(out)
+
+
+# ---- the whole run scored: against the planted truth and against itself ---------------------------
+
+def test_full_run_evaluates_with_planted_truth_and_against_itself(corpus, reference, tmp_path):
+    report = str(tmp_path / "report")
+    summary = api.evaluate(reference["out"], ref=reference["out"], truth=corpus, report=report)
+    assert summary["failed"] == 0 and not summary["errors"]
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    truth = json.loads((Path(corpus) / "truth.json").read_text())
+    planted = metrics["planted_truth"]["per_problem"]
+    assert {(p["trait"], p["condition"]) for p in planted} == {(p["trait"], p["condition"]) for p in truth["problems"]}
+    assert any(p["scored"] and p["f1"] > 0 for p in planted), "no planted gene recovered anywhere"
+    # a run scored against itself is perfect on every task it has answers for
+    assert metrics["filtering"]["average"]["f1"] == 100.0
+    assert metrics["selection"]["average"]["accuracy"] == 100.0
+    assert all(p["f1"] == 100.0 for p in metrics["analysis"]["per_problem"])
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "Planted" in html and html.count("<img") >= 3
