@@ -214,14 +214,27 @@ def _t(op: GeneOperator, name: str, mat: sp.spmatrix, binary: bool = False) -> s
     return cache[name]
 
 
-def _nan_aware(op: GeneOperator, b0T: np.ndarray, presentT: np.ndarray) -> np.ndarray:
+def _nan_aware(op: GeneOperator, b0T: np.ndarray, nanT: np.ndarray) -> np.ndarray:
     """Gene-level path for a block with missing values (probes x samples operands, symbols x samples result).
 
     gene value = sum of present contributions, gene present = any contributing probe present; symbol = mean of
-    its present genes, missing when none is.
+    its present genes, missing when none is.  "Any probe present" is computed from the (sparse) missing cells:
+    a gene is missing in a sample when the count of its missing contributing probes reaches its count of
+    contributing probes, so no dense probes x samples product is needed for it.
     """
     gval = _t(op, "PT", op.P) @ b0T
-    has = (_t(op, "BT", op.P, binary=True) @ presentT) > 0
+    B = _t(op, "BT", op.P, binary=True)                      # genes x probes, 1 where a probe contributes
+    n_contrib = np.diff(B.indptr)
+    has = np.ones(gval.shape, dtype=bool)
+    has[n_contrib == 0] = False
+    rows = np.flatnonzero(nanT.any(axis=1))                  # probes missing somewhere (few): scan only these
+    r, c = np.nonzero(nanT[rows])
+    r = rows[r]
+    if len(r):
+        missing = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=nanT.shape)
+        cnt = (B @ missing).tocoo()
+        full = cnt.data >= n_contrib[cnt.row]
+        has[cnt.row[full], cnt.col[full]] = False
     gval[~has] = 0.0
     NT = _t(op, "NT", op.N)
     num = NT @ gval
@@ -238,7 +251,7 @@ def apply_operator(op: GeneOperator, block: np.ndarray) -> np.ndarray:
     if has_nan:
         bT[nanm] = 0.0
     if has_nan and not op.compat:
-        out = _nan_aware(op, bT, (~nanm).astype(np.float64))
+        out = _nan_aware(op, bT, nanm)
     else:
         out = _t(op, "WT", op.W) @ bT
     return np.ascontiguousarray(out.T)
