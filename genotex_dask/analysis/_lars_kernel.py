@@ -19,28 +19,6 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _chol_rebuild(XT, act, k, L):
-    """Cholesky factor of the Gram matrix of the k active rows of XT into L[:k, :k]; False if singular."""
-    n = XT.shape[1]
-    for i in range(k):
-        for j in range(i + 1):
-            s = 0.0
-            ai = act[i]
-            aj = act[j]
-            for t in range(n):
-                s += XT[ai, t] * XT[aj, t]
-            for q in range(j):
-                s -= L[i, q] * L[j, q]
-            if i == j:
-                if s <= 1e-12 * (1.0 + abs(s)):
-                    return False
-                L[i, i] = np.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-    return True
-
-
-@njit(cache=True, nogil=True)
 def lars_grid(XT, y, lams, max_steps):
     """Lasso solutions at the penalties ``lams`` (correlation scale, decreasing) for the design XT' (m x n).
 
@@ -212,3 +190,9 @@ def grid_path(X: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int) ->
     XT = np.ascontiguousarray(X.T, dtype=np.float64)
     return lars_grid(XT, np.ascontiguousarray(y, dtype=np.float64), np.ascontiguousarray(lams, dtype=np.float64),
                      int(max_steps))
+
+
+def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int) -> tuple[np.ndarray, int, int]:
+    """Same as :func:`grid_path` for a design already given transposed (m x n, C order)."""
+    return lars_grid(np.ascontiguousarray(XT, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+                     np.ascontiguousarray(lams, dtype=np.float64), int(max_steps))

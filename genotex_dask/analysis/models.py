@@ -266,10 +266,11 @@ except ImportError:  # pragma: no cover - numba is a dependency
     _HAVE_KERNEL = False
 
 
-def _grid_path(Xw: np.ndarray, yc: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, int]:
-    """Whole grid from one compiled LARS-lasso path; status != 0 asks for the scikit-learn fallback."""
-    n = Xw.shape[0]
-    cw, _, status = _lars_kernel.grid_path(Xw, yc, grid * n, _LARS_STEPS(n))
+def _grid_path(XwT: np.ndarray, yc: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """Whole grid from one compiled LARS-lasso path on the transposed working-set design (|W| x n);
+    status != 0 asks for the scikit-learn fallback."""
+    n = XwT.shape[1]
+    cw, _, status = _lars_kernel.grid_path_t(XwT, yc, grid * n, _LARS_STEPS(n))
     return cw, int(status)
 
 
@@ -308,7 +309,8 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     ym = y.mean()
     Xc = X - xm
     yc = y - ym
-    corr0 = np.abs(Xc.T @ yc)
+    XcT = np.ascontiguousarray(Xc.T)
+    corr0 = np.abs(XcT @ yc)
     order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
     size = min(p, init_ws or max(24 * n, 500))
     W = np.sort(order[:size])
@@ -316,10 +318,11 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     k = len(grid)
     while True:
         rounds += 1
-        cw, status = _grid_path(Xc[:, W], yc, grid) if _HAVE_KERNEL else (None, -1)
+        XwT = XcT[W]  # |W| x n, rows contiguous: what the kernel streams through
+        cw, status = _grid_path(XwT, yc, grid) if _HAVE_KERNEL else (None, -1)
         if status != 0:
-            cw = _grid_path_sklearn(Xc[:, W], yc, grid)
-        R = yc[:, None] - Xc[:, W] @ cw
+            cw = _grid_path_sklearn(XwT.T, yc, grid)
+        R = yc[:, None] - XwT.T @ cw
         C = np.abs(Xc.T @ R)  # p x k
         lim = n * grid[None, :]
         viol = (C > lim * (1 + 1e-7)).any(axis=1)
