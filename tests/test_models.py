@@ -151,3 +151,37 @@ def test_working_set_rounds_reach_the_full_solution():
     assert small.rounds > 1 and small.working_set < 600  # the KKT check had to add genes
     assert np.allclose(small.coef, full.coef, rtol=1e-6, atol=1e-9)
     assert np.all(small.kkt_violation < 1e-6)
+
+
+def test_compiled_path_equals_sklearn_lars_path_at_every_grid_value():
+    # the numba homotopy against scikit-learn's lars_path (independent implementation of the same path),
+    # on a design with many variables leaving the active set on the way down to alpha = 1e-6
+    X, y = _problem(n=45, p=400, seed=11)
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    grid = np.array(sorted(tuning.GRID, reverse=True))
+    coef, steps, status = models._lars_kernel.grid_path(Xc, yc, grid * len(yc), 2000)
+    assert status == 0 and steps > 45  # drops happened: more breakpoints than samples
+    ref = models._grid_path_sklearn(Xc, yc, grid)
+    for j in range(len(grid)):
+        supp = np.flatnonzero(ref[:, j])
+        assert set(np.flatnonzero(coef[:, j])) == set(supp)
+        if supp.size:
+            assert np.abs(coef[supp, j] - ref[supp, j]).max() <= 1e-8 * np.abs(ref[supp, j]).max()
+
+
+def test_duplicated_genes_are_solved_and_certified():
+    # duplicated gene columns: LARS must not enter the twin of an active gene (singular Gram matrix);
+    # scikit-learn's lars_path (the old solver, now the fallback) leaves a 4e-4 gap at alpha 0.1 here
+    X, y = _problem(n=30, p=120, seed=12)
+    X = np.column_stack([X, X[:, :5]])
+    sol = models.lasso_grid(X, y, tuning.GRID)
+    assert np.all(sol.rel_gap < 1e-8) and np.all(sol.kkt_violation < 1e-6)
+
+
+def test_kernel_fallback_gives_the_same_certified_solution(monkeypatch):
+    X, y = _problem(n=30, p=200, seed=13)
+    sol = models.lasso_grid(X, y, tuning.GRID)
+    monkeypatch.setattr(models, "_grid_path", lambda *a: (None, 2))  # the kernel gives up
+    fb = models.lasso_grid(X, y, tuning.GRID)
+    assert np.all(fb.rel_gap < 1e-8) and np.all(fb.kkt_violation < 1e-6)
+    assert np.allclose(fb.coef, sol.coef, rtol=1e-6, atol=1e-9)
