@@ -363,16 +363,15 @@ def _dump_store(objects: dict, url: str) -> None:
     made: set[str] = set()
     for key, buf in objects.items():
         path = f"{root.rstrip('/')}/{key}"
-        data = buf.to_bytes()
         if local:
             parent = os.path.dirname(path)
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             with open(path, "wb") as f:
-                f.write(data)
+                f.write(buf.as_numpy_array())  # a view: no second copy of X in memory
         else:
-            fsys.pipe_file(path, data)
+            fsys.pipe_file(path, buf.to_bytes())
 
 
 def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) -> None:
@@ -442,6 +441,7 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
         vals = np.column_stack([d.trait, *d.covariates.values(), d.X.astype(dtype).astype(np.float64)]) \
             if len(d.samples) else np.zeros((0, len(cols)))
         write_matrix_csv(paths.linked_data, "", [str(s) for s in d.samples], cols, vals, p.sig)
+        del vals  # a samples x genes float64 copy: not kept alive while the AnnData store is written
         kept.add("linked")
     if len(d.samples):
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
