@@ -106,12 +106,5 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
         report = report or layout.join(out, "report")
         summary["evaluate"] = evaluate(out, ref=ref, report=report,
                                        truth=truth if fs.exists(truth) else None, client=c)
-    fs.write_json_atomic(layout.join(out, "run_summary.json"), _jsonable(summary))
+    fs.write_json_atomic(layout.join(out, "run_summary.json"), fs.json_safe(summary))
     return summary
-
-
-def _jsonable(obj: Any) -> Any:
-    """Summaries may hold numpy scalars or paths; make them JSON-safe for the run record."""
-    import json
-
-    return json.loads(json.dumps(obj, default=str))

@@ -18,13 +18,14 @@ All averages are NaN-ignoring means rounded to 2 decimals, as both reference imp
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from genotex_dask.io.fs import json_safe  # noqa: F401  (re-exported: the metrics file is strict JSON)
 
 DEFAULT_N_GENES = 20000
 CATEGORIES = ("unconditional_one_step", "conditional_one_step", "two_step")
@@ -432,17 +433,3 @@ def problem_metrics(pred_result: Mapping[str, Any] | None, ref_genes: Sequence[s
     return rec
 
 
-def json_safe(obj: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars by Python ones, so the metrics file is strict JSON."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

@@ -9,15 +9,17 @@ killed process never leaves a half-written file under its final name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import fsspec
+import numpy as np
 from fsspec.core import url_to_fs
 
 TMP_MARK = ".genotex-tmp-"
@@ -118,7 +120,7 @@ def write_text_atomic(url: str, text: str) -> None:
 
 
 def write_json_atomic(url: str, obj: Any, indent: int | None = 4) -> None:
-    write_text_atomic(url, json.dumps(obj, indent=indent))
+    write_text_atomic(url, json.dumps(obj, indent=indent, default=str))
 
 
 COMPLETE_MARK = ".complete"
@@ -234,3 +236,19 @@ def sweep_temporaries(url: str) -> list[str]:
             fs_.rm(p, recursive=True)
             removed.append(p)
     return removed
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN/inf by None and numpy scalars by Python ones, so every JSON we write is strict JSON."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -23,7 +23,6 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from genotex_dask import layout
@@ -422,15 +421,5 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                "done": done, "skipped": skipped, "errors": failed, "no_cohort_problems": missing,
                "batch_rule_could_not_fire": sorted(d["problem"] for d in done if not d["batch_rule_could_fire"]),
                "seconds": round(time.perf_counter() - t0, 3)}
-    fs.write_json_atomic(layout.join(layout.regress_dir(out), "run_summary.json"), _jsonable(summary))
+    fs.write_json_atomic(layout.join(layout.regress_dir(out), "run_summary.json"), fs.json_safe(summary))
     return summary
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
