@@ -45,7 +45,14 @@ from distributed import Client
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
-from genotex_dask.pipelines.csv_out import write_matrix_csv
+from genotex_dask.pipelines.csv_out import (
+    Cells,
+    format_cells,
+    format_rows,
+    quote,
+    write_matrix_csv,
+    write_token_csv,
+)
 from genotex_dask.preprocess import clinical, quality
 from genotex_dask.preprocess.mapping import (
     GeneOperator,
@@ -60,6 +67,7 @@ from genotex_dask.progress import as_completed_with_progress
 
 ENGINE_VERSION = 1
 BLOCK_SAMPLES = 128
+SHARED_CELLS_MAX = 8_000_000  # gene values formatted once for both CSVs up to this many (~140 MB)
 GENE_COLUMN_NAMES = ("gene symbol", "gene_symbol", "symbol", "gene symbols", "genesymbol", "ilmn_gene",
                      "gene_assignment", "gene assignment", "gene", "gene_name", "gene name")
 
@@ -401,6 +409,27 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
         _dump_store(objects, tmp)
 
 
+def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene_labels: list[str],
+                      cells: Cells | None, round32: bool) -> None:
+    """The linked CSV (samples x trait, covariates, genes).  Gene cells are copied from the gene_data tokens
+    when every kept sample and gene is in them; imputed cells (empty tokens) are formatted from ``d.X``."""
+    cols = quality.linked_columns(trait, d)
+    samples = [str(s) for s in d.samples]
+    clin = np.column_stack([d.trait, *d.covariates.values()])
+    if cells is not None and len(samples):
+        spos = {s: i for i, s in enumerate(p.samples)}
+        gpos = {g: i for i, g in enumerate(gene_labels)}
+        rows = np.array([spos.get(s, -1) for s in samples], dtype=np.int64)
+        gcols = np.array([gpos.get(str(g), -1) for g in d.genes], dtype=np.int64)
+        if (rows >= 0).all() and (gcols >= 0).all():
+            lines = format_rows(clin, [""] * len(samples), p.sig).decode().split("\n")[:-1]
+            prefixes = [quote(s) + line for s, line in zip(samples, lines)]
+            write_token_csv(url, "", prefixes, cols, cells, rows, gcols, fill=d.X)
+            return
+    vals = np.column_stack([clin, d.X]) if len(samples) else np.zeros((0, len(cols)))
+    write_matrix_csv(url, "", samples, cols, vals, p.sig, round32)
+
+
 def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort."""
     t0 = time.perf_counter()
@@ -414,10 +443,17 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
                 "error": "" if p.filtered else p.failure.get("note")}
     Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
     dtype = np.float64 if p.sig > 7 else np.float32
+    round32 = dtype == np.float32
     genes = p.op.symbols
+    gene_labels = [str(g) for g in genes]
+    # gene values are formatted once when the table fits SHARED_CELLS_MAX: gene_data and the linked CSV copy them
+    cells = format_cells(Y, p.sig, round32) if 0 < Y.size <= SHARED_CELLS_MAX else None
     # gene_data: symbols x samples (GenoTEX's orientation)
-    write_matrix_csv(paths.gene_data, p.gene_index_name, [str(g) for g in genes], p.samples, Y.T.astype(dtype),
-                     p.sig)
+    if cells is not None:
+        write_token_csv(paths.gene_data, p.gene_index_name, [quote(g) for g in gene_labels], p.samples, cells,
+                        np.arange(len(genes)), np.arange(len(p.samples)), transpose=True)
+    else:
+        write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32)
     # clinical_data
     feats = {job.trait: p.trait, **p.covariates}
     if p.layout_kind == "GEO":
@@ -437,12 +473,9 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     d = res.linked
     kept = {"gene", "clinical"}
     if record["is_usable"]:
-        cols = quality.linked_columns(job.trait, d)
-        vals = np.column_stack([d.trait, *d.covariates.values(), d.X.astype(dtype).astype(np.float64)]) \
-            if len(d.samples) else np.zeros((0, len(cols)))
-        write_matrix_csv(paths.linked_data, "", [str(s) for s in d.samples], cols, vals, p.sig)
-        del vals  # a samples x genes float64 copy: not kept alive while the AnnData store is written
+        _write_linked_csv(paths.linked_data, job.trait, d, p, gene_labels, cells, round32)
         kept.add("linked")
+    del cells
     if len(d.samples):
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
         kept.add("store")

@@ -14,8 +14,10 @@ Missing values, the only non-linear part:
   ``nan_to_num(X) @ W``.
 * default: a gene is missing only where ALL its contributing probes are missing (its value is the sum of the
   present contributions), and a symbol is the mean over its non-missing genes (missing when none is present).
-  Blocks without NaN take the plain product; for blocks with NaN only the symbols touched by a missing probe
-  are recomputed through the gene level.
+
+Both rules run in one compiled pass per sample through the gene level (``P`` then ``N``), reading the store's
+float32 block as it is; ``W`` is kept as the operator's single-matrix form (for inspection and for users who
+want ``X @ W``).
 
 IDs that are already symbols use the same machinery with ``P`` = identity (a mean that skips NaN, as pandas'
 ``groupby(...).mean()`` does in both modes).
@@ -30,6 +32,7 @@ from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from genotex_dask.preprocess.symbols import drop_reason, extractor, normalize_symbols
 
@@ -203,58 +206,66 @@ def build_symbol_operator(ids: Sequence[object], synonyms: Mapping[str, str],
     return GeneOperator(symbols=symbols, W=W, P=sp.csc_matrix(P), N=N, compat=False, summary=summary)
 
 
-def _t(op: GeneOperator, name: str, mat: sp.spmatrix, binary: bool = False) -> sp.csr_matrix:
-    """Cached CSR transpose (row-major products with C-contiguous dense operands are the fast kernel)."""
-    cache = op.__dict__.setdefault("_cache", {})
-    if name not in cache:
-        m = sp.csr_matrix(mat.T, copy=True)  # never share data: the binary pattern is set in place
-        if binary:
-            m.data[:] = 1.0
-        cache[name] = m
-    return cache[name]
+@njit(cache=True, nogil=True)
+def _apply_kernel(X, gptr, gidx, gw, sptr, sidx, skip_missing_genes, out):  # pragma: no cover - compiled
+    """samples x probes -> samples x symbols through the gene level, one sample row at a time.
 
-
-def _nan_aware(op: GeneOperator, b0T: np.ndarray, nanT: np.ndarray) -> np.ndarray:
-    """Gene-level path for a block with missing values (probes x samples operands, symbols x samples result).
-
-    gene value = sum of present contributions, gene present = any contributing probe present; symbol = mean of
-    its present genes, missing when none is.  "Any probe present" is computed from the (sparse) missing cells:
-    a gene is missing in a sample when the count of its missing contributing probes reaches its count of
-    contributing probes, so no dense probes x samples product is needed for it.
+    gene = sum of its present probe contributions (present = not NaN); with ``skip_missing_genes`` a gene with
+    no present probe is missing and a symbol is the mean of its present genes (NaN when none is); without it a
+    missing probe counts as 0 and every gene takes part in the mean (pandas' groupby-sum, GenoTEX's rule).
     """
-    gval = _t(op, "PT", op.P) @ b0T
-    B = _t(op, "BT", op.P, binary=True)                      # genes x probes, 1 where a probe contributes
-    n_contrib = np.diff(B.indptr)
-    has = np.ones(gval.shape, dtype=bool)
-    has[n_contrib == 0] = False
-    rows = np.flatnonzero(nanT.any(axis=1))                  # probes missing somewhere (few): scan only these
-    r, c = np.nonzero(nanT[rows])
-    r = rows[r]
-    if len(r):
-        missing = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=nanT.shape)
-        cnt = (B @ missing).tocoo()
-        full = cnt.data >= n_contrib[cnt.row]
-        has[cnt.row[full], cnt.col[full]] = False
-    gval[~has] = 0.0
-    NT = _t(op, "NT", op.N)
-    num = NT @ gval
-    den = NT @ has.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    n_genes = gptr.shape[0] - 1
+    gval = np.empty(n_genes)
+    has = np.empty(n_genes, np.bool_)
+    for s in range(X.shape[0]):
+        row = X[s]
+        for g in range(n_genes):
+            acc = 0.0
+            h = False
+            for k in range(gptr[g], gptr[g + 1]):
+                v = row[gidx[k]]
+                if v == v:
+                    acc += gw[k] * v
+                    h = True
+            gval[g] = acc
+            has[g] = h or not skip_missing_genes
+        for j in range(sptr.shape[0] - 1):
+            num = 0.0
+            den = 0
+            for k in range(sptr[j], sptr[j + 1]):
+                g = sidx[k]
+                if has[g]:
+                    num += gval[g]
+                    den += 1
+            out[s, j] = num / den if den > 0 else np.nan
+
+
+def _structure(op: GeneOperator) -> tuple[np.ndarray, ...]:
+    """The operator as two CSR index structures (genes x probes with weights, symbols x genes), cached on it."""
+    cache = op.__dict__.setdefault("_cache", {})
+    if "csr" not in cache:
+        PT = sp.csr_matrix(op.P.T)
+        PT.sort_indices()
+        NT = sp.csr_matrix(op.N.T)
+        NT.sort_indices()
+        cache["csr"] = (PT.indptr.astype(np.int64), PT.indices.astype(np.int64), PT.data.astype(np.float64),
+                        NT.indptr.astype(np.int64), NT.indices.astype(np.int64))
+    return cache["csr"]
 
 
 def apply_operator(op: GeneOperator, block: np.ndarray) -> np.ndarray:
-    """samples x probes -> samples x symbols (float64) with the operator's NaN rule."""
-    bT = np.array(np.asarray(block).T, dtype=np.float64, order="C")   # probes x samples, one copy
-    nanm = np.isnan(bT)
-    has_nan = bool(nanm.any())
-    if has_nan:
-        bT[nanm] = 0.0
-    if has_nan and not op.compat:
-        out = _nan_aware(op, bT, nanm)
-    else:
-        out = _t(op, "WT", op.W) @ bT
-    return np.ascontiguousarray(out.T)
+    """samples x probes -> samples x symbols (float64) with the operator's NaN rule.
+
+    One compiled pass per sample row over the gene and symbol structure: no dense probes x samples copy, no
+    NaN mask, and the float32 block from the store is read as it is.
+    """
+    X = np.asarray(block)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    X = np.ascontiguousarray(X)
+    out = np.empty((X.shape[0], len(op.symbols)), dtype=np.float64)
+    _apply_kernel(X, *_structure(op), not op.compat, out)
+    return out
 
 
 def apply_dask(op: GeneOperator, X):

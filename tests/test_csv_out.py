@@ -1,0 +1,99 @@
+"""The CSV writers against an independent oracle: Python's own ``format(v, ".{sig}g")`` and the csv module.
+
+Every written cell must parse back to exactly the value Python rounds to ``sig`` significant digits (NaN as an
+empty cell; with 15 digits the last one may be off by one), whatever path wrote it: direct row formatting, or copies from a once-formatted token table
+(transposed, subset, with imputed fill cells).
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from genotex_dask.pipelines.csv_out import format_cells, quote, write_matrix_csv, write_token_csv
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float32 of 1e300
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    v = rng.normal(8, 3, shape)
+    flat = v.ravel()
+    special = [0.0, -0.0, 1.0, 1e-5, 9.9999999e-6, 123456789.0, 1e15, 9.99999999e15, 1e16, -2.5e-300, 5e-324,
+               1e308, 0.1, 100.0, 1234567.0, np.inf, -np.inf]
+    flat[: len(special)] = special
+    flat[len(special):len(special) + 200] = 10.0 ** rng.uniform(-320, 300, 200) * rng.choice([-1, 1], 200)
+    flat[rng.random(flat.size) < 0.05] = np.nan
+    return v
+
+
+def _expected(v: float, sig: int, round32: bool) -> float | None:
+    """The value Python rounds to ``sig`` digits (None = empty cell); -0.0 == 0.0 as numbers."""
+    if round32:
+        v = float(np.float32(v))
+    if not np.isfinite(v):
+        return None
+    return float(format(v, f".{sig}g"))
+
+
+def _read(path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _check(rows: list[list[str]], matrix: np.ndarray, sig: int, round32: bool) -> None:
+    assert len(rows) == matrix.shape[0]
+    for r, row in zip(matrix, rows):
+        assert len(row) == matrix.shape[1]
+        for v, cell in zip(r, row):
+            got = None if cell == "" else float(cell)
+            exp = _expected(v, sig, round32)
+            if sig <= 7 or got is None or exp is None:
+                assert got == exp, (v, cell)
+            else:  # 15 digits from float64 products: the last digit may be off by one (documented)
+                assert abs(got - exp) <= 1.5 * 10.0 ** (np.floor(np.log10(abs(exp))) - sig + 1), (v, cell)
+
+
+@pytest.mark.parametrize("sig,round32", [(7, True), (15, False), (7, False)])
+def test_direct_rows_parse_back_to_python_rounding(tmp_path, sig, round32):
+    rng = np.random.default_rng(sig)
+    X = _values(rng, (40, 30))
+    labels = [f"g{i}" for i in range(40)]
+    labels[3] = 'odd,"label"'
+    path = tmp_path / "m.csv"
+    write_matrix_csv(str(path), "ID", labels, [f"s{j}" for j in range(30)], X, sig, round32)
+    rows = _read(path)
+    assert rows[0] == ["ID", *[f"s{j}" for j in range(30)]]
+    assert [r[0] for r in rows[1:]] == labels
+    _check([r[1:] for r in rows[1:]], X, sig, round32)
+
+
+@pytest.mark.parametrize("sig,round32", [(7, True), (15, False)])
+def test_token_table_transposed_subset_and_fill(tmp_path, sig, round32):
+    rng = np.random.default_rng(1)
+    Y = _values(rng, (25, 70))                       # samples x genes
+    Y[4, 69] = Y[7, 2] = np.nan                      # cells the fill must supply
+    cells = format_cells(Y.astype(np.float32) if round32 else Y, sig, round32)
+    # gene_data: genes x samples, all of them
+    genes = [f"G{i}" for i in range(70)]
+    path = tmp_path / "gene.csv"
+    write_token_csv(str(path), "Gene", [quote(g) for g in genes], [f"S{i}" for i in range(25)], cells,
+                    np.arange(70), np.arange(25), transpose=True)
+    rows = _read(path)
+    assert rows[0][0] == "Gene" and [r[0] for r in rows[1:]] == genes
+    _check([r[1:] for r in rows[1:]], (Y.astype(np.float32) if round32 else Y).T.astype(np.float64), sig, round32)
+    # linked: a subset of samples (reordered) and genes, prefixed columns, NaN cells filled
+    srows = np.array([4, 0, 7, 24])
+    gcols = np.array([69, 1, 2, 30, 31])
+    fill = np.where(np.isnan(Y[np.ix_(srows, gcols)]), 42.123456789, Y[np.ix_(srows, gcols)])
+    path = tmp_path / "linked.csv"
+    write_token_csv(str(path), "", [f"S{i},1.0" for i in srows], ["trait", *[genes[g] for g in gcols]], cells,
+                    srows, gcols, fill=fill)
+    rows = _read(path)
+    assert rows[0] == ["", "trait", *[genes[g] for g in gcols]]
+    assert [r[:2] for r in rows[1:]] == [[f"S{i}", "1.0"] for i in srows]
+    src = Y.astype(np.float32).astype(np.float64) if round32 else Y
+    expect = np.where(np.isfinite(src[np.ix_(srows, gcols)]), src[np.ix_(srows, gcols)], fill)
+    _check([r[2:] for r in rows[1:]], expect, sig, round32)
+    assert any(np.isnan(Y[np.ix_(srows, gcols)]).ravel()), "the fill path was not exercised"
