@@ -12,7 +12,7 @@ import csv
 import numpy as np
 import pytest
 
-from genotex_dask.pipelines.csv_out import format_cells, quote, write_matrix_csv, write_token_csv
+from genotex_dask.pipelines.csv_out import fill_cells, quote, write_matrix_csv, write_token_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float32 of 1e300
 
@@ -70,30 +70,37 @@ def test_direct_rows_parse_back_to_python_rounding(tmp_path, sig, round32):
 
 
 @pytest.mark.parametrize("sig,round32", [(7, True), (15, False)])
-def test_token_table_transposed_subset_and_fill(tmp_path, sig, round32):
+def test_linked_copied_from_gene_data_text(tmp_path, sig, round32):
     rng = np.random.default_rng(1)
-    Y = _values(rng, (25, 70))                       # samples x genes
-    Y[4, 69] = Y[7, 2] = np.nan                      # cells the fill must supply
-    cells = format_cells(Y.astype(np.float32) if round32 else Y, sig, round32)
-    # gene_data: genes x samples, all of them
-    genes = [f"G{i}" for i in range(70)]
+    Y = _values(rng, (25, 600))                      # samples x genes (more genes than one transposed tile)
+    Y[4, 569] = Y[7, 2] = np.nan                     # cells the fill must supply
+    src = Y.astype(np.float32).astype(np.float64) if round32 else Y
+    genes = [f"G{i}" for i in range(600)]
+    genes[5] = "HLA,X"
+    samples = [f"S{i}" for i in range(25)]
+    # gene_data: genes x samples, written from a transposed view, text kept
     path = tmp_path / "gene.csv"
-    write_token_csv(str(path), "Gene", [quote(g) for g in genes], [f"S{i}" for i in range(25)], cells,
-                    np.arange(70), np.arange(25), transpose=True)
+    cells = write_matrix_csv(str(path), "Gene", genes, samples, Y.T, sig, round32, keep_cells=True)
     rows = _read(path)
-    assert rows[0][0] == "Gene" and [r[0] for r in rows[1:]] == genes
-    _check([r[1:] for r in rows[1:]], (Y.astype(np.float32) if round32 else Y).T.astype(np.float64), sig, round32)
+    assert rows[0] == ["Gene", *samples] and [r[0] for r in rows[1:]] == genes
+    _check([r[1:] for r in rows[1:]], Y.T, sig, round32)
     # linked: a subset of samples (reordered) and genes, prefixed columns, NaN cells filled
     srows = np.array([4, 0, 7, 24])
-    gcols = np.array([69, 1, 2, 30, 31])
-    fill = np.where(np.isnan(Y[np.ix_(srows, gcols)]), 42.123456789, Y[np.ix_(srows, gcols)])
+    grows = np.array([569, 1, 2, 30, 5, *range(40, 340)])
+    fill = np.where(np.isnan(Y[np.ix_(srows, grows)]), 42.123456789, Y[np.ix_(srows, grows)])
+    fill_cells(cells, grows, srows, fill.T)
     path = tmp_path / "linked.csv"
-    write_token_csv(str(path), "", [f"S{i},1.0" for i in srows], ["trait", *[genes[g] for g in gcols]], cells,
-                    srows, gcols, fill=fill)
+    write_token_csv(str(path), "", [f"S{i},1.0" for i in srows], ["trait", *[genes[g] for g in grows]], cells,
+                    srows, grows, transpose=True)
     rows = _read(path)
-    assert rows[0] == ["", "trait", *[genes[g] for g in gcols]]
+    assert rows[0] == ["", "trait", *[genes[g] for g in grows]]
     assert [r[:2] for r in rows[1:]] == [[f"S{i}", "1.0"] for i in srows]
-    src = Y.astype(np.float32).astype(np.float64) if round32 else Y
-    expect = np.where(np.isfinite(src[np.ix_(srows, gcols)]), src[np.ix_(srows, gcols)], fill)
+    expect = np.where(np.isfinite(src[np.ix_(srows, grows)]), src[np.ix_(srows, grows)], fill)
     _check([r[2:] for r in rows[1:]], expect, sig, round32)
-    assert any(np.isnan(Y[np.ix_(srows, gcols)]).ravel()), "the fill path was not exercised"
+    # straight copy of a gene-row subset: the filled cells now show their values
+    path = tmp_path / "sub.csv"
+    write_token_csv(str(path), "Gene", [quote(genes[g]) for g in grows], [samples[i] for i in srows], cells,
+                    grows, srows)
+    rows = _read(path)
+    assert [r[0] for r in rows[1:]] == [genes[g] for g in grows]
+    _check([r[1:] for r in rows[1:]], expect.T, sig, round32)

@@ -44,7 +44,7 @@ UNS_KEY = "genotex"  # uns holds one JSON string under this key (see module docs
 
 __all__ = [
     "INGEST_VERSION", "CHUNKS", "write_cohort", "open_cohort", "cohort_X_dask", "read_obs", "read_var",
-    "read_uns", "unpack_uns", "is_complete", "read_completion", "sources_unchanged", "zarr_store",
+    "read_uns", "unpack_uns", "is_complete", "read_completion", "sources_unchanged", "zarr_store", "CohortMeta",
 ]
 
 
@@ -193,6 +193,63 @@ def read_var(url: str, original_names: bool = True) -> pd.DataFrame:
     """Feature annotation (strings), indexed by probe/gene ID."""
     var = ad.io.read_elem(_group(url)["var"])
     return _restore_names(var, _names(url, "var")) if original_names else var
+
+
+class CohortMeta:
+    """One cohort's metadata from a single opening of its group: what preprocessing needs before any X.
+
+    Each opening of a group parses its consolidated metadata and each array read is a hop to Zarr's I/O
+    thread, so the per-cohort readers above cost ~10 ms each; this reads uns once and only the columns asked for.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.group = _group(url)
+        self.uns = unpack_uns(ad.io.read_elem(self.group["uns"]))
+        self.completion = read_completion(url) or {}
+
+    def _stored(self, which: str) -> dict[str, str]:
+        """original column name -> stored name."""
+        names = self.uns.get("column_names", {}).get(which, {})
+        order = self.group[which].attrs.get("column-order", [])
+        back = {str(k): str(v) for k, v in names.items()}
+        return {back.get(str(c), str(c)): str(c) for c in order}
+
+    def columns(self, which: str) -> list[str]:
+        """Original names of the obs/var columns, without reading any of them."""
+        return list(self._stored(which))
+
+    def index_key(self, which: str) -> str:
+        return str(self.group[which].attrs.get("_index", "_index"))
+
+    def index(self, which: str) -> list[str]:
+        return [str(i) for i in ad.io.read_elem(self.group[which][self.index_key(which)])]
+
+    def column(self, which: str, name: str) -> np.ndarray:
+        return ad.io.read_elem(self.group[which][self._stored(which).get(name, name)])
+
+    def frame(self, which: str, keep=None) -> pd.DataFrame:
+        """obs/var with the columns whose original name passes ``keep`` (all when None)."""
+        stored = {c: s for c, s in self._stored(which).items() if keep is None or keep(c)}
+        node = self.group[which]
+        data = {c: ad.io.read_elem(node[s]) for c, s in stored.items()}
+        idx = pd.Index(self.index(which), name=self.index_key(which) if self.index_key(which) != "_index" else None)
+        return pd.DataFrame(data, index=idx, columns=list(stored))
+
+    def digest(self, which: str, names: list[str]) -> str:
+        """sha1 of the stored bytes (metadata and chunks) of the index and the named columns: equal content,
+        equal digest, with nothing decoded (a key for caches shared by cohorts on one platform)."""
+        import hashlib
+
+        fsys, root = fs.get_fs(self.url)
+        stored = self._stored(which)
+        h = hashlib.sha1()
+        for name in [self.index_key(which), *(stored.get(n, n) for n in names)]:
+            files = sorted(fsys.find(f"{root.rstrip('/')}/{which}/{name}"))
+            h.update(name.encode() + b"\x1e")
+            for f, blob in sorted(fsys.cat(files).items()) if files else []:
+                h.update(f.rsplit(f"/{which}/", 1)[-1].encode() + b"\x1f" + blob)
+        return h.hexdigest()
 
 
 def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:

@@ -8,9 +8,9 @@ Digits come from one float64 product, so with 15 digits the last one can be off 
 (1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).
 
 A cohort's gene values appear twice: in ``gene_data`` (genes x samples) and, after filtering and imputation, in
-the linked CSV (samples x genes).  :func:`format_cells` formats each value once into a token table, and
-:func:`write_token_csv` assembles either file from it by copying bytes (transposed or not, any row/column
-subset), formatting only the cells the table leaves empty (imputed values).
+the linked CSV (samples x genes).  ``write_matrix_csv(..., keep_cells=True)`` writes gene_data and keeps where
+each value's text sits; :func:`fill_cells` adds the text of the imputed values, and :func:`write_token_csv`
+assembles the linked CSV by copying bytes (transposed, tile by tile, any row/column subset).
 
 Rows are streamed in blocks to a temporary sibling that is renamed into place, so memory stays bounded and a
 killed task never leaves a half-written CSV under its final name.
@@ -30,7 +30,10 @@ from numba import njit
 from genotex_dask.io import fs
 
 _ROW_BLOCK = 64
+_TILE = 256  # output rows per transposed copy
 _P10 = np.array([float(f"1e{k}") for k in range(-350, 351)])
+_NO_INT = np.zeros(0, np.int64)
+_NO_LEN = np.zeros(0, np.uint8)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -54,10 +57,11 @@ def _fmt_value(v, sig, lim, round32, out, pos, p10, digs):  # pragma: no cover -
     elif e + 350 >= 0 and v < p10[e + 350]:
         e -= 1
     k = sig - 1 - e
-    if k < 300:
-        m = np.uint64(v * p10[k + 350] + 0.5)
-    else:
-        m = np.uint64(v * 1e100 * p10[k - 100 + 350] + 0.5)
+    x = v * p10[k + 350] if k < 300 else v * 1e100 * p10[k - 100 + 350]
+    m = np.uint64(x)
+    frac = x - float(m)
+    if frac > 0.5 or (frac == 0.5 and m % np.uint64(2) == 1):  # exact ties to even, as Python's format()
+        m += np.uint64(1)
     if m >= lim:
         e += 1
         m = (m + np.uint64(5)) // np.uint64(10)
@@ -123,67 +127,106 @@ def _lim(sig):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _rows_kernel(vals, labels, label_off, sig, round32, out, p10):  # pragma: no cover - compiled
-    """``label,v,v,...\\n`` for every row of ``vals``."""
+def _rows_kernel(vals, labels, label_off, sig, round32, out, p10, start, ln):  # pragma: no cover - compiled
+    """``label,v,v,...\n`` for every row of ``vals``; when ``start`` is not empty, cell (r, c)'s text is
+    recorded as ``out[start[k]:start[k] + ln[k]]`` with ``k = r * n_cols + c``."""
     digs = np.empty(24, np.uint8)
     lim = _lim(sig)
+    record = start.shape[0] > 0
+    n_c = vals.shape[1]
     pos = 0
     for r in range(vals.shape[0]):
         for k in range(label_off[r], label_off[r + 1]):
             out[pos] = labels[k]
             pos += 1
-        for c in range(vals.shape[1]):
+        for c in range(n_c):
             out[pos] = 44  # ','
-            pos = _fmt_value(vals[r, c], sig, lim, round32, out, pos + 1, p10, digs)
+            a = pos + 1
+            pos = _fmt_value(vals[r, c], sig, lim, round32, out, a, p10, digs)
+            if record:
+                start[r * n_c + c] = a
+                ln[r * n_c + c] = pos - a
         out[pos] = 10
         pos += 1
     return pos
 
 
 @njit(cache=True, nogil=True)
-def _cells_kernel(vals, sig, round32, buf, off, p10):  # pragma: no cover - compiled
-    """Every cell's text, back to back in ``buf``; cell (r, c) is ``buf[off[r*C+c]:off[r*C+c+1]]``."""
-    digs = np.empty(24, np.uint8)
-    lim = _lim(sig)
+def _gather_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out):  # pragma: no cover - compiled
+    """CSV rows copied from a formatted table: output cell (i, j) is cell (rows[i], cols[j])."""
     pos = 0
-    n_c = vals.shape[1]
-    for r in range(vals.shape[0]):
-        for c in range(n_c):
-            off[r * n_c + c] = pos
-            pos = _fmt_value(vals[r, c], sig, lim, round32, buf, pos, p10, digs)
-    off[vals.shape[0] * n_c] = pos
-    return pos
-
-
-@njit(cache=True, nogil=True)
-def _gather_kernel(buf, off, n_cols, rows, cols, transpose, fill, sig, round32, labels, label_off, out,
-                   p10):  # pragma: no cover - compiled
-    """CSV rows from a token table: output cell (i, j) is source cell (rows[i], cols[j]) (or (cols[j], rows[i])
-    when ``transpose``); an empty token is replaced by ``fill[i, j]`` formatted, when ``fill`` has that cell."""
-    digs = np.empty(24, np.uint8)
-    lim = _lim(sig)
-    pos = 0
-    has_fill = fill.shape[0] > 0
     for i in range(rows.shape[0]):
         for k in range(label_off[i], label_off[i + 1]):
             out[pos] = labels[k]
             pos += 1
+        base = rows[i] * n_cols
         for j in range(cols.shape[0]):
             out[pos] = 44
-            pos += 1
-            t = cols[j] * n_cols + rows[i] if transpose else rows[i] * n_cols + cols[j]
-            a = off[t]
-            b = off[t + 1]
-            if a == b:
-                if has_fill:
-                    pos = _fmt_value(fill[i, j], sig, lim, round32, out, pos, p10, digs)
-                continue
-            for k in range(a, b):
-                out[pos + k - a] = buf[k]
-            pos += b - a
+            t = base + cols[j]
+            a = start[t]
+            for k in range(ln[t]):
+                out[pos + 1 + k] = buf[a + k]
+            pos += 1 + ln[t]
         out[pos] = 10
         pos += 1
     return pos
+
+
+@njit(cache=True, nogil=True)
+def _fill_kernel(buf, used, start, ln, n_cols, rows, cols, values, sig, round32, p10):  # pragma: no cover
+    """Format ``values[i, j]`` into the table's empty cell (rows[i], cols[j]), appended after ``used``."""
+    digs = np.empty(24, np.uint8)
+    lim = _lim(sig)
+    pos = used
+    for i in range(rows.shape[0]):
+        base = rows[i] * n_cols
+        for j in range(cols.shape[0]):
+            t = base + cols[j]
+            if ln[t] == 0:
+                end = _fmt_value(values[i, j], sig, lim, round32, buf, pos, p10, digs)
+                start[t] = pos
+                ln[t] = end - pos
+                pos = end
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out):  # pragma: no cover - compiled
+    """Transposed copy, tile-wise: output (i, j) = cell (cols[j], rows[i]).  Row lengths are summed first from
+    ``ln``, then the cells are copied source row by source row, so reads run along the table instead of
+    jumping a whole source row per cell (the simple kernel's cache misses cost more than formatting)."""
+    n_r = rows.shape[0]
+    cur = np.empty(n_r, np.int64)
+    for i in range(n_r):
+        cur[i] = label_off[i + 1] - label_off[i] + 1
+    for j in range(cols.shape[0]):
+        base = cols[j] * n_cols
+        for i in range(n_r):
+            cur[i] += 1 + ln[base + rows[i]]
+    total = 0
+    for i in range(n_r):
+        n = cur[i]
+        cur[i] = total
+        total += n
+    for i in range(n_r):
+        p = cur[i]
+        for k in range(label_off[i], label_off[i + 1]):
+            out[p] = labels[k]
+            p += 1
+        cur[i] = p
+    for j in range(cols.shape[0]):
+        base = cols[j] * n_cols
+        for i in range(n_r):
+            t = base + rows[i]
+            p = cur[i]
+            out[p] = 44
+            a = start[t]
+            for k in range(ln[t]):
+                out[p + 1 + k] = buf[a + k]
+            cur[i] = p + 1 + ln[t]
+    for i in range(n_r):
+        out[cur[i]] = 10
+    return total
 
 
 def _quote(s: str) -> str:
@@ -201,6 +244,13 @@ def _label_bytes(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return buf, off
 
 
+def _prefix_bytes(prefixes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    enc = [p.encode() for p in prefixes]
+    off = np.zeros(len(enc) + 1, np.int64)
+    off[1:] = np.cumsum([len(e) for e in enc])
+    return (np.frombuffer(b"".join(enc), dtype=np.uint8) if off[-1] else _NO_LEN), off
+
+
 def _width(sig: int) -> int:
     return max(sig, 16) + 10  # sign, point, 16 integer digits (fixed notation up to 1e16), "e-308"
 
@@ -210,32 +260,23 @@ def format_rows(values: np.ndarray, labels: Sequence[str], sig: int, round32: bo
     values = np.ascontiguousarray(values, dtype=np.float64)
     buf, off = _label_bytes(labels)
     out = np.empty(int(off[-1]) + values.size * (_width(sig) + 1) + len(labels) + 16, dtype=np.uint8)
-    n = _rows_kernel(values, buf, off, int(sig), bool(round32), out, _P10)
+    n = _rows_kernel(values, buf, off, int(sig), bool(round32), out, _P10, _NO_INT, _NO_LEN)
     return out[:n].tobytes()
 
 
 @dataclass
 class Cells:
-    """A matrix formatted once: cell (r, c)'s text is ``buf[off[r * n_cols + c]:off[r * n_cols + c + 1]]``."""
+    """A formatted matrix: cell (r, c)'s text is ``buf[start[k]:start[k] + ln[k]]``, ``k = r * n_cols + c``
+    (empty for NaN).  ``buf`` has spare room after ``used`` for cells filled in later (:func:`fill_cells`)."""
 
     buf: np.ndarray
-    off: np.ndarray
+    used: int
+    start: np.ndarray
+    ln: np.ndarray
     n_rows: int
     n_cols: int
     sig: int
     round32: bool
-
-
-def format_cells(values: np.ndarray, sig: int, round32: bool = False) -> Cells:
-    """Format every cell of ``values`` once (float32-rounded first when ``round32``), for several CSVs."""
-    values = np.ascontiguousarray(values)
-    if values.dtype not in (np.float32, np.float64):
-        values = values.astype(np.float64)
-    n_r, n_c = values.shape
-    buf = np.empty(values.size * _width(sig) + 16, dtype=np.uint8)
-    off = np.empty(values.size + 1, dtype=np.int64)
-    n = _cells_kernel(values, int(sig), bool(round32), buf, off, _P10)
-    return Cells(buf[:n].copy(), off, n_r, n_c, int(sig), bool(round32))
 
 
 def _atomic_stream(url: str, chunks: Iterable[bytes]) -> None:
@@ -263,12 +304,39 @@ def _header(index_label: str, columns: Sequence[str]) -> bytes:
 
 
 def write_matrix_csv(url: str, index_label: str, row_labels: Sequence[str], columns: Sequence[str],
-                     values: np.ndarray, sig: int = 7, round32: bool = False) -> None:
-    """Write ``values`` (rows x columns) as CSV with a header, atomically, streaming row blocks."""
+                     values: np.ndarray, sig: int = 7, round32: bool = False, keep_cells: bool = False) -> Cells | None:
+    """Write ``values`` (rows x columns) as CSV with a header, atomically, streaming row blocks.
+
+    With ``keep_cells`` the text is built whole in memory, written, and returned as :class:`Cells` (where each
+    value's text sits), so a CSV of the same values in another shape is assembled by copying bytes.
+    """
     n = values.shape[0]
-    blocks = (format_rows(values[i:i + _ROW_BLOCK], row_labels[i:i + _ROW_BLOCK], sig, round32)
-              for i in range(0, n, _ROW_BLOCK))
-    _atomic_stream(url, _chain(_header(index_label, columns), blocks))
+    if not keep_cells:
+        blocks = (format_rows(values[i:i + _ROW_BLOCK], row_labels[i:i + _ROW_BLOCK], sig, round32)
+                  for i in range(0, n, _ROW_BLOCK))
+        _atomic_stream(url, _chain(_header(index_label, columns), blocks))
+        return None
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    lab, loff = _label_bytes(row_labels)
+    # pages past what is used are never touched, so the generous size costs address space, not memory
+    buf = np.empty(int(loff[-1]) + values.size * (_width(sig) + 1) + n + 16, dtype=np.uint8)
+    start = np.empty(values.size, np.int64)
+    ln = np.empty(values.size, np.uint8)
+    used = _rows_kernel(values, lab, loff, int(sig), bool(round32), buf, _P10, start, ln)
+    step = 1 << 24
+    _atomic_stream(url, _chain(_header(index_label, columns),
+                               (memoryview(buf[i:min(used, i + step)]) for i in range(0, used, step))))
+    return Cells(buf, int(used), start, ln, values.shape[0], values.shape[1], int(sig), bool(round32))
+
+
+def fill_cells(cells: Cells, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+    """Give the empty cells among (rows[i], cols[j]) the text of ``values[i, j]`` (e.g. imputed gene values),
+    in place; the other cells keep their text."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    cells.used = int(_fill_kernel(cells.buf, cells.used, cells.start, cells.ln, cells.n_cols, rows, cols, values,
+                                  cells.sig, cells.round32, _P10))
 
 
 def _chain(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
@@ -277,27 +345,22 @@ def _chain(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
 
 
 def write_token_csv(url: str, index_label: str, row_prefixes: Sequence[str], columns: Sequence[str], cells: Cells,
-                    rows: np.ndarray, cols: np.ndarray, transpose: bool = False,
-                    fill: np.ndarray | None = None) -> None:
+                    rows: np.ndarray, cols: np.ndarray, transpose: bool = False) -> None:
     """CSV whose value cells are copied from ``cells``: output (i, j) = cell (rows[i], cols[j]), or
-    (cols[j], rows[i]) with ``transpose``.  ``row_prefixes[i]`` is written verbatim before the values (the row
-    label, possibly followed by pre-formatted columns); ``fill[i, j]`` is formatted where the token is empty."""
+    (cols[j], rows[i]) with ``transpose`` (copied tile by tile).  ``row_prefixes[i]`` is written verbatim
+    before the values: the quoted row label, possibly followed by columns formatted elsewhere."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     cols = np.ascontiguousarray(cols, dtype=np.int64)
-    width = int(np.diff(cells.off).max()) if len(cells.off) > 1 else 0
-    width = max(width, _width(cells.sig))
-    empty = np.zeros((0, 0))
+    step = _TILE if transpose else _ROW_BLOCK
+    width = _width(cells.sig) + 1
 
     def blocks():
-        for i in range(0, len(rows), _ROW_BLOCK):
-            r = rows[i:i + _ROW_BLOCK]
-            lab = np.frombuffer("".join(row_prefixes[i:i + _ROW_BLOCK]).encode(), dtype=np.uint8)
-            loff = np.zeros(len(r) + 1, np.int64)
-            loff[1:] = np.cumsum([len(p.encode()) for p in row_prefixes[i:i + _ROW_BLOCK]])
-            f = np.ascontiguousarray(fill[i:i + _ROW_BLOCK]) if fill is not None else empty
-            out = np.empty(int(loff[-1]) + len(r) * (len(cols) * (width + 1) + 1) + 16, dtype=np.uint8)
-            n = _gather_kernel(cells.buf, cells.off, cells.n_cols, r, cols, bool(transpose), f, cells.sig, cells.round32,
-                               lab, loff, out, _P10)
+        for i in range(0, len(rows), step):
+            r = rows[i:i + step]
+            lab, loff = _prefix_bytes(row_prefixes[i:i + step])
+            out = np.empty(int(loff[-1]) + len(r) * (len(cols) * width + 1) + 16, dtype=np.uint8)
+            kernel = _gather_t_kernel if transpose else _gather_kernel
+            n = kernel(cells.buf, cells.start, cells.ln, cells.n_cols, r, cols, lab, loff, out)
             yield out[:n].tobytes()
 
     _atomic_stream(url, _chain(_header(index_label, columns), blocks()))
@@ -310,11 +373,12 @@ def quote(s: str) -> str:
 
 def warm_up() -> None:
     """Compile (or load the cached) kernels once, outside any timed region."""
-    v = np.array([[1.5, np.nan, -2e-7, 3e20]])
-    format_rows(v, ["x"], 7)
-    c = format_cells(v.astype(np.float32), 7, True)
     import tempfile
 
+    v = np.array([[1.5, np.nan, -2e-7, 3e20]])
+    format_rows(v, ["x"], 7)
     with tempfile.TemporaryDirectory() as d:
-        write_token_csv(os.path.join(d, "w.csv"), "", ["x"], ["a"], c, np.array([0]), np.array([1]),
-                        fill=np.array([[2.0]]))
+        c = write_matrix_csv(os.path.join(d, "m.csv"), "", ["x"] * 4, ["a"], v.T, 7, True, keep_cells=True)
+        fill_cells(c, np.arange(4), np.arange(1), np.ones((1, 4)).T)  # a transposed view, as finalize passes
+        write_token_csv(os.path.join(d, "t.csv"), "", ["x"], ["a"] * 4, c, np.arange(1), np.arange(4), True)
+        write_token_csv(os.path.join(d, "w.csv"), "", ["x"] * 4, ["a"], c, np.arange(4), np.arange(1))

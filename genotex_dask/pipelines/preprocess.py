@@ -32,6 +32,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines.csv_out import (
     Cells,
-    format_cells,
+    fill_cells,
     format_rows,
     quote,
     write_matrix_csv,
@@ -98,25 +99,26 @@ def load_synonyms(url: str) -> dict[str, str]:
 
 # ---- operators (cached per process: GenoTEX cohorts share a handful of platforms, e.g. GPL570) -------------
 
-_OP_CACHE: dict[str, GeneOperator] = {}
+_OP_CACHE: dict[str, Any] = {}
 _OP_CACHE_SIZE = 8
 
 
-def _probe_operator(ids: list[str], ann_ids: list, text: list, syn: dict, compat: str | None,
-                    syn_key: str) -> GeneOperator:
-    """build_probe_operator, memoised on the exact inputs (probe order, annotation, synonyms, mode)."""
+def _cached(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``, memoised per worker process on ``key`` (a digest of every input of the build)."""
+    if key in _OP_CACHE:
+        return _OP_CACHE[key]
+    value = build()
+    if len(_OP_CACHE) >= _OP_CACHE_SIZE:
+        _OP_CACHE.pop(next(iter(_OP_CACHE)))
+    _OP_CACHE[key] = value
+    return value
+
+
+def _text_key(*parts: Any) -> str:
     h = hashlib.sha1()
-    for part in (ids, ann_ids, text):
-        h.update("\x1f".join("" if v is None else str(v) for v in part).encode())
-        h.update(b"\x1e")
-    key = f"{h.hexdigest()}|{compat}|{syn_key}"
-    op = _OP_CACHE.get(key)
-    if op is None:
-        op = build_probe_operator(ids, ann_ids, text, syn, compat)
-        if len(_OP_CACHE) >= _OP_CACHE_SIZE:
-            _OP_CACHE.pop(next(iter(_OP_CACHE)))
-        _OP_CACHE[key] = op
-    return op
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode() + b"\x1e")
+    return h.hexdigest()
 
 
 # ---- specs -----------------------------------------------------------------------------------------------
@@ -196,37 +198,6 @@ def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: st
     return out
 
 
-def _var_columns(url: str) -> list[str]:
-    """Original names of the store's var columns, without reading any of them."""
-    import zarr
-
-    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")
-    names = store._names(url, "var")
-    return [str(names.get(c, c)) for c in g["var"].attrs.get("column-order", [])]
-
-
-def _var_index(url: str) -> list[str]:
-    """Probe/gene IDs of the store's var (only the index array is decoded)."""
-    import anndata as ad
-    import zarr
-
-    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")["var"]
-    return [str(i) for i in ad.io.read_elem(g[g.attrs.get("_index", "_index")])]
-
-
-def _var_read(url: str, column: str) -> tuple[list[str], list]:
-    """(probe IDs, one annotation column) from the store's var, reading only those two arrays: the other
-    annotation columns (GO terms, titles...) of a 54k-probe platform cost more to decode than the mapping."""
-    import anndata as ad
-    import zarr
-
-    g = zarr.open_group(store.zarr_store(url, read_only=True), mode="r")["var"]
-    stored = {str(v): str(k) for k, v in store._names(url, "var").items()}.get(column, column)
-    ids = [str(i) for i in ad.io.read_elem(g[g.attrs.get("_index", "_index")])]
-    col = ad.io.read_elem(g[stored])
-    return ids, [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in col]
-
-
 def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     if spec.gene_column:
         return spec.gene_column
@@ -234,12 +205,18 @@ def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     return next((low[n] for n in GENE_COLUMN_NAMES if n in low), None)
 
 
+def _obs_needed(column: str) -> bool:
+    """The obs columns trait/Age/Gender rules can read (characteristics, title, source name)."""
+    return column.startswith("characteristics_ch1") or column in ("title", "source_name_ch1")
+
+
 def _prepare_geo(job: Job) -> Prepared:
     spec, url = job.spec, job.ingest.out
-    obs = store.read_obs(url)
+    meta = store.CohortMeta(url)
+    obs = meta.frame("obs", keep=_obs_needed)
     p = Prepared(samples=[str(s) for s in obs.index], layout_kind="GEO", gene_index_name="Gene")
     p.clinical_samples = list(p.samples)
-    p.sig = 15 if (store.read_completion(url) or {}).get("dtype") == "float64" else 7
+    p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
     if spec.trait_spec is None:
         p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
         p.filtered = True
@@ -249,70 +226,91 @@ def _prepare_geo(job: Job) -> Prepared:
         p.covariates["Age"] = _feature(spec.age, obs, "number", spec.file)
     if spec.gender is not None:
         p.covariates["Gender"] = _feature(spec.gender, obs, "gender", spec.file)
-    syn = load_synonyms(job.synonyms_url)
-    var_cols = _var_columns(url)
+    syn_key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+    var_cols = meta.columns("var")
     try:
-        if spec.symbols is None or spec.symbols:
-            ids = _var_index(url)
-        symbols = spec.symbols if spec.symbols is not None else looks_like_symbols(ids, syn)
+        symbols = spec.symbols
+        if symbols is None:  # decided once per distinct probe list
+            symbols = _cached(_text_key("symbols?", meta.digest("var", []), syn_key),
+                              lambda: looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url)))
         if symbols:
-            p.op = build_symbol_operator(ids, syn, job.compat)
+            p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
+                           lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url),
+                                                         job.compat))
             p.gene_index_name = "ID"
         elif job.compat == "genotex":
-            from genotex_dask.io.geo import read_soft_annotation_all
-
             soft = job.ingest.files.get("soft")
             if not soft:
                 raise NoMappableGenes("no family SOFT file: GenoTEX maps probes with its annotation")
-            ann = read_soft_annotation_all(soft)
-            gcol = _gene_column(spec, [str(c) for c in ann.columns])
-            if gcol is None or gcol not in ann.columns or spec.id_column not in ann.columns:
-                raise SpecError(spec.file, spec.line, f"annotation columns {spec.id_column!r}/{gcol!r} not in "
-                                f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
-            ids = _var_index(url)
-            ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
-            p.op = _probe_operator(ids, ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex",
-                                   job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url)))
+            key = _text_key("genotex", meta.digest("var", []), fs.file_fingerprint(soft), spec.id_column,
+                            spec.gene_column, syn_key)
+            p.op = _cached(key, lambda: _genotex_operator(spec, meta, soft, load_synonyms(job.synonyms_url)))
         else:
-            platform = (store.read_uns(url).get("platform") or {}).get("id", "") if spec.platform else ""
+            platform = (meta.uns.get("platform") or {}).get("id", "") if spec.platform else ""
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
-                from genotex_dask.io.geo import read_soft_platforms
-
                 soft = job.ingest.files.get("soft")
-                t = read_soft_platforms(soft, [spec.platform])[spec.platform].table
-                table = t.drop_duplicates(subset=t.columns[0]).set_index(t.columns[0])
-                gcol = _gene_column(spec, [str(c) for c in table.columns])
-                if gcol is None or gcol not in table.columns:
-                    raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in platform {spec.platform} "
-                                    f"(columns: {list(table.columns)[:12]})")
-                ann_ids = [str(i) for i in table.index]
-                text = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v
-                        for v in table[gcol].tolist()]
-                ids = _var_index(url)
+                key = _text_key("platform", meta.digest("var", []), fs.file_fingerprint(soft), spec.platform,
+                                spec.gene_column, syn_key)
+                p.op = _cached(key, lambda: _other_platform_operator(spec, meta, soft,
+                                                                     load_synonyms(job.synonyms_url)))
             else:
                 gcol = _gene_column(spec, var_cols)
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
-                ids, text = _var_read(url, gcol)
-                ann_ids = ids
-            p.op = _probe_operator(ids, ann_ids, text, syn, job.compat,
-                                   job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url)))
+                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat),
+                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat))
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
 
 
+def _present(values) -> list:
+    return [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in values]
+
+
+def _store_operator(meta: store.CohortMeta, gcol: str, syn: dict, compat: str | None) -> GeneOperator:
+    """Probe operator from the platform annotation kept in the store's var (index + one gene column)."""
+    ids = meta.index("var")
+    return build_probe_operator(ids, ids, _present(meta.column("var", gcol)), syn, compat)
+
+
+def _genotex_operator(spec: CohortSpec, meta: store.CohortMeta, soft: str, syn: dict) -> GeneOperator:
+    """GenoTEX's mapping: the annotation tables of ALL platforms of the family SOFT read as one table."""
+    from genotex_dask.io.geo import read_soft_annotation_all
+
+    ann = read_soft_annotation_all(soft)
+    gcol = _gene_column(spec, [str(c) for c in ann.columns])
+    if gcol is None or gcol not in ann.columns or spec.id_column not in ann.columns:
+        raise SpecError(spec.file, spec.line, f"annotation columns {spec.id_column!r}/{gcol!r} not in "
+                        f"{soft.rsplit('/', 1)[-1]} (columns: {list(ann.columns)[:12]})")
+    ann_ids = ann[spec.id_column].astype(str).where(ann[spec.id_column].notna(), None)
+    return build_probe_operator(meta.index("var"), ann_ids.tolist(), ann[gcol].tolist(), syn, "genotex")
+
+
+def _other_platform_operator(spec: CohortSpec, meta: store.CohortMeta, soft: str, syn: dict) -> GeneOperator:
+    """Operator from another platform table of the family SOFT, named by the spec."""
+    from genotex_dask.io.geo import read_soft_platforms
+
+    t = read_soft_platforms(soft, [spec.platform])[spec.platform].table
+    table = t.drop_duplicates(subset=t.columns[0]).set_index(t.columns[0])
+    gcol = _gene_column(spec, [str(c) for c in table.columns])
+    if gcol is None or gcol not in table.columns:
+        raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in platform {spec.platform} "
+                        f"(columns: {list(table.columns)[:12]})")
+    return build_probe_operator(meta.index("var"), [str(i) for i in table.index], _present(table[gcol].tolist()),
+                                syn, None)
+
+
 def _prepare_tcga(job: Job) -> Prepared:
-    url = job.ingest.out
-    spec = job.spec
-    obs = store.read_obs(url)
-    uns = store.read_uns(url)
     from genotex_dask.io.tcga import parse_xena_clinical
 
-    clin = parse_xena_clinical(str(uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
-    p = Prepared(samples=[str(s) for s in obs.index], layout_kind="TCGA")
-    p.sig = 15 if (store.read_completion(url) or {}).get("dtype") == "float64" else 7
+    url = job.ingest.out
+    spec = job.spec
+    meta = store.CohortMeta(url)
+    clin = parse_xena_clinical(str(meta.uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
+    p = Prepared(samples=meta.index("obs"), layout_kind="TCGA")
+    p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
     p.clinical_samples = [str(s) for s in clin.index]
     p.trait = clinical.tcga_trait(p.clinical_samples)
     for name, col, fn in (("Age", spec.age_column, clinical.tcga_age), ("Gender", spec.gender_column,
@@ -321,10 +319,12 @@ def _prepare_tcga(job: Job) -> Prepared:
             if col not in clin.columns:
                 raise SpecError(spec.file, spec.line, f"TCGA column {col!r} not in the clinical matrix")
             p.covariates[name] = fn(clin[col].tolist())
-    var = store.read_var(url)
-    p.gene_index_name = var.index.name or "sample"
+    key = meta.index_key("var")
+    p.gene_index_name = key if key != "_index" else "sample"
+    syn_key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
     try:
-        p.op = build_symbol_operator([str(i) for i in var.index], load_synonyms(job.synonyms_url), job.compat)
+        p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
+                       lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url), job.compat))
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
@@ -419,12 +419,13 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
     if cells is not None and len(samples):
         spos = {s: i for i, s in enumerate(p.samples)}
         gpos = {g: i for i, g in enumerate(gene_labels)}
-        rows = np.array([spos.get(s, -1) for s in samples], dtype=np.int64)
-        gcols = np.array([gpos.get(str(g), -1) for g in d.genes], dtype=np.int64)
-        if (rows >= 0).all() and (gcols >= 0).all():
+        srows = np.array([spos.get(s, -1) for s in samples], dtype=np.int64)
+        grows = np.array([gpos.get(str(g), -1) for g in d.genes], dtype=np.int64)
+        if (srows >= 0).all() and (grows >= 0).all():
             lines = format_rows(clin, [""] * len(samples), p.sig).decode().split("\n")[:-1]
             prefixes = [quote(s) + line for s, line in zip(samples, lines)]
-            write_token_csv(url, "", prefixes, cols, cells, rows, gcols, fill=d.X)
+            fill_cells(cells, grows, srows, d.X.T)         # imputed values: cells empty in gene_data
+            write_token_csv(url, "", prefixes, cols, cells, srows, grows, transpose=True)
             return
     vals = np.column_stack([clin, d.X]) if len(samples) else np.zeros((0, len(cols)))
     write_matrix_csv(url, "", samples, cols, vals, p.sig, round32)
@@ -446,14 +447,10 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     round32 = dtype == np.float32
     genes = p.op.symbols
     gene_labels = [str(g) for g in genes]
-    # gene values are formatted once when the table fits SHARED_CELLS_MAX: gene_data and the linked CSV copy them
-    cells = format_cells(Y, p.sig, round32) if 0 < Y.size <= SHARED_CELLS_MAX else None
-    # gene_data: symbols x samples (GenoTEX's orientation)
-    if cells is not None:
-        write_token_csv(paths.gene_data, p.gene_index_name, [quote(g) for g in gene_labels], p.samples, cells,
-                        np.arange(len(genes)), np.arange(len(p.samples)), transpose=True)
-    else:
-        write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32)
+    # gene_data: symbols x samples (GenoTEX's orientation).  Its text is kept when it fits SHARED_CELLS_MAX, so
+    # the linked CSV copies the gene values instead of formatting them a second time.
+    cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
+                             keep_cells=0 < Y.size <= SHARED_CELLS_MAX)
     # clinical_data
     feats = {job.trait: p.trait, **p.covariates}
     if p.layout_kind == "GEO":

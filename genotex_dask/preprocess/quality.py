@@ -87,24 +87,30 @@ def link(clinical_samples: Sequence[str], trait: np.ndarray, covariates: dict[st
 def handle_missing(d: Linked) -> tuple[Linked, dict]:
     """GenoTEX's four missing-value steps on arrays; returns the new cohort and counts per step."""
     steps: dict = {"samples_in": int(len(d.samples)), "genes_in": int(len(d.genes))}
+    # Decide on the missing-value mask first and copy the matrix once at the end (or not at all when nothing is
+    # dropped or imputed): a samples x 19k-genes float64 matrix is 25 MB per copy.
     keep_s = ~np.isnan(d.trait)
-    X = d.X[keep_s]
-    nan = np.isnan(X)
-    n_s = X.shape[0]
+    rows = np.flatnonzero(keep_s)
+    nan = np.isnan(d.X[rows]) if len(rows) < len(keep_s) else np.isnan(d.X)
+    n_s = len(rows)
     if n_s:
-        gene_missing = nan.mean(axis=0)
-        keep_g = gene_missing <= GENE_MISSING_MAX
+        keep_g = nan.mean(axis=0) <= GENE_MISSING_MAX
     else:
-        keep_g = np.zeros(X.shape[1], dtype=bool)
-    X = X[:, keep_g]
-    nan = nan[:, keep_g]
-    if X.shape[1]:
+        keep_g = np.zeros(d.X.shape[1], dtype=bool)
+    cols = np.flatnonzero(keep_g)
+    nan = nan[:, cols] if len(cols) < len(keep_g) else nan
+    if len(cols):
         keep_s2 = nan.mean(axis=1) <= SAMPLE_MISSING_MAX
     else:
         keep_s2 = np.zeros(n_s, dtype=bool)
-    X = X[keep_s2]
     nan = nan[keep_s2]
-    sel = np.flatnonzero(keep_s)[keep_s2]
+    sel = rows[keep_s2]
+    if len(sel) == d.X.shape[0] and len(cols) == d.X.shape[1]:
+        X = d.X
+    elif len(cols) == d.X.shape[1]:
+        X = d.X[sel]
+    else:
+        X = d.X[np.ix_(sel, cols)]
     steps.update(samples_without_trait=int((~keep_s).sum()), genes_dropped_missing=int((~keep_g).sum()),
                  samples_dropped_missing=int((~keep_s2).sum()))
     cov: dict[str, np.ndarray] = {}
@@ -123,12 +129,13 @@ def handle_missing(d: Linked) -> tuple[Linked, dict]:
                 v[miss] = vals[np.argmax(counts)]  # np.unique sorts, argmax takes the first (smallest) mode
         cov[name] = v
     if nan.any():
-        X = X.copy()
+        X = X.copy() if X is d.X else X
+        touched = np.flatnonzero(nan.any(axis=0))  # impute only the genes that have a gap
         with np.errstate(invalid="ignore"):
-            col_mean = np.nanmean(np.where(nan, np.nan, X), axis=0) if X.shape[0] else np.zeros(X.shape[1])
-        r, c = np.nonzero(nan)
-        X[r, c] = col_mean[c]
-    out = Linked(samples=d.samples[sel], trait=d.trait[sel], covariates=cov, genes=d.genes[keep_g], X=X)
+            col_mean = np.nanmean(X[:, touched], axis=0)
+        r, c = np.nonzero(nan[:, touched])
+        X[r, touched[c]] = col_mean[c]
+    out = Linked(samples=d.samples[sel], trait=d.trait[sel], covariates=cov, genes=d.genes[cols], X=X)
     steps.update(samples_out=int(len(out.samples)), genes_out=int(len(out.genes)))
     return out, steps
 
