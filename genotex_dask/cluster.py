@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dask.config
 import fsspec.config
 from distributed import Client, LocalCluster
 
@@ -55,6 +56,16 @@ def _connect_existing(address: str) -> Client:
     return Client(address)
 
 
+# Batch settings for the embedded LocalCluster.  Measured idle cost of a 1-worker LocalCluster: 0.13 CPU-s per
+# second with Dask's defaults, 0.04 with these -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop tick
+# only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
+# page; work stealing and memory monitoring keep their defaults.  An external cluster keeps its own config.
+EMBEDDED_CONFIG = {
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.worker.profile.enabled": False,
+}
+
+
 @contextmanager
 def connect(
     scheduler: str | None = None,
@@ -83,15 +94,16 @@ def connect(
         return
     for k, v in SINGLE_THREAD_BLAS.items():
         os.environ.setdefault(k, v)
-    cluster = LocalCluster(
-        n_workers=workers or default_worker_count(),
-        threads_per_worker=threads,
-        memory_limit=memory_limit,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-        env=fsspec_env(),
-    )
+    with dask.config.set(EMBEDDED_CONFIG):
+        cluster = LocalCluster(
+            n_workers=workers or default_worker_count(),
+            threads_per_worker=threads,
+            memory_limit=memory_limit,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+            env=fsspec_env(),
+        )
     client = Client(cluster)
     try:
         if not quiet:

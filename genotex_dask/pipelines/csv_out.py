@@ -236,19 +236,31 @@ def _quote(s: str) -> str:
     return s
 
 
+def _quoted(labels: Sequence[str]) -> list[str]:
+    """Labels as CSV fields; one scan of the joined text decides whether any of 20k symbols needs quoting."""
+    labels = [x if type(x) is str else str(x) for x in labels]
+    joined = "\x00".join(labels)
+    if "," in joined or '"' in joined or "\n" in joined or "\r" in joined:
+        return [_quote(x) for x in labels]
+    return labels
+
+
 def _label_bytes(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    lab = [_quote(str(x)).encode() for x in labels]
-    off = np.zeros(len(lab) + 1, np.int64)
-    off[1:] = np.cumsum([len(x) for x in lab])
-    buf = np.frombuffer(b"".join(lab), dtype=np.uint8) if off[-1] else np.zeros(0, np.uint8)
-    return buf, off
+    return _prefix_bytes(_quoted(labels))
 
 
 def _prefix_bytes(prefixes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    enc = [p.encode() for p in prefixes]
-    off = np.zeros(len(enc) + 1, np.int64)
-    off[1:] = np.cumsum([len(e) for e in enc])
-    return (np.frombuffer(b"".join(enc), dtype=np.uint8) if off[-1] else _NO_LEN), off
+    """Concatenated UTF-8 bytes of the prefixes and their offsets (ASCII text: lengths without encoding each)."""
+    joined = "".join(prefixes)
+    off = np.zeros(len(prefixes) + 1, np.int64)
+    if joined.isascii():
+        off[1:] = np.cumsum(np.fromiter(map(len, prefixes), np.int64, len(prefixes)))
+        data = joined.encode()
+    else:
+        enc = [p.encode() for p in prefixes]
+        off[1:] = np.cumsum([len(e) for e in enc])
+        data = b"".join(enc)
+    return (np.frombuffer(data, dtype=np.uint8) if off[-1] else _NO_LEN), off
 
 
 def _width(sig: int) -> int:
@@ -300,7 +312,7 @@ def _atomic_stream(url: str, chunks: Iterable[bytes]) -> None:
 
 
 def _header(index_label: str, columns: Sequence[str]) -> bytes:
-    return (",".join([_quote(index_label), *(_quote(str(c)) for c in columns)]) + "\n").encode()
+    return (",".join([_quote(index_label), *_quoted(columns)]) + "\n").encode()
 
 
 def write_matrix_csv(url: str, index_label: str, row_labels: Sequence[str], columns: Sequence[str],

@@ -388,8 +388,9 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     Why not ``write_zarr`` straight to disk: anndata writes ~30 small arrays/groups and every Zarr operation
     is a hop to Zarr's I/O thread, which made this write cost as much CPU as formatting a CSV.  The group is
     built in a Zarr MemoryStore (same keys, same bytes) and its objects are then written as plain files into the
-    atomic temporary directory.  Arrays are uncompressed and X is chunked by row blocks spanning all genes:
-    expression values barely compress (zstd saved ~5% here and cost a third of the write).
+    atomic temporary directory.  X is chunked by row blocks spanning all genes and compressed like the cohort
+    store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
+    writing the raw bytes.
     """
     import warnings
 
@@ -397,13 +398,14 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     import zarr
 
     obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
-    var = pd.DataFrame(index=pd.Index([str(g) for g in d.genes], name="gene"))
+    var = pd.DataFrame(index=pd.Index(quality.linked_columns("", d)[1 + len(d.covariates):], name="gene"))
     adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var)
     objects: dict = {}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=store.ZARR_FORMAT):
         warnings.simplefilter("ignore", UserWarning)  # zarr v3 format announcements, not actionable here
         ad.io.write_zarr(zarr.storage.MemoryStore(store_dict=objects), adata,
-                         chunks=(min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1])), compressors=None)
+                         chunks=(min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1])),
+                         compressors=store.X_COMPRESSORS)
     del adata
     with fs.atomic_dir(url) as tmp:
         _dump_store(objects, tmp)
@@ -420,7 +422,7 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
         spos = {s: i for i, s in enumerate(p.samples)}
         gpos = {g: i for i, g in enumerate(gene_labels)}
         srows = np.array([spos.get(s, -1) for s in samples], dtype=np.int64)
-        grows = np.array([gpos.get(str(g), -1) for g in d.genes], dtype=np.int64)
+        grows = np.fromiter((gpos.get(g, -1) for g in cols[1 + len(d.covariates):]), np.int64, len(d.genes))
         if (srows >= 0).all() and (grows >= 0).all():
             lines = format_rows(clin, [""] * len(samples), p.sig).decode().split("\n")[:-1]
             prefixes = [quote(s) + line for s, line in zip(samples, lines)]
@@ -446,7 +448,7 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     dtype = np.float64 if p.sig > 7 else np.float32
     round32 = dtype == np.float32
     genes = p.op.symbols
-    gene_labels = [str(g) for g in genes]
+    gene_labels = [g if type(g) is str else str(g) for g in genes.tolist()]
     # gene_data: symbols x samples (GenoTEX's orientation).  Its text is kept when it fits SHARED_CELLS_MAX, so
     # the linked CSV copies the gene values instead of formatting them a second time.
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,

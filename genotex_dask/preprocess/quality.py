@@ -208,7 +208,8 @@ def final_record(is_gene_available: bool, is_trait_available: bool, is_biased: b
 
 
 def linked_columns(trait_name: str, d: Linked) -> list[str]:
-    return [trait_name, *d.covariates.keys(), *(str(g) for g in d.genes)]
+    genes = d.genes.tolist() if isinstance(d.genes, np.ndarray) else list(d.genes)
+    return [trait_name, *d.covariates.keys(), *(g if type(g) is str else str(g) for g in genes)]
 
 
 def finalize(trait_name: str, d: Linked, is_gene_available: bool = True,
