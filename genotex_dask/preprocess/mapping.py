@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
@@ -89,64 +90,66 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
     """
     genotex = compat == "genotex"
     extract = extractor(compat)
-    probe_pos: dict[str, int] = {}
-    for i, p in enumerate(probe_ids):
-        probe_pos.setdefault(str(p), i)
     n_probes = len(probe_ids)
+    ids = pd.Index([p if isinstance(p, str) else str(p) for p in probe_ids], dtype=object)
+    first = ~ids.duplicated()                                  # a repeated matrix ID maps to its first row
+    first_pos = np.flatnonzero(first)
+    lookup = ids[first]
 
-    kept_pos: list[int] = []
-    kept_tokens: list[tuple[str, ...]] = []
-    seen: set[int] = set()
-    n_rows_in_matrix = n_dup = n_unmapped = n_multi = 0
+    # annotation rows with an ID and a gene text (GenoTEX drops the others before mapping), in file order
+    ann = pd.DataFrame({"id": pd.Series(list(ann_ids), dtype=object), "text": pd.Series(list(ann_text), dtype=object)})
+    ann = ann[ann["id"].notna() & ann["text"].notna()]
+    loc = lookup.get_indexer([x if isinstance(x, str) else str(x) for x in ann["id"]])
+    in_matrix = loc >= 0
+    pos = first_pos[loc[in_matrix]]
+    texts = [t if isinstance(t, str) else str(t) for t in ann["text"].to_numpy()[in_matrix]]
+    n_rows_in_matrix = int(len(pos))
+    dup = pd.Series(pos).duplicated().to_numpy()
+    n_dup = int(dup.sum())
+    n_annotated = int(len(pos) - n_dup)
+    if not genotex:                                           # by default a repeated ID counts once
+        pos = pos[~dup]
+        texts = [t for t, d in zip(texts, dup) if not d]
+
+    # tokens once per distinct annotation text (GPL570: 54,675 rows, ~23,000 texts), then back to the rows
+    codes, uniq = pd.factorize(pd.Series(texts, dtype=object)) if texts else (np.zeros(0, np.int64), [])
+    occ = np.bincount(codes, minlength=len(uniq))
+    u_kept: list[tuple[str, ...]] = []
     dropped: Counter = Counter()
     dropped_examples: dict[str, list[str]] = {}
-    memo: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}   # text -> (kept tokens, dropped tokens)
-
-    def tokens_of(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        r = memo.get(text)
-        if r is None:
-            toks = extract(text)
-            if genotex:
-                r = (tuple(toks), ())
-            else:
-                r = (tuple(t for t in toks if synonyms.get(t.upper()) is not None),
-                     tuple(t for t in toks if synonyms.get(t.upper()) is None))
-            memo[text] = r
-        return r
-
-    for pid, text in zip(ann_ids, ann_text):
-        if text is None or pid is None or (isinstance(text, float) and text != text):
-            continue  # GenoTEX drops rows with a missing ID or gene text before mapping
-        pos = probe_pos.get(pid if isinstance(pid, str) else str(pid))
-        if pos is None:
-            continue
-        n_rows_in_matrix += 1
-        if pos in seen:
-            n_dup += 1
-            if not genotex:
-                continue
-        seen.add(pos)
-        toks, drop = tokens_of(text if isinstance(text, str) else str(text))
+    for u, text in enumerate(uniq):
+        toks = extract(text)
+        if genotex:
+            kept, drop = tuple(toks), ()
+        else:
+            kept = tuple(t for t in toks if synonyms.get(t.upper()) is not None)
+            drop = tuple(t for t in toks if synonyms.get(t.upper()) is None)
+        u_kept.append(kept)
         for t in drop:
             reason = drop_reason(t, synonyms) or "not in the synonym table"
-            dropped[reason] += 1
+            dropped[reason] += int(occ[u])
             ex = dropped_examples.setdefault(reason, [])
             if len(ex) < 20 and t not in ex:
                 ex.append(t)
-        if not toks:
-            n_unmapped += 1
-            continue
-        if len(toks) > 1:
-            n_multi += 1
-        kept_pos.append(pos)
-        kept_tokens.append(toks)
-    mapped_probes = set(kept_pos)
-    lens = np.fromiter((len(t) for t in kept_tokens), dtype=np.int64, count=len(kept_tokens))
-    rows = np.repeat(np.asarray(kept_pos, dtype=np.int64), lens)
+    u_len = np.fromiter(map(len, u_kept), np.int64, len(u_kept))
+    row_len = u_len[codes]
+    n_unmapped = int((row_len == 0).sum())
+    n_multi = int((row_len > 1).sum())
+    kept_rows = row_len > 0
+    kept_pos = pos[kept_rows]
+    lens = row_len[kept_rows]
+    mapped_probes = np.unique(kept_pos)
+    # token t of row r: the flat token list of the distinct texts, gathered by segment
+    u_flat = np.fromiter(chain.from_iterable(u_kept), dtype=object, count=int(u_len.sum()))
+    genes, u_gene = np.unique(u_flat.astype(str), return_inverse=True) if len(u_flat) \
+        else (np.array([], dtype=str), np.zeros(0, np.int64))
+    u_off = np.concatenate([[0], np.cumsum(u_len)[:-1]]) if len(u_len) else np.zeros(0, np.int64)
+    total = int(lens.sum())
+    seg_start = np.repeat(u_off[codes[kept_rows]], lens)
+    within = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+    gcol = u_gene.ravel()[seg_start + within] if total else np.zeros(0, np.int64)
+    rows = np.repeat(kept_pos.astype(np.int64), lens)
     weights = np.repeat(1.0 / np.maximum(lens, 1), lens)
-    flat = np.fromiter(chain.from_iterable(kept_tokens), dtype=object, count=int(lens.sum()))
-    genes, gcol = np.unique(flat.astype(str), return_inverse=True) if len(flat) \
-        else (np.array([], dtype=str), np.array([], dtype=np.int64))
     P = sp.csr_matrix((weights, (rows, gcol.ravel())), shape=(n_probes, len(genes)))
     P.sum_duplicates()  # repeated annotation rows add up, as the reference's join does
     gene_symbol = normalize_symbols(genes, synonyms)
@@ -163,7 +166,7 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
         "kind": "probe",
         "compat": compat,
         "probes": n_probes,
-        "annotated": len(seen),
+        "annotated": n_annotated,
         "annotation_rows_matched": n_rows_in_matrix,
         "duplicate_annotation_rows": n_dup,
         "mapped": len(mapped_probes),
@@ -177,7 +180,7 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
     }
     if len(symbols) == 0:
         raise NoMappableGenes(f"no probe maps to a known gene symbol ({n_probes} probes, "
-                              f"{len(seen)} annotated, {len(genes)} gene tokens)")
+                              f"{n_annotated} annotated, {len(genes)} gene tokens)")
     return GeneOperator(symbols=symbols, W=W, P=sp.csc_matrix(P), N=N, compat=genotex, summary=summary)
 
 
@@ -207,49 +210,49 @@ def build_symbol_operator(ids: Sequence[object], synonyms: Mapping[str, str],
 
 
 @njit(cache=True, nogil=True)
-def _apply_kernel(X, gptr, gidx, gw, sptr, sidx, skip_missing_genes, out):  # pragma: no cover - compiled
+def _apply_kernel(X, n_genes, pptr, pgene, pw, sptr, sgene, skip_missing_genes, out):  # pragma: no cover
     """samples x probes -> samples x symbols through the gene level, one sample row at a time.
 
+    Probes are read in order and their weighted values added into the genes they map to (a 160 KB gene
+    buffer stays in cache; reading the row in order is a third faster than gathering each gene's probes).
     gene = sum of its present probe contributions (present = not NaN); with ``skip_missing_genes`` a gene with
     no present probe is missing and a symbol is the mean of its present genes (NaN when none is); without it a
     missing probe counts as 0 and every gene takes part in the mean (pandas' groupby-sum, GenoTEX's rule).
     """
-    n_genes = gptr.shape[0] - 1
     gval = np.empty(n_genes)
     has = np.empty(n_genes, np.bool_)
     for s in range(X.shape[0]):
+        gval[:] = 0.0
+        has[:] = not skip_missing_genes
         row = X[s]
-        for g in range(n_genes):
-            acc = 0.0
-            h = False
-            for k in range(gptr[g], gptr[g + 1]):
-                v = row[gidx[k]]
-                if v == v:
-                    acc += gw[k] * v
-                    h = True
-            gval[g] = acc
-            has[g] = h or not skip_missing_genes
+        for p in range(pptr.shape[0] - 1):
+            v = row[p]
+            if v == v:
+                for k in range(pptr[p], pptr[p + 1]):
+                    g = pgene[k]
+                    gval[g] += pw[k] * v
+                    has[g] = True
         for j in range(sptr.shape[0] - 1):
             num = 0.0
             den = 0
             for k in range(sptr[j], sptr[j + 1]):
-                g = sidx[k]
+                g = sgene[k]
                 if has[g]:
                     num += gval[g]
                     den += 1
             out[s, j] = num / den if den > 0 else np.nan
 
 
-def _structure(op: GeneOperator) -> tuple[np.ndarray, ...]:
-    """The operator as two CSR index structures (genes x probes with weights, symbols x genes), cached on it."""
+def _structure(op: GeneOperator) -> tuple:
+    """The operator as two CSR structures (probes x genes with weights, symbols x genes), cached on it."""
     cache = op.__dict__.setdefault("_cache", {})
     if "csr" not in cache:
-        PT = sp.csr_matrix(op.P.T)
-        PT.sort_indices()
+        P = sp.csr_matrix(op.P)
+        P.sort_indices()
         NT = sp.csr_matrix(op.N.T)
         NT.sort_indices()
-        cache["csr"] = (PT.indptr.astype(np.int64), PT.indices.astype(np.int64), PT.data.astype(np.float64),
-                        NT.indptr.astype(np.int64), NT.indices.astype(np.int64))
+        cache["csr"] = (int(P.shape[1]), P.indptr.astype(np.int64), P.indices.astype(np.int64),
+                        P.data.astype(np.float64), NT.indptr.astype(np.int64), NT.indices.astype(np.int64))
     return cache["csr"]
 
 
