@@ -5,7 +5,7 @@
    preprocess stage on a 1-worker x 1-thread LocalCluster (per core), default and compat modes.  Our ingest of
    the same files into the cohort store is timed separately and added for the end-to-end ratio.
 2. A 54,675 x 1,000-sample cohort (written straight into the cohort store) preprocessed on one worker with a
-   2 GB memory limit: peak RSS of the worker process (``ru_maxrss``).
+   2 GB memory limit: peak RSS of the worker process (polled).
 
 Writes benchmarks/results/preprocess.json and .md.  Run: ``.venv/bin/python -m benchmarks.bench_preprocess``.
 """
@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
+MODES = ("ours_default", "ours_default_operator_built", "ours_compat", "ours_compat_operator_built",
+         "ours_default_sync")
 
 
 def _worker_usage():
@@ -43,6 +45,26 @@ def _spec_from_truth(t: dict, trait: str, cid: str):
     return CohortSpec(trait=trait, cohort=cid, gene_column="Gene Symbol",
                       trait_spec=FeatureSpec(key=t["trait_key"], values=tv), age=FeatureSpec(key=t["age_key"]),
                       gender=FeatureSpec(key=t["gender_key"], values=gv))
+
+
+def _clear_operator_cache():
+    from genotex_dask.pipelines import preprocess
+
+    preprocess._OP_CACHE.clear()
+
+
+def _run_ingest(client, root, store):
+    from genotex_dask.pipelines.ingest import run_ingest
+
+    before = client.run(_worker_usage)
+    t = time.perf_counter()
+    c0 = time.process_time()
+    s = run_ingest(root, store, client, progress=False)
+    wall, client_cpu = time.perf_counter() - t, time.process_time() - c0
+    after = client.run(_worker_usage)
+    assert s["ingested"] == 1, s
+    cpu = sum(after[k]["cpu"] - before[k]["cpu"] for k in after) + client_cpu
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
 
 
 def _rss():
@@ -117,12 +139,13 @@ def _run_sync(root, specs, out, store):
 
 
 def main() -> dict:
+    import dask
     from distributed import Client, LocalCluster
 
     from benchmarks.oracle import preprocess_oracle as oracle
+    from genotex_dask.cluster import EMBEDDED_CONFIG
     from genotex_dask.io import store as store_mod
     from genotex_dask.pipelines.csv_out import warm_up
-    from genotex_dask.pipelines.ingest import run_ingest
     from genotex_dask.pipelines.preprocess import load_synonyms
     from genotex_dask.synth.corpus import write_corpus
 
@@ -143,22 +166,30 @@ def main() -> dict:
         cohort_dir = root / t_["input_dir"]
         res["cohort"] = {"probes": 54675, "samples": t_["n_samples"], "trait": trait, "cohort": cid}
 
-        # ---- ours, 1 worker x 1 thread (per core) ----
-        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                          memory_limit="4GB") as cl, Client(cl) as client:
+        # ---- ours, 1 worker x 1 thread (per core), the embedded LocalCluster's settings ----
+        with dask.config.set(EMBEDDED_CONFIG), \
+                LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                             memory_limit="4GB") as cl, Client(cl) as client:
             client.run(warm_up)
             store = str(tmp / "store")
-            t = time.perf_counter()
-            run_ingest(str(root), store, client, progress=False)
-            res["ours_ingest_wall_s"] = round(time.perf_counter() - t, 3)
-            # best of two runs (fresh OUT each time, so nothing is skipped): the machine is shared
+            # ingest twice (the first also pays the worker's imports); the second, warm, is the one reported
+            res["ours_ingest_first"] = _run_ingest(client, str(root), str(tmp / "store_first"))
+            res["ours_ingest"] = _run_ingest(client, str(root), store)
+            # 1. first preprocess on this worker (operator built; module imports done by ingest)
+            client.run(_clear_operator_cache)
+            res["ours_default_operator_built"] = _run_ours(client, str(root), specs, str(tmp / "out_built"), store,
+                                                           None)
+            # 2. best of three with the operator cached, as for cohorts sharing a platform (the machine is shared)
             res["ours_default"] = min((_run_ours(client, str(root), specs, str(tmp / f"out_default{i}"), store, None)
-                                       for i in range(2)), key=lambda r: r["cpu_s"])
+                                       for i in range(3)), key=lambda r: r["cpu_s"])
+            client.run(_clear_operator_cache)
+            res["ours_compat_operator_built"] = _run_ours(client, str(root), specs, str(tmp / "out_compat_built"),
+                                                          store, "genotex")
             res["ours_compat"] = min((_run_ours(client, str(root), specs, str(tmp / f"out_compat{i}"), store,
-                                                "genotex") for i in range(2)), key=lambda r: r["cpu_s"])
+                                                "genotex") for i in range(3)), key=lambda r: r["cpu_s"])
         # the same cohort graph on the synchronous scheduler in this process: one core, no worker event loop
         res["ours_default_sync"] = min((_run_sync(str(root), specs, str(tmp / f"out_sync{i}"), store)
-                                        for i in range(2)), key=lambda r: r["cpu_s"])
+                                        for i in range(3)), key=lambda r: r["cpu_s"])
 
         # ---- the oracle (GenoTEX's way), same process, one core ----
         syn = load_synonyms(str(root / "metadata" / "gene_synonym.json"))
@@ -184,13 +215,12 @@ def main() -> dict:
         res["genes_compat"] = int(len(gd))
         res["genes_default"] = int(len(pd.read_csv(tmp / "out_default0/preprocess" / trait / "gene_data" /
                                                    f"{cid}.csv", index_col=0, usecols=[0])))
-        res["ours_default_sync"]["wall_s_incl_ingest_note"] = "ingest not included"
-        for mode in ("ours_default", "ours_compat", "ours_default_sync"):
+        for mode in MODES:
             r = res[mode]
             r["speedup_wall"] = round(res["oracle"]["wall_s"] / r["wall_s"], 1)
             r["speedup_cpu"] = round(res["oracle"]["cpu_s"] / r["cpu_s"], 1)
-            r["speedup_wall_incl_ingest"] = round(res["oracle"]["wall_s"] / (r["wall_s"] + res["ours_ingest_wall_s"]),
-                                                  1)
+            r["speedup_cpu_incl_ingest"] = round(res["oracle"]["cpu_s"] / (r["cpu_s"] + res["ours_ingest"]["cpu_s"]),
+                                                 1)
 
         # ---- 1,000 samples under 2 GB per worker ----
         n_big = 1000
@@ -219,10 +249,12 @@ def main() -> dict:
         res["big_store_write_s"] = round(time.perf_counter() - t, 1)
         del X, src
         big_specs = {big_trait: {cid: _spec_from_truth(t_, big_trait, cid)}}
-        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                          memory_limit="2GB") as cl, Client(cl) as client:
+        with dask.config.set(EMBEDDED_CONFIG), \
+                LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                             memory_limit="2GB") as cl, Client(cl) as client:
             client.run(warm_up)
             base = client.run(_rss)
+            maxrss_before = client.run(_worker_usage)
             r = _run_ours(client, str(big_root), big_specs, str(tmp / "out_big"), str(big_store), None, poll=True)
             n_done = json.loads((tmp / "out_big/preprocess/run_summary.json").read_text())["cohorts"]
             n_done = next(iter(n_done.values()))["n_samples"]
@@ -231,6 +263,7 @@ def main() -> dict:
         w = next(iter(peak))
         r["worker_maxrss_mb"] = round(peak[w]["maxrss_mb"], 1)
         r["worker_rss_before_mb"] = round(base[w], 1)
+        r["worker_maxrss_before_run_mb"] = round(maxrss_before[w]["maxrss_mb"], 1)
         r["memory_limit"] = "2GB"
         r["samples"] = n_big
         res["ours_1000_samples"] = r
@@ -250,35 +283,41 @@ def _markdown(r: dict) -> str:
         "# Preprocessing benchmark",
         "",
         f"Cohort: synthetic {c['probes']:,} probes x {c['samples']} samples (GEO series matrix + family SOFT, "
-        "characteristics trait/Age/Gender, NaN cells). Ours: preprocess stage on a 1-worker x 1-thread "
-        "LocalCluster, and the same graph on dask's synchronous scheduler (store already ingested; ingest timed "
-        "separately; best of two runs, the second of which reuses the per-process probe-operator cache as cohorts "
-        "sharing a platform do; building it costs about 0.3 s CPU). Oracle: plain pandas, GenoTEX's steps, same "
-        "machine, same run. "
-        "CPU = user+sys of worker and client processes.",
+        "characteristics trait/Age/Gender, NaN cells). Ours: the preprocess stage (store already ingested) on a "
+        "1-worker x 1-thread LocalCluster with the embedded default's settings (`genotex_dask.cluster."
+        "EMBEDDED_CONFIG`), and the same graph on dask's synchronous scheduler. \"operator built\": the worker's "
+        "probe-operator cache emptied first; the other rows: best of three runs with the operator cached, as for "
+        "the many GenoTEX cohorts that share a platform (GPL570...). Oracle: plain pandas following GenoTEX's steps "
+        "(it parses its files, which our ingest did beforehand: the last column adds our ingest CPU), same "
+        "machine, same run. CPU = user+sys of the worker and the client (+ in-process scheduler) processes.",
         "",
-        "| run | wall s | CPU s | speed-up (wall) | speed-up (CPU) | speed-up incl. ingest (wall) |",
+        "| run | wall s | CPU s | speed-up (wall) | speed-up (CPU) | speed-up incl. our ingest (CPU) |",
         "|---|---|---|---|---|---|",
         f"| oracle (GenoTEX's pandas steps) | {r['oracle']['wall_s']} | {r['oracle']['cpu_s']} | 1 | 1 | |",
     ]
     names = {"ours_default": "ours, default mode, 1-worker LocalCluster",
+             "ours_default_operator_built": "ours, default mode, 1-worker LocalCluster, operator built",
              "ours_compat": "ours, compat mode, 1-worker LocalCluster",
+             "ours_compat_operator_built": "ours, compat mode, 1-worker LocalCluster, operator built (SOFT read)",
              "ours_default_sync": "ours, default mode, synchronous scheduler (this process)"}
-    for mode in ("ours_default", "ours_compat", "ours_default_sync"):
+    for mode in MODES:
         m = r[mode]
         lines.append(f"| {names[mode]} | {m['wall_s']} | {m['cpu_s']} | {m['speedup_wall']}x | "
-                     f"{m['speedup_cpu']}x | {m['speedup_wall_incl_ingest']}x |")
+                     f"{m['speedup_cpu']}x | {m['speedup_cpu_incl_ingest']}x |")
     b = r["ours_1000_samples"]
     lines += [
         "",
-        f"Ingest of the cohort into the store (ours, same worker): {r['ours_ingest_wall_s']} s wall.",
+        f"Ingest of the cohort into the store (ours, same worker, warm): {r['ours_ingest']['wall_s']} s wall, "
+        f"{r['ours_ingest']['cpu_s']} s CPU (the worker's first ingest, which also imports the engine: "
+        f"{r['ours_ingest_first']['cpu_s']} s CPU).",
         f"Compat outputs equal the oracle's (gene data within 1e-6, identical cohort_info record): "
         f"{r['compat_equals_oracle']}. Genes: compat {r['genes_compat']:,}, default {r['genes_default']:,}.",
         "",
         f"54,675 x {b['samples']:,}-sample cohort, one worker with memory_limit {b['memory_limit']}: "
         f"{b['wall_s']} s wall, {b['cpu_s']} s CPU; worker peak RSS {b['worker_peak_rss_polled_mb']} MB (polled every "
-        f"0.1 s; ru_maxrss of the worker process {b['worker_maxrss_mb']} MB; {b['worker_rss_before_mb']} MB before "
-        "the run).",
+        f"0.1 s; {b['worker_rss_before_mb']} MB before the run). ru_maxrss of the worker process: "
+        f"{b['worker_maxrss_mb']} MB after the run, {b['worker_maxrss_before_run_mb']} MB before it (a high-water "
+        "mark the process can inherit from its parent, so the polled figure is the one to read).",
         "",
         f"Machine: {r['machine']['cpus']} CPUs shared with other jobs; load average at start "
         f"{[round(x, 1) for x in r['machine']['load_avg_start']]}, end {[round(x, 1) for x in r['load_avg_end']]}.",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 import traceback
@@ -24,6 +25,8 @@ from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
+from distributed import wait
+from tqdm import tqdm
 
 from genotex_dask import layout
 from genotex_dask.analysis import models, problems, tuning
@@ -373,13 +376,39 @@ def _assign_workers(specs: list, workers: list[str]) -> dict[str, str]:
 
 # ---- the stage ---------------------------------------------------------------------------------------------
 
+STALL_CHECK_S = 5.0
+
+
+def _stuck_keys(dask_scheduler, keys: list[str]) -> list[str]:
+    """Keys left in ``no-worker`` although workers are connected.  distributed (2026.7) keeps a task routed to
+    a worker that is gone there, even with ``allow_other_workers``, once every worker was lost at the same
+    time (new workers are offered only tasks whose restrictions they satisfy)."""
+    if not dask_scheduler.workers:
+        return []
+    return [k for k in keys if (ts := dask_scheduler.tasks.get(k)) is not None and ts.state == "no-worker"]
+
+
+def _resubmit_stuck(client, pending: dict, submit) -> list:
+    """Cancel and resubmit, without routing, the problems with a stuck task; returns the new futures."""
+    keys = [k for _, ks in pending.values() for k in ks]
+    stuck = set(client.run_on_scheduler(_stuck_keys, keys=keys)) if keys else set()
+    new = []
+    for fut, (s, ks) in list(pending.items()):
+        if stuck.intersection(ks):
+            client.cancel([fut])
+            del pending[fut]
+            nf, nks = submit(s, routed=False)
+            pending[nf] = (s, nks)
+            new.append(nf)
+    return new
+
+
 def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool = True) -> dict:
     """Solve every problem of ROOT/metadata/task_info.json from OUT/preprocess into OUT/regress.
 
     Returns the run summary (also written to OUT/regress/run_summary.json): counts of written, skipped
     (up to date), failed (with traceback) problems and problems without a usable cohort (with the reason).
     """
-    from genotex_dask.progress import as_completed_with_progress
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -393,27 +422,44 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     skipped = [s["key"] for s in specs if s not in todo]
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"]) if todo else []
     where = _assign_workers(todo, workers)
-    finals = {}
-    for s in todo:
-        w = where.get(s["key"])
+    def submit(s: dict, routed: bool) -> tuple[Any, list[str]]:
+        """The problem's final future and every key it needs (exact mode: one task per alpha x fold)."""
+        w = where.get(s["key"]) if routed else None
         kw = {"workers": [w], "allow_other_workers": True} if w else {}
         if mode == "exact":
             folds = [client.submit(_exact_fold_task, s, a, f, pure=False, **kw)
                      for a in s["grid"] for f in range(s["k"])]
             fut = client.submit(_exact_final_task, s, out, s["record"], folds, pure=False, **kw)
-        else:
-            fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
-        finals[fut.key] = (s, fut)
+            return fut, [f.key for f in folds] + [fut.key]
+        fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
+        return fut, [fut.key]
+
+    pending = {}
+    for s in todo:
+        fut, keys = submit(s, routed=True)
+        pending[fut] = (s, keys)
     done, failed = [], []
-    futs = [f for _, f in finals.values()]
-    for fut in as_completed_with_progress(futs, desc=f"analyze ({mode})", enabled=progress):
-        s, _ = finals[fut.key]
-        if fut.status == "finished":
-            done.append(fut.result())
-        else:
-            exc = fut.exception()
-            tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
-            failed.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+    bar = tqdm(total=len(pending), desc=f"analyze ({mode})", unit="task", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        while pending:
+            try:
+                finished = wait(list(pending), timeout=STALL_CHECK_S, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                finished = set()
+                for fut in _resubmit_stuck(client, pending, submit):
+                    bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
+            for fut in finished:
+                s, _ = pending.pop(fut)
+                bar.update(1)
+                if fut.status == "finished":
+                    done.append(fut.result())
+                else:
+                    exc = fut.exception()
+                    tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
+                    failed.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+    finally:
+        bar.close()
     done.sort(key=lambda d: d["problem"])
     failed.sort(key=lambda d: d["problem"])
     summary = {"mode": mode, "problems": len(specs) + len(missing), "written": len(done),

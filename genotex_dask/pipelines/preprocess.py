@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -364,24 +363,6 @@ def _remove_outputs(job: Job, keep: set[str]) -> None:
             fs.remove(url)
 
 
-def _dump_store(objects: dict, url: str) -> None:
-    """Write the objects of an in-memory Zarr store (key -> buffer) as files under ``url``."""
-    local = fs.is_local(url)
-    fsys, root = fs.get_fs(url)
-    made: set[str] = set()
-    for key, buf in objects.items():
-        path = f"{root.rstrip('/')}/{key}"
-        if local:
-            parent = os.path.dirname(path)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            with open(path, "wb") as f:
-                f.write(buf.as_numpy_array())  # a view: no second copy of X in memory
-        else:
-            fsys.pipe_file(path, buf.to_bytes())
-
-
 def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) -> None:
     """AnnData (samples x genes) as a Zarr group readable by ``anndata.read_zarr``.
 
@@ -408,7 +389,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
                          compressors=store.X_COMPRESSORS)
     del adata
     with fs.atomic_dir(url) as tmp:
-        _dump_store(objects, tmp)
+        store.dump_memory_store(objects, tmp)
 
 
 def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene_labels: list[str],

@@ -30,7 +30,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from _chaos import KillOnce, running_tasks
+from _chaos import KillEachOnce, KillOnce, running_tasks
 
 from genotex_dask import api, cluster, layout
 from genotex_dask.io import fs, store
@@ -220,6 +220,33 @@ def test_sigkilled_workers_do_not_change_results(reference, corpus, dask_cluster
     assert_same_outputs(out, reference["out"])
     assert_same_stores(out, reference["out"], ("preprocess_store",))
     assert_nothing_partial(out)
+
+
+def test_analyze_survives_losing_every_worker_at_once(corpus, reference, dask_cluster, tmp_path):
+    """Both workers die at their first analysis task, so the scheduler has no worker for a moment and the
+    problems routed to the dead addresses are resubmitted unrouted (distributed would leave them waiting)."""
+    out = tmp_path / "out"
+    for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
+        shutil.copytree(Path(reference["out"]) / sub, out / sub)
+    flag_dir = tmp_path / "killed"
+    flag_dir.mkdir()
+    with dask_cluster.client(timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+        names = sorted(str(w["name"]) for w in client.scheduler_info(n_workers=-1)["workers"].values())
+        plugin = KillEachOnce(TASK_MATCH["analyze"], str(flag_dir))
+        client.register_plugin(plugin)
+        try:
+            ana = api.analyze(corpus, str(out), client=client, progress=False)
+        finally:
+            client.unregister_worker_plugin(plugin.name)
+        client.wait_for_workers(2, timeout=60)
+    assert sorted(p.name for p in flag_dir.iterdir()) == names, "not every worker was killed"
+    assert ana["failed"] == 0 and ana["written"] == reference["summaries"]["analyze"]["written"]
+    ref_regress = Path(reference["out"]) / "regress"
+    for f in ref_regress.rglob("*.json"):
+        if f.name != "run_summary.json":
+            assert (out / "regress" / f.relative_to(ref_regress)).exists(), f
+    assert_nothing_partial(str(out))
 
 
 # ---- (c) the client interrupted with SIGINT, then rerun ------------------------------------------
