@@ -244,6 +244,7 @@ class CohortMeta:
         self.group = _group(url)
         self.uns = unpack_uns(ad.io.read_elem(self.group["uns"]))
         self.completion = read_completion(url) or {}
+        self._memo: dict = {}
 
     def _stored(self, which: str) -> dict[str, str]:
         """original column name -> stored name."""
@@ -260,7 +261,11 @@ class CohortMeta:
         return str(self.group[which].attrs.get("_index", "_index"))
 
     def index(self, which: str) -> list[str]:
-        return [str(i) for i in ad.io.read_elem(self.group[which][self.index_key(which)])]
+        """The obs/var index as str, decoded once per opening (the symbol check and the operator both use it)."""
+        key = ("index", which)
+        if key not in self._memo:
+            self._memo[key] = [str(i) for i in ad.io.read_elem(self.group[which][self.index_key(which)])]
+        return self._memo[key]
 
     def column(self, which: str, name: str) -> np.ndarray:
         return ad.io.read_elem(self.group[which][self._stored(which).get(name, name)])
@@ -278,6 +283,9 @@ class CohortMeta:
         equal digest, with nothing decoded (a key for caches shared by cohorts on one platform)."""
         import hashlib
 
+        key = ("digest", which, tuple(names))
+        if key in self._memo:
+            return self._memo[key]
         fsys, root = fs.get_fs(self.url)
         stored = self._stored(which)
         h = hashlib.sha1()
@@ -286,7 +294,8 @@ class CohortMeta:
             h.update(name.encode() + b"\x1e")
             for f, blob in sorted(fsys.cat(files).items()) if files else []:
                 h.update(f.rsplit(f"/{which}/", 1)[-1].encode() + b"\x1f" + blob)
-        return h.hexdigest()
+        self._memo[key] = h.hexdigest()
+        return self._memo[key]
 
 
 def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:
