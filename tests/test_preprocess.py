@@ -424,6 +424,40 @@ def test_real_gse781_end_to_end(tmp_path, client):
     assert len(gdd) != len(gdc)  # the default mapping (one platform, whole tokens) differs on purpose
 
 
+def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
+    """A platform's operator is built once per store: a later run (any worker, memory cache empty) loads it from
+    STORE/operators and writes the same files; a damaged saved operator is rebuilt, not trusted."""
+    from genotex_dask.pipelines import preprocess as pre
+    from genotex_dask.preprocess import mapping
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(SPEC_781, specs / SPEC_781.name)
+    store = tmp_path / "store"
+    builds = []
+    real = pre.build_probe_operator
+    monkeypatch.setattr(pre, "build_probe_operator", lambda *a, **k: builds.append(1) or real(*a, **k))
+    outs = []
+    for i in range(3):
+        pre._OP_CACHE.clear()
+        if i == 2:  # damage the saved operator: the run must rebuild it
+            for f in (store / "operators").iterdir():
+                f.write_bytes(b"not an npz")
+        out = tmp_path / f"out{i}"
+        assert run_preprocess(str(GSE781_ROOT), str(specs), str(out), client, progress=False,
+                              store=str(store))["done"] == 1
+        outs.append(out)
+    assert len(builds) == 2                      # runs 0 and 2 built it, run 1 loaded it
+    saved = list((store / "operators").iterdir())
+    assert len(saved) == 1
+    op = mapping.operator_from_bytes(saved[0].read_bytes())
+    assert op.summary["kind"] == "probe" and len(op.symbols) > 10000
+    rel = "preprocess/Kidney_Clear_Cell_Carcinoma"
+    for name in ("gene_data/GSE781.csv", "GSE781.csv"):
+        texts = {(o / rel / name).read_bytes() for o in outs}
+        assert len(texts) == 1, name
+
+
 def test_real_tcga_chol_usable_and_dlbc_biased(tmp_path, client):
     from genotex_dask.pipelines.ingest import run_ingest
 

@@ -55,11 +55,14 @@ from genotex_dask.pipelines.csv_out import (
 )
 from genotex_dask.preprocess import clinical, quality
 from genotex_dask.preprocess.mapping import (
+    OPERATOR_FORMAT,
     GeneOperator,
     NoMappableGenes,
     apply_operator,
     build_probe_operator,
     build_symbol_operator,
+    operator_from_bytes,
+    operator_to_bytes,
 )
 from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, SpecError, dump_specs, load_specs_dir
 from genotex_dask.preprocess.symbols import looks_like_symbols
@@ -102,11 +105,29 @@ _OP_CACHE: dict[str, Any] = {}
 _OP_CACHE_SIZE = 8
 
 
-def _cached(key: str, build: Callable[[], Any]) -> Any:
-    """``build()``, memoised per worker process on ``key`` (a digest of every input of the build)."""
+def _cached(key: str, build: Callable[[], Any], saved_dir: str | None = None) -> Any:
+    """``build()``, memoised per worker process on ``key`` (a digest of every input of the build).
+
+    With ``saved_dir`` (the store's ``operators/`` directory) an operator is also saved there, so every worker
+    and every later run finds the platform's operator ready; reading or writing it is best effort (a store on
+    read-only storage, or a damaged file, only means building it again).
+    """
     if key in _OP_CACHE:
         return _OP_CACHE[key]
-    value = build()
+    value = None
+    url = layout.join(saved_dir, f"{key}.npz") if saved_dir else None
+    if url and fs.exists(url):
+        try:
+            value = operator_from_bytes(fs.read_bytes(url))
+        except (OSError, ValueError, KeyError):
+            value = None
+    if value is None:
+        value = build()
+        if url and isinstance(value, GeneOperator):
+            try:
+                fs.write_bytes_atomic(url, operator_to_bytes(value))
+            except OSError:
+                pass
     if len(_OP_CACHE) >= _OP_CACHE_SIZE:
         _OP_CACHE.pop(next(iter(_OP_CACHE)))
     _OP_CACHE[key] = value
@@ -114,7 +135,8 @@ def _cached(key: str, build: Callable[[], Any]) -> Any:
 
 
 def _text_key(*parts: Any) -> str:
-    h = hashlib.sha1()
+    """A cache key over JSON-able parts, the engine and operator format versions included."""
+    h = hashlib.sha1(f"{ENGINE_VERSION}/{OPERATOR_FORMAT}".encode())
     for part in parts:
         h.update(json.dumps(part, sort_keys=True, default=str).encode() + b"\x1e")
     return h.hexdigest()
@@ -147,6 +169,7 @@ class Job:
     compat: str | None
     synonyms_url: str
     fingerprint: str = ""
+    operators_dir: str | None = None  # where built operators are saved for other workers and runs (STORE/operators)
 
 
 @dataclass
@@ -235,7 +258,7 @@ def _prepare_geo(job: Job) -> Prepared:
         if symbols:
             p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
                            lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url),
-                                                         job.compat))
+                                                         job.compat), job.operators_dir)
             p.gene_index_name = "ID"
         elif job.compat == "genotex":
             soft = job.ingest.files.get("soft")
@@ -243,7 +266,8 @@ def _prepare_geo(job: Job) -> Prepared:
                 raise NoMappableGenes("no family SOFT file: GenoTEX maps probes with its annotation")
             key = _text_key("genotex", meta.digest("var", []), fs.file_fingerprint(soft), spec.id_column,
                             spec.gene_column, syn_key)
-            p.op = _cached(key, lambda: _genotex_operator(spec, meta, soft, load_synonyms(job.synonyms_url)))
+            p.op = _cached(key, lambda: _genotex_operator(spec, meta, soft, load_synonyms(job.synonyms_url)),
+                           job.operators_dir)
         else:
             platform = (meta.uns.get("platform") or {}).get("id", "") if spec.platform else ""
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
@@ -251,14 +275,16 @@ def _prepare_geo(job: Job) -> Prepared:
                 key = _text_key("platform", meta.digest("var", []), fs.file_fingerprint(soft), spec.platform,
                                 spec.gene_column, syn_key)
                 p.op = _cached(key, lambda: _other_platform_operator(spec, meta, soft,
-                                                                     load_synonyms(job.synonyms_url)))
+                                                                     load_synonyms(job.synonyms_url)),
+                               job.operators_dir)
             else:
                 gcol = _gene_column(spec, var_cols)
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
                 p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat),
-                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat))
+                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat),
+                               job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
@@ -323,7 +349,8 @@ def _prepare_tcga(job: Job) -> Prepared:
     syn_key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
     try:
         p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
-                       lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url), job.compat))
+                       lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url), job.compat),
+                       job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
@@ -594,7 +621,7 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         if st.get("status") == "failed":
             fail(trait, cid, spec, f"ingest failed: {st.get('error')}")
             continue
-        job = Job(trait, cid, spec, ij, out, compat, syn_url)
+        job = Job(trait, cid, spec, ij, out, compat, syn_url, operators_dir=layout.join(store_url, "operators"))
         job.fingerprint = _fingerprint(spec, compat, ij.out, syn_fp)
         if _up_to_date(job):
             skipped += 1

@@ -66,6 +66,41 @@ class GeneOperator:
         return apply_operator(self, block)
 
 
+OPERATOR_FORMAT = 1  # bump when the saved layout or the mapping rules change (invalidates saved operators)
+
+
+def operator_to_bytes(op: GeneOperator) -> bytes:
+    """The operator as an ``.npz`` (no pickle): P and N as sparse parts, symbols, the summary as JSON."""
+    import io
+    import json
+
+    P = sp.csr_matrix(op.P)
+    N = sp.csr_matrix(op.N)
+    buf = io.BytesIO()
+    np.savez(buf, format=np.array([OPERATOR_FORMAT]), symbols=np.asarray(op.symbols, dtype=str),
+             p_data=P.data, p_indices=P.indices, p_indptr=P.indptr, p_shape=np.array(P.shape),
+             n_data=N.data, n_indices=N.indices, n_indptr=N.indptr, n_shape=np.array(N.shape),
+             compat=np.array([bool(op.compat)]), summary=np.array(json.dumps(op.summary, default=str)))
+    return buf.getvalue()
+
+
+def operator_from_bytes(data: bytes) -> GeneOperator:
+    """Inverse of :func:`operator_to_bytes`; ``ValueError`` for another format version."""
+    import io
+    import json
+
+    z = np.load(io.BytesIO(data), allow_pickle=False)
+    if int(z["format"][0]) != OPERATOR_FORMAT:
+        raise ValueError(f"operator format {int(z['format'][0])}, expected {OPERATOR_FORMAT}")
+    P = sp.csr_matrix((z["p_data"], z["p_indices"], z["p_indptr"]), shape=tuple(z["p_shape"]))
+    N = sp.csc_matrix(sp.csr_matrix((z["n_data"], z["n_indices"], z["n_indptr"]), shape=tuple(z["n_shape"])))
+    k = np.asarray(N.sum(axis=0)).ravel()
+    W = sp.csr_matrix(P @ (N @ sp.diags(1.0 / np.maximum(k, 1))))
+    W.sum_duplicates()
+    return GeneOperator(symbols=z["symbols"].astype(object), W=W, P=sp.csc_matrix(P), N=N,
+                        compat=bool(z["compat"][0]), summary=json.loads(str(z["summary"])))
+
+
 def _compose(P: sp.csr_matrix, gene_symbol: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix, sp.csr_matrix]:
     """(symbols, N binary genes x symbols, W = P @ N / k) from a gene->symbol assignment (None = dropped)."""
     keep = np.flatnonzero(np.array([s is not None for s in gene_symbol], dtype=bool))
