@@ -229,7 +229,8 @@ def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out)
     return total
 
 
-def _quote(s: str) -> str:
+def quote(s: str) -> str:
+    """A CSV field as written here (quoted only when needed)."""
     # four substring tests in C: called once per row label (20k gene symbols per file)
     if "," in s or '"' in s or "\n" in s or "\r" in s:
         return '"' + s.replace('"', '""') + '"'
@@ -241,7 +242,7 @@ def _quoted(labels: Sequence[str]) -> list[str]:
     labels = [x if type(x) is str else str(x) for x in labels]
     joined = "\x00".join(labels)
     if "," in joined or '"' in joined or "\n" in joined or "\r" in joined:
-        return [_quote(x) for x in labels]
+        return [quote(x) for x in labels]
     return labels
 
 
@@ -312,7 +313,7 @@ def _atomic_stream(url: str, chunks: Iterable[bytes]) -> None:
 
 
 def _header(index_label: str, columns: Sequence[str]) -> bytes:
-    return (",".join([_quote(index_label), *_quoted(columns)]) + "\n").encode()
+    return (",".join([quote(index_label), *_quoted(columns)]) + "\n").encode()
 
 
 def write_matrix_csv(url: str, index_label: str, row_labels: Sequence[str], columns: Sequence[str],
@@ -376,11 +377,6 @@ def write_token_csv(url: str, index_label: str, row_prefixes: Sequence[str], col
             yield out[:n].tobytes()
 
     _atomic_stream(url, _chain(_header(index_label, columns), blocks()))
-
-
-def quote(s: str) -> str:
-    """A CSV field as written here (quoted only when needed)."""
-    return _quote(s)
 
 
 def warm_up() -> None:

@@ -227,6 +227,11 @@ def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     return next((low[n] for n in GENE_COLUMN_NAMES if n in low), None)
 
 
+def _synonyms_key(job: Job) -> str:
+    """The synonym table's URL and fingerprint: part of every operator's cache key."""
+    return job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+
+
 def _obs_needed(column: str) -> bool:
     """The obs columns trait/Age/Gender rules can read (characteristics, title, source name)."""
     return column.startswith("characteristics_ch1") or column in ("title", "source_name_ch1")
@@ -248,7 +253,7 @@ def _prepare_geo(job: Job) -> Prepared:
         p.covariates["Age"] = _feature(spec.age, obs, "number", spec.file)
     if spec.gender is not None:
         p.covariates["Gender"] = _feature(spec.gender, obs, "gender", spec.file)
-    syn_key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+    syn_key = _synonyms_key(job)
     var_cols = meta.columns("var")
     try:
         symbols = spec.symbols
@@ -346,7 +351,7 @@ def _prepare_tcga(job: Job) -> Prepared:
             p.covariates[name] = fn(clin[col].tolist())
     key = meta.index_key("var")
     p.gene_index_name = key if key != "_index" else "sample"
-    syn_key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+    syn_key = _synonyms_key(job)
     try:
         p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
                        lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url), job.compat),
@@ -406,7 +411,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     import zarr
 
     obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
-    var = pd.DataFrame(index=pd.Index(quality.linked_columns("", d)[1 + len(d.covariates):], name="gene"))
+    var = pd.DataFrame(index=pd.Index(quality.gene_names(d), name="gene"))
     adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var)
     objects: dict = {}
     with warnings.catch_warnings(), ad.settings.override(zarr_write_format=store.ZARR_FORMAT):
@@ -430,7 +435,7 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
         spos = {s: i for i, s in enumerate(p.samples)}
         gpos = {g: i for i, g in enumerate(gene_labels)}
         srows = np.array([spos.get(s, -1) for s in samples], dtype=np.int64)
-        grows = np.fromiter((gpos.get(g, -1) for g in cols[1 + len(d.covariates):]), np.int64, len(d.genes))
+        grows = np.fromiter((gpos.get(g, -1) for g in quality.gene_names(d)), np.int64, len(d.genes))
         if (srows >= 0).all() and (grows >= 0).all():
             lines = format_rows(clin, [""] * len(samples), p.sig).decode().split("\n")[:-1]
             prefixes = [quote(s) + line for s, line in zip(samples, lines)]

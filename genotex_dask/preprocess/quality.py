@@ -207,9 +207,14 @@ def final_record(is_gene_available: bool, is_trait_available: bool, is_biased: b
             "sample_size": int(n_rows) if is_available else None, "note": note}
 
 
-def linked_columns(trait_name: str, d: Linked) -> list[str]:
+def gene_names(d: Linked) -> list[str]:
+    """The gene symbols of a linked cohort as str (already str in practice: no per-gene conversion)."""
     genes = d.genes.tolist() if isinstance(d.genes, np.ndarray) else list(d.genes)
-    return [trait_name, *d.covariates.keys(), *(g if type(g) is str else str(g) for g in genes)]
+    return [g if type(g) is str else str(g) for g in genes]
+
+
+def linked_columns(trait_name: str, d: Linked) -> list[str]:
+    return [trait_name, *d.covariates.keys(), *gene_names(d)]
 
 
 def finalize(trait_name: str, d: Linked, is_gene_available: bool = True,
