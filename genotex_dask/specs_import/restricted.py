@@ -1565,6 +1565,8 @@ def call(program: Program, func: str, value: object, *, step_budget: int = 20_00
         return Refusal("function-unknown", f"no function {func!r} in the program")
     if not isinstance(value, _PLAIN) or (isinstance(value, str) and len(value) > MAX_STR):
         return Refusal("value-not-allowed", f"input of type {type(value).__name__}")
+    if isinstance(value, float) and value != value:
+        value = _NP_NAN  # a missing cell, as pandas holds it (``value is np.nan`` is true in GenoTEX)
     interp = _Interp(program, step_budget, regex_timeout_s, time_budget_s)
     try:
         return _output(interp.call_user(program.functions[func], [value], {}))
