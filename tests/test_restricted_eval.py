@@ -149,6 +149,15 @@ CRAFTED = [
     ({"f": "def f(x):\n    return str(x).upper() == 'NAN'"}, ["nan", None, "x"]),
     ({"f": "def f(x):\n    return math.isnan(x)"}, [None, "s"]),
     ({"f": "def f(x):\n    return x is np.nan"}, [None, "s"]),
+    ({"f": "def f(x):\n    return len(re.sub(r'x*', '-', x)) * 100 + len(re.findall(r'\\d*', x))"},
+     ["abxd", "", "1a22"]),
+    ({"f": "def f(x):\n    return len(re.split(r'\\b', x)) * 10 + len(re.split(r'(-)|(_)', x, maxsplit=2))"},
+     ["a b", "x-y_z-w", ""]),
+    ({"f": "def f(x):\n    return sum(len(m.group(0)) for m in re.finditer(r'(?m)^a.$', x))"}, ["ab\nac\nb", "a"]),
+    ({"f": "def f(x):\n    return re.sub(r'(\\d+)', lambda m: str(int(m.group(1)) * 2), x).count('8')"},
+     ["4 44 9", "x"]),
+    ({"f": "def f(x):\n    return 1 if re.search(r'^age:\\s+\\d{,2}$', x) else 0"}, ["age: 45", "age: 456"]),
+    ({"f": "def f(x):\n    return len(re.findall(r'[\\s\\d]', x))"}, ["a 1\u00a02\u0663", "xy"]),
     ({"f": "def f(x):\n    return 'yes'"}, ["a"]),
     ({"f": "def f(x):\n    return ' 3.5 '"}, ["a"]),
 ]
@@ -230,6 +239,7 @@ SAFETY = [
     ("def f(x):\n    return 1 if re.search(r'(?<=a)b', x) else 0", "regex-not-linear"),
     ("def f(x):\n    return 1 if re.search(r'a', x, re.VERBOSE) else 0", "attribute-not-allowed:re.VERBOSE"),
     ("def f(x):\n    return 1 if re.search(r'\\bé', 'café é') else 0", "regex-unicode-semantics"),
+    ("def f(x):\n    return 1 if re.search(r'[[:alpha:]]', x) else 0", "regex-posix-class"),
     ("def f(x):\n    return 1" + " + 1" * 300, "too-deep"),
 ]
 

@@ -387,6 +387,8 @@ def load_functions(sources: Mapping[str, str], constants: Mapping[str, object] |
             stmt = body[0]
             if isinstance(stmt, ast.FunctionDef):
                 functions[name] = interp.make_function(stmt, stmt.name, None)
+                if stmt.name != name and stmt.name not in trees:
+                    functions[stmt.name] = functions[name]  # the def's own name, for recursion and helpers
             elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Lambda):
                 functions[name] = interp.make_function(stmt.value, name, None)
             elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
@@ -1248,6 +1250,11 @@ def _translate(pattern: str, flags: int, plain: bool, has_newline: bool) -> str:
     """
     out: list[str] = []
     i, in_class = 0, False
+    head = pattern
+    while head.startswith("(?") and ")" in head and set(head[2:head.index(")")]) <= set("aiLmsux") \
+            and head.index(")") > 2:
+        flags |= 8 if "m" in head[2:head.index(")")] else 0  # leading inline flags (Python's global form)
+        head = head[head.index(")") + 1:]
     unicode_mode = not plain and not flags & 256
     while i < len(pattern):
         c = pattern[i]
@@ -1273,6 +1280,8 @@ def _translate(pattern: str, flags: int, plain: bool, has_newline: bool) -> str:
                 out.append("\\" + e)
             continue
         if in_class:
+            if c == "[" and pattern[i + 1:i + 2] in (":", ".", "="):
+                raise _Refused("regex-posix-class", f"[{pattern[i + 1]} in a set: a class in RE2, literal in re")
             if c == "]" and not (out and out[-1] in ("[", "[^")):
                 in_class = False
             out.append(c)
@@ -1306,7 +1315,9 @@ _RE2_CACHE: dict[tuple[str, int, bool, bool], object] = {}
 
 def _compile(pattern: object, flags: object, text: str):
     if isinstance(pattern, _Pattern):
-        pattern, flags = pattern.pattern, pattern.flags | (flags or 0)
+        if flags:
+            raise _Raised(ValueError("cannot process flags argument with a compiled pattern"))
+        pattern, flags = pattern.pattern, pattern.flags
     if not isinstance(pattern, str):
         raise _Raised(TypeError("first argument must be string or compiled pattern"))
     if isinstance(flags, bool) or not isinstance(flags, int):
@@ -1331,6 +1342,37 @@ def _compile(pattern: object, flags: object, text: str):
             _RE2_CACHE.clear()
         _RE2_CACHE[key] = compiled
     return compiled
+
+
+def _longest(compiled):
+    """The same regex under leftmost-longest semantics: does any non-empty match start at a position?"""
+    options = re2.Options()
+    options.log_errors = False
+    options.longest_match = True
+    return re2.compile(compiled.pattern, options)
+
+
+def _scan(it: _Interp, compiled, string: str, started: float) -> Iterator[_Match]:
+    """Successive matches with CPython's rules (3.7+): an empty match may follow a non-empty one at the same
+    position, but never another empty match where the last one was (re2's own finditer repeats those)."""
+    pos, n, after_empty = 0, len(string), False
+    while pos <= n:
+        it.tick(1 + n // 256)  # each search re-encodes the text
+        if time.monotonic() - started > it.regex_timeout_s:
+            raise _Refused("regex-timeout", f"regex ran longer than {it.regex_timeout_s} s")
+        m = compiled.search(string, pos)
+        if m is None:
+            return
+        a, b = m.span()
+        if after_empty and a == b == pos:
+            longest = _longest(compiled).match(string, pos)
+            if longest is not None and longest.end() > pos:
+                raise _Refused("regex-empty-match-semantics",
+                               "CPython would prefer a non-empty match after an empty one here")
+            pos, after_empty = pos + 1, False
+            continue
+        yield _to_match(m, string)
+        pos, after_empty = b, a == b
 
 
 def _to_match(m, string: str) -> _Match:
@@ -1406,11 +1448,7 @@ def _re_call(it: _Interp, name: str, args: list, kwargs: dict) -> object:
     it.tick(1 + len(string) // 256)
 
     def matches() -> Iterator[_Match]:
-        for m in compiled.finditer(string):
-            it.tick()
-            if time.monotonic() - started > it.regex_timeout_s:
-                raise _Refused("regex-timeout", f"regex ran longer than {it.regex_timeout_s} s")
-            yield _to_match(m, string)
+        return _scan(it, compiled, string, started)
 
     if name in ("search", "match", "fullmatch"):
         m = getattr(compiled, name)(string)
