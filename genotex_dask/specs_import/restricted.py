@@ -859,6 +859,8 @@ class _Interp:
                 item = next(source)
             except StopIteration:
                 return
+            except RecursionError:
+                raise
             except RuntimeError as exc:  # dict changed size during iteration
                 raise _Raised(exc) from None
             yield item
@@ -1687,13 +1689,18 @@ def infer_numeric_rule(table: Mapping[str, float | int | None]) -> dict | None:
     return None
 
 
-def tabulate(program: Program, func: str, raw_values: Iterable[str], **budgets) -> Tabulation:
+def tabulate(program: Program | Refusal, func: str, raw_values: Iterable[str], **budgets) -> Tabulation:
     """Evaluate ``func`` on every raw cell: the value table, refusals by value, and a numeric rule if one fits."""
+    if isinstance(program, Refusal):  # the converter never loaded: every value is refused for that reason
+        return Tabulation({}, None, [program], program)
     table: dict[str, float | int | None] = {}
     refusals: list[Refusal] = []
     for raw in raw_values:
+        if _is_missing(raw):
+            continue  # covered by ``missing``
         if not isinstance(raw, str):
-            continue  # missing cells are covered by ``missing``
+            refusals.append(Refusal("value-not-text", f"{raw!r}: raw cells are text"))
+            continue
         if raw in table:
             continue
         result = call(program, func, raw, **budgets)
@@ -1704,3 +1711,31 @@ def tabulate(program: Program, func: str, raw_values: Iterable[str], **budgets) 
     missing = call(program, func, _NP_NAN, **budgets)
     rule = infer_numeric_rule(table) if not refusals else None
     return Tabulation(table, rule, refusals, missing)
+
+
+def referenced_names(sources: Mapping[str, str]) -> frozenset[str]:
+    """Global names the sources read that they do not define and the interpreter does not provide.
+
+    The importer resolves these in the notebook (helper defs, literal constants) before calling
+    :func:`load_functions`; a name it cannot resolve stays a ``name-unknown`` refusal when reached.
+    """
+    found: set[str] = set()
+    for source in sources.values():
+        try:
+            tree = ast.parse(textwrap.dedent(source)) if len(source) <= MAX_SOURCE_CHARS else None
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if tree is None:
+            continue
+        stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
+        while stack:
+            node, scope = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                scope = scope | _local_names(node)
+            elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                scope = scope | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in scope:
+                found.add(node.id)
+            stack.extend((child, scope) for child in _children(node))
+    provided = set(sources) | set(_BUILTINS) | set(_MODULE_NAMES)
+    return frozenset(n for n in found if n not in provided and not hasattr(_builtins, n))
