@@ -311,8 +311,6 @@ def _check(tree: ast.AST, bound: frozenset[str]) -> None:
                 raise _Refused("int-too-large", f"line {node.lineno}: integer literal")
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             scope = scope | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
-        elif isinstance(node, ast.Starred):
-            raise _Refused("node-not-allowed:Starred", f"line {node.lineno}")
         elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
             spec = node.format_spec
             if not (isinstance(spec, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in spec.values)):
