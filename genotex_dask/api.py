@@ -1,7 +1,10 @@
 """The public Python API; the CLI is a thin layer over these functions.
 
-Each stage takes fsspec URLs and an optional ``distributed.Client``.  Without a client, a LocalCluster
-is started for the call (see :mod:`genotex_dask.cluster`) and closed afterwards.
+Each stage takes fsspec URLs and an optional ``distributed.Client``.  Without one, a running default client
+(``distributed.default_client()``, e.g. one made by ``with connect() as client:`` or ``Client(...)``) is reused;
+only when there is none is a LocalCluster started for the call (see :mod:`genotex_dask.cluster`) and closed
+afterwards.  What a stage is given is checked before any cluster starts (:mod:`genotex_dask.preflight`): a bad
+path or spec raises :class:`genotex_dask.errors.UserError` (or ``SpecError``) with one line naming it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,19 @@ from typing import Any
 
 from distributed import Client
 
-from genotex_dask import cluster, layout
+from genotex_dask import cluster, layout, preflight
 from genotex_dask.io import fs
+
+
+def _running_default_client() -> Client | None:
+    """The process's default client when one is running (``distributed.default_client``), else None."""
+    from distributed import default_client
+
+    try:
+        c = default_client()
+    except ValueError:
+        return None
+    return c if c.status == "running" else None
 
 
 @contextmanager
@@ -21,6 +35,12 @@ def _client(client: Client | None, **cluster_kw: Any) -> Iterator[Client]:
     if client is not None:
         yield client
         return
+    if not preflight.scheduler_address(cluster_kw.get("scheduler")):
+        running = _running_default_client()
+        if running is not None:
+            yield running
+            return
+    preflight.require_scheduler(cluster_kw.get("scheduler"))
     with cluster.connect(**cluster_kw) as c:
         yield c
 
@@ -39,6 +59,7 @@ def ingest(root: str, store: str, client: Client | None = None, progress: bool =
     """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``."""
     from genotex_dask.pipelines.ingest import run_ingest
 
+    preflight.require_input_tree(root)
     fs.sweep_temporaries(store)
     with _client(client, **cluster_kw) as c:
         return run_ingest(root, store, client=c, progress=progress, float64=float64)
@@ -48,6 +69,7 @@ def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
     """Propose a cohort spec file per trait from the cohorts' characteristics, titles and source names."""
     from genotex_dask.pipelines.preprocess import run_suggest_specs
 
+    preflight.require_input_tree(root)
     return run_suggest_specs(root, out_specs, store=store)
 
 
@@ -56,6 +78,9 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    preflight.require_path(root, "ROOT")
+    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
+    preflight.require_specs(specs)
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
@@ -67,6 +92,8 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
     from genotex_dask.pipelines.analyze import run_analyze
 
+    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    preflight.require_path(layout.preprocess_dir(out), "preprocessed cohorts (run preprocess first)")
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)
@@ -77,6 +104,11 @@ def evaluate(pred: str, ref: str | None = None, report: str | None = None, truth
     """Score a run in GenoTEX's output layout against a reference run and/or a planted truth."""
     from genotex_dask.evaluation.evaluate import run_evaluate
 
+    preflight.require_path(pred, "predicted run (--pred)")
+    if ref:
+        preflight.require_path(ref, "reference run (--ref)")
+    if truth:
+        preflight.require_path(truth, "planted truth (--truth)")
     return run_evaluate(pred, ref=ref, report=report, truth=truth, client=client)
 
 
@@ -89,6 +121,13 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
     ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
     """
+    preflight.require_input_tree(root)
+    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
+    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    if specs is not None:
+        preflight.require_specs(specs)
+    if ref:
+        preflight.require_path(ref, "reference run (--ref)")
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:

@@ -184,6 +184,7 @@ class Prepared:
     failure: dict | None = None                            # an initial cohort_info record when set
     filtered: bool = False                                 # failure = GenoTEX's "trait not available" filter
     sig: int = 7
+    error_traceback: str = ""                              # of an expected failure: kept in the meta part
 
 
 def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
@@ -292,7 +293,20 @@ def _prepare_geo(job: Job) -> Prepared:
                                job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
+    except Exception as exc:  # mapping failed after the trait was read: a result, recorded with its traceback
+        p.failure = quality.initial_record(False, True, f"gene mapping failed: {_one_line(exc)}")
+        p.error_traceback = traceback.format_exc()
     return p
+
+
+def _one_line(exc: BaseException) -> str:
+    """``str(exc)`` for errors that name their file (SpecError, InputFormatError, UserError), else type + text."""
+    from genotex_dask.errors import UserError
+    from genotex_dask.io.errors import InputFormatError
+
+    if isinstance(exc, (SpecError, InputFormatError, UserError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _present(values) -> list:
@@ -362,8 +376,17 @@ def _prepare_tcga(job: Job) -> Prepared:
 
 
 def prepare(job: Job) -> Prepared:
-    """Dask task: features from the spec and the probe->symbol operator (small metadata reads only)."""
-    return (_prepare_tcga if job.spec.kind == "TCGA" else _prepare_geo)(job)
+    """Dask task: features from the spec and the probe->symbol operator (small metadata reads only).
+
+    Never raises: a failure (a spec that does not fit the cohort, an unreadable store) comes back as a
+    Prepared with ``failure`` set and the traceback kept for the cohort's meta record, so the terminal shows
+    one line in the summary instead of a worker's "Compute Failed" traceback.
+    """
+    try:
+        return (_prepare_tcga if job.spec.kind == "TCGA" else _prepare_geo)(job)
+    except Exception as exc:
+        return Prepared(failure=quality.initial_record(False, False, _one_line(exc)),
+                        error_traceback=traceback.format_exc())
 
 
 def read_block(url: str, start: int, stop: int) -> np.ndarray:
@@ -378,7 +401,18 @@ def apply_block(p: Prepared, url: str, start: int, stop: int) -> np.ndarray | No
     """Dask task: one block of samples (read from the cohort store) x probes -> samples x symbols."""
     if p.op is None or p.failure is not None:
         return None
-    return apply_operator(p.op, read_block(url, start, stop))
+    try:
+        return apply_operator(p.op, read_block(url, start, stop))
+    except Exception as exc:  # reported by finalize as the cohort's failure (see prepare)
+        return BlockFailure(f"samples {start}:{stop}: {_one_line(exc)}", traceback.format_exc())
+
+
+@dataclass
+class BlockFailure:
+    """What a failed sample-block task returns instead of raising."""
+
+    error: str
+    traceback: str
 
 
 def _write_part(job: Job, record: dict, extra: dict) -> None:
@@ -446,15 +480,50 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
     write_matrix_csv(url, "", samples, cols, vals, p.sig, round32)
 
 
+def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> None:
+    """clinical_data/<cohort>.csv (GEO: features x samples; TCGA: samples x features, as GenoTEX)."""
+    feats = {job.trait: p.trait, **p.covariates}
+    if p.layout_kind == "GEO":
+        write_matrix_csv(paths.clinical_data, "", list(feats), p.clinical_samples,
+                         np.vstack([feats[k] for k in feats]), 15)
+    else:
+        write_matrix_csv(paths.clinical_data, "sampleID", p.clinical_samples, list(feats),
+                         np.column_stack([feats[k] for k in feats]), 15)
+
+
 def finalize(job: Job, p: Prepared, blocks: list) -> dict:
-    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort."""
+    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort.
+
+    Never raises (see :func:`prepare`): a failure is written as the cohort's record with its traceback."""
+    try:
+        return _finalize(job, p, blocks)
+    except Exception as exc:
+        record = quality.initial_record(False, p.trait is not None, _one_line(exc))
+        _write_part(job, record, {"status": "failed", "traceback": traceback.format_exc()})
+        return {"cohort": f"{job.trait}/{job.cohort}", "status": "failed", "record": record,
+                "error": record["note"]}
+
+
+def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
     t0 = time.perf_counter()
     paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
     summary = dict(p.op.summary) if p.op is not None else {}
+    broken = next((b for b in blocks if isinstance(b, BlockFailure)), None)
+    if p.failure is None and broken is not None:
+        p.failure = quality.initial_record(True, True, broken.error)
+        p.error_traceback = broken.traceback
     if p.failure is not None:
-        _remove_outputs(job, set())
+        # GenoTEX writes a cohort's clinical data before it maps genes: a cohort failing at mapping keeps it
+        keep = set()
+        if not p.filtered and p.trait is not None and p.failure.get("is_trait_available"):
+            _write_clinical(paths, job, p)
+            keep.add("clinical")
+        _remove_outputs(job, keep)
         status = "filtered" if p.filtered else "failed"
-        _write_part(job, p.failure, {"mapping": summary, "status": status})
+        extra = {"mapping": summary, "status": status}
+        if p.error_traceback:
+            extra["traceback"] = p.error_traceback
+        _write_part(job, p.failure, extra)
         return {"cohort": f"{job.trait}/{job.cohort}", "status": status, "record": p.failure,
                 "error": "" if p.filtered else p.failure.get("note")}
     Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
@@ -466,14 +535,7 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     # the linked CSV copies the gene values instead of formatting them a second time.
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
                              keep_cells=0 < Y.size <= SHARED_CELLS_MAX)
-    # clinical_data
-    feats = {job.trait: p.trait, **p.covariates}
-    if p.layout_kind == "GEO":
-        write_matrix_csv(paths.clinical_data, "", list(feats), p.clinical_samples,
-                         np.vstack([feats[k] for k in feats]), 15)
-    else:
-        write_matrix_csv(paths.clinical_data, "sampleID", p.clinical_samples, list(feats),
-                         np.column_stack([feats[k] for k in feats]), 15)
+    _write_clinical(paths, job, p)
     linked = quality.link(p.clinical_samples, p.trait, p.covariates, p.samples, genes, Y)
     if p.layout_kind == "TCGA":  # GenoTEX links TCGA on the samples both files have
         common = set(p.samples)
