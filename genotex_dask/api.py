@@ -135,9 +135,14 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
         if specs is None:
             specs = layout.join(out, "specs")
             summary["specs"] = suggest_specs(root, specs, store=store)
-            from genotex_dask.pipelines.preprocess import apply_reviewed_specs
+            from genotex_dask.pipelines.preprocess import apply_reviewed_specs, specs_needing_review
 
             summary["specs"]["reviewed"] = apply_reviewed_specs(specs)
+            summary["specs"]["needs_review"] = specs_needing_review(specs)  # as the files now read
+        elif isinstance(specs, str) and fs.isdir(specs):
+            from genotex_dask.pipelines.preprocess import specs_needing_review
+
+            summary["specs"] = {"out": specs, "needs_review": specs_needing_review(specs)}
         summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
                                            progress=progress)
         summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)
@@ -145,5 +150,8 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
         report = report or layout.join(out, "report")
         summary["evaluate"] = evaluate(out, ref=ref, report=report,
                                        truth=truth if fs.exists(truth) else None, client=c)
+    from genotex_dask.pipelines.overview import run_overview
+
+    summary["overview"] = run_overview(out, summary, report)
     fs.write_json_atomic(layout.join(out, "run_summary.json"), fs.json_safe(summary))
     return summary

@@ -221,6 +221,48 @@ def _print_result(result: dict, full: bool) -> None:
     for k in ("corpus", "output", "report"):
         if k in result:
             print(f"{k:>10}: {result[k]}")
+    if isinstance(result.get("overview"), dict):
+        for line in overview_lines(result["overview"]):
+            print(line)
+
+
+SCORE_KEYS = ("f1", "success", "precision", "recall", "composite_similarity_correlation")
+
+
+def _scores(d: Any, path: str = "") -> list[str]:
+    """``path.metric=value`` for the headline metrics people compare first."""
+    out = []
+    if isinstance(d, dict):
+        for k, v in d.items():
+            p = f"{path}.{k}" if path else str(k)
+            if k in SCORE_KEYS and isinstance(v, (int, float)):
+                out.append(f"{p}={v:.1f}" if isinstance(v, float) else f"{p}={v}")
+            elif isinstance(v, dict):
+                out += _scores(v, p)
+    return out
+
+
+def overview_lines(ov: dict) -> list[str]:
+    """The end-of-run account: cohorts, problems, scores, specs to review, where the report is."""
+    c, p = ov.get("cohorts") or {}, ov.get("problems") or {}
+    reasons = ", ".join(f"{n} {r}" for r, n in list((c.get("reasons") or {}).items())[:4])
+    lines = [f"{'cohorts':>10}: {c.get('usable', 0)} usable, {c.get('unusable', 0)} unusable"
+             + (f" ({reasons})" if reasons else ""),
+             f"{'problems':>10}: {p.get('solved', 0)} solved, {p.get('failed', 0)} failed, "
+             f"{p.get('no_usable_cohort', 0)} without a usable cohort"]
+    scores = _scores(ov.get("scores") or {})
+    if scores:
+        lines.append(f"{'scores':>10}: " + ", ".join(scores[:8]) + (" ..." if len(scores) > 8 else ""))
+    review = ov.get("specs_needing_review") or []
+    if review:
+        shown = ", ".join(review[:8]) + (f" and {len(review) - 8} more" if len(review) > 8 else "")
+        lines.append(f"{'review':>10}: {len(review)} cohort spec(s) need review in {ov.get('specs')}: {shown}")
+    kept = ov.get("specs_kept_as_edited") or []
+    if kept:
+        lines.append(f"{'specs':>10}: kept as you edited them: {', '.join(kept)}")
+    if ov.get("report"):
+        lines.append(f"{'report':>10}: {ov['report']}")
+    return lines
 
 
 def _setup_logging(a: argparse.Namespace) -> None:

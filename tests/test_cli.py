@@ -147,3 +147,28 @@ def test_all_good_preprocess_exits_0(tmp_path, capsys, default_client):
     shutil.copy(SPEC_781, specs / SPEC_781.name)
     rc = cli.main(["-q", "preprocess", str(GSE781_ROOT), "--specs", str(specs), "--out", str(tmp_path / "o")])
     assert rc == EXIT_OK, capsys.readouterr().err
+
+
+def test_run_on_a_real_tree_finishes_with_a_report_and_a_summary(tmp_path, capsys, default_client):
+    """No truth.json, no reference: exit 0, run_summary.json, a results-only report, and the end-of-run account."""
+    out = tmp_path / "out"
+    rc = cli.main(["run", str(GSE781_ROOT), "--out", str(out), "--no-progress"])
+    cap = capsys.readouterr()
+    assert rc == EXIT_OK, cap.err
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["overview"]["cohorts"]["usable"] == 1 and summary["overview"]["problems"]["solved"] == 1
+    assert (out / "report" / "index.html").exists()
+    assert "cohorts: 1 usable, 0 unusable" in cap.out and "problems: 1 solved, 0 failed" in cap.out
+    assert f"report: {out / 'report' / 'index.html'}" in cap.out
+    assert "need review" not in cap.out   # GSE781's suggestion is replaced by the shipped reviewed spec
+
+
+def test_overview_lines_show_reasons_scores_and_review():
+    ov = {"cohorts": {"usable": 3, "unusable": 2, "reasons": {"no mappable genes": 1, "empty after filtering": 1}},
+          "problems": {"solved": 4, "failed": 1, "no_usable_cohort": 2},
+          "scores": {"planted_truth": {"overall": {"f1": 41.25, "precision": 50.0}}},
+          "specs_needing_review": ["T/GSE1"], "specs": "out/specs", "report": "out/report/index.html"}
+    text = "\n".join(cli.overview_lines(ov))
+    assert "3 usable, 2 unusable (1 no mappable genes, 1 empty after filtering)" in text
+    assert "4 solved, 1 failed, 2 without a usable cohort" in text
+    assert "planted_truth.overall.f1=41.2" in text and "T/GSE1" in text and "out/report/index.html" in text

@@ -780,17 +780,63 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> di
             continue
         by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, dname, cols)
     header = "# Proposed by `genotex-dask specs suggest`; review cohorts with needs_review: true.\n"
-    review = []
+    kept = []
     for trait, cohorts in sorted(by_trait.items()):
-        fs.write_text_atomic(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header))
-        review += [f"{trait}/{c}" for c, s in sorted(cohorts.items()) if s.needs_review]
+        if not write_spec_unless_edited(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header)):
+            kept.append(f"{trait}.yaml")
+    review = specs_needing_review(out_specs)
     summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
-               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review, "errors": errors,
+               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review,
+               "kept_edited": kept, "errors": errors,
                "confidence": {f"{t}/{c}": s.confidence for t, cs in sorted(by_trait.items())
                               for c, s in sorted(cs.items())},
                "seconds": round(time.perf_counter() - t0, 3)}
     fs.write_json_atomic(layout.join(out_specs, "suggest_summary.json"), summary)
     return summary
+
+
+SPEC_DIGEST_MARK = "# genotex-dask digest: "
+
+
+def _spec_digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def spec_was_edited(text: str) -> bool:
+    """True when a spec file was changed after genotex-dask wrote it (or was never written by it).
+
+    Every spec file the engine writes ends with a digest line of everything above it; a file whose digest
+    line is missing or no longer matches was written or edited by a person."""
+    head, sep, tail = text.rpartition(SPEC_DIGEST_MARK)
+    return not sep or tail.strip() != _spec_digest(head)
+
+
+def write_spec_unless_edited(url: str, text: str) -> bool:
+    """Write a generated spec file (with its digest line) unless a person edited the existing one; returns
+    whether it was written.  A hand-edited spec is the user's answer and is never overwritten."""
+    if fs.exists(url) and spec_was_edited(fs.read_text(url)):
+        return False
+    body = text if text.endswith("\n") else text + "\n"
+    fs.write_text_atomic(url, f"{body}{SPEC_DIGEST_MARK}{_spec_digest(body)}\n")
+    return True
+
+
+def specs_needing_review(specs_dir: str) -> list[str]:
+    """``Trait/cohort`` of every cohort whose spec (as it is now on disk, edits included) says needs_review."""
+    from genotex_dask.preprocess.specs import parse_specs
+
+    out = []
+    for name in sorted(fs.listdir(specs_dir)):
+        if not name.endswith((".yaml", ".yml")) or name.startswith(fs.TMP_MARK):
+            continue
+        url = layout.join(specs_dir, name)
+        try:
+            cohorts = parse_specs(fs.read_text(url), url)
+        except SpecError:
+            continue  # reported by preprocess with file:line
+        trait = name.rsplit(".", 1)[0]
+        out += [f"{trait}/{c}" for c, sp in sorted(cohorts.items()) if sp.needs_review]
+    return out
 
 
 def _tcga_trait_name(dname: str, known: set[str]) -> str:
@@ -821,6 +867,8 @@ def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list
         target = layout.join(out_specs, name)
         if not name.endswith(".yaml") or not fs.exists(target):
             continue
+        if spec_was_edited(fs.read_text(target)):
+            continue  # a person's edits win over the shipped review too
         mine = parse_specs(fs.read_text(target), target)
         theirs = parse_specs(fs.read_text(layout.join(reviewed, name)), layout.join(reviewed, name))
         common = sorted(set(mine) & set(theirs))
@@ -828,6 +876,6 @@ def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list
             continue
         mine.update({c: theirs[c] for c in common})
         header = f"# Suggested by `genotex-dask specs suggest`; {', '.join(common)} from the reviewed spec.\n"
-        fs.write_text_atomic(target, dump_specs(name[:-len(".yaml")], mine, header))
+        write_spec_unless_edited(target, dump_specs(name[:-len(".yaml")], mine, header))
         replaced += [f"{name[:-len('.yaml')]}/{c}" for c in common]
     return replaced
