@@ -55,14 +55,19 @@ def synth(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 
 
 
 def ingest(root: str, store: str, client: Client | None = None, progress: bool = True,
-           float64: bool = False, **cluster_kw: Any) -> dict:
-    """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``."""
+           float64: bool = False, platforms: str | list[str] | None = None, **cluster_kw: Any) -> dict:
+    """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``.
+
+    ``platforms``: directories (fsspec URLs) of GEO platform files (``GPL570.annot.gz``, ``GPL96.txt.gz``, ...)
+    shared by all cohorts; files beside a cohort are always looked at."""
     from genotex_dask.pipelines.ingest import run_ingest
 
     preflight.require_input_tree(root)
+    for d in [platforms] if isinstance(platforms, str) else (platforms or []):
+        preflight.require_path(d, "platform directory (--platforms)")
     fs.sweep_temporaries(store)
     with _client(client, **cluster_kw) as c:
-        return run_ingest(root, store, client=c, progress=progress, float64=float64)
+        return run_ingest(root, store, client=c, progress=progress, float64=float64, platforms=platforms)
 
 
 def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
@@ -74,7 +79,8 @@ def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
 
 
 def preprocess(root: str, specs: str, out: str, compat: str | None = None, store: str | None = None,
-               client: Client | None = None, progress: bool = True, **cluster_kw: Any) -> dict:
+               client: Client | None = None, progress: bool = True, platforms: str | list[str] | None = None,
+               **cluster_kw: Any) -> dict:
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
@@ -84,7 +90,8 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
-        return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress)
+        return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress,
+                              platforms=platforms)
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,
@@ -114,7 +121,7 @@ def evaluate(pred: str, ref: str | None = None, report: str | None = None, truth
 
 def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compat: str | None = None,
         ref: str | None = None, report: str | None = None, client: Client | None = None,
-        progress: bool = True, **cluster_kw: Any) -> dict:
+        progress: bool = True, platforms: str | list[str] | None = None, **cluster_kw: Any) -> dict:
     """Every stage in order, resumable: ingest → specs → preprocess → analyze → evaluate.
 
     ``specs`` defaults to suggested specs written to OUT/specs (reviewed specs shipped with the package
@@ -131,7 +138,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:
-        summary["ingest"] = ingest(root, store, client=c, progress=progress)
+        summary["ingest"] = ingest(root, store, client=c, progress=progress, platforms=platforms)
         if specs is None:
             specs = layout.join(out, "specs")
             summary["specs"] = suggest_specs(root, specs, store=store)
@@ -144,7 +151,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
 
             summary["specs"] = {"out": specs, "needs_review": specs_needing_review(specs)}
         summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
-                                           progress=progress)
+                                           progress=progress, platforms=platforms)
         summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)
         truth = layout.join(root, "truth.json")
         report = report or layout.join(out, "report")

@@ -82,7 +82,8 @@ def _cmd_synth(a: argparse.Namespace) -> dict:
 
 
 def _cmd_ingest(a: argparse.Namespace) -> dict:
-    return api.ingest(a.root, a.store, progress=_progress(a), float64=a.float64, **_cluster_kw(a))
+    return api.ingest(a.root, a.store, progress=_progress(a), float64=a.float64, platforms=a.platforms,
+                      **_cluster_kw(a))
 
 
 def _cmd_specs_suggest(a: argparse.Namespace) -> dict:
@@ -91,7 +92,7 @@ def _cmd_specs_suggest(a: argparse.Namespace) -> dict:
 
 def _cmd_preprocess(a: argparse.Namespace) -> dict:
     return api.preprocess(a.root, a.specs, a.out, compat=a.compat, store=a.store,
-                          progress=_progress(a), **_cluster_kw(a))
+                          progress=_progress(a), platforms=a.platforms, **_cluster_kw(a))
 
 
 def _cmd_analyze(a: argparse.Namespace) -> dict:
@@ -104,7 +105,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> dict:
 
 def _cmd_run(a: argparse.Namespace) -> dict:
     return api.run(a.root, a.out, specs=a.specs, mode=a.mode, compat=a.compat, ref=a.ref, report=a.report,
-                   progress=_progress(a), **_cluster_kw(a))
+                   progress=_progress(a), platforms=a.platforms, **_cluster_kw(a))
 
 
 def _cmd_demo(a: argparse.Namespace) -> dict:
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("root")
     sp.add_argument("--store", required=True)
     sp.add_argument("--float64", action="store_true", help="store X as float64 (exact values)")
+    sp.add_argument("--platforms", help="directory (any fsspec URL) of GEO platform files shared by all cohorts: "
+                                        "GPL96.txt.gz, GPL570.annot.gz, GPL6244_family.soft.gz, GPL96-tbl-1.txt")
 
     specs = sub.add_parser("specs", help="cohort specs").add_subparsers(dest="specs_command", required=True)
     sp = add("suggest", _cmd_specs_suggest, "propose cohort specs, one file per trait", False, specs)
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--store", help="cohort store (default OUT/store)")
     sp.add_argument("--compat", choices=["genotex"], help="reproduce the reference's behaviour exactly")
+    sp.add_argument("--platforms", help="directory (any fsspec URL) of GEO platform files (default: the one ingest used): "
+                                        "GPL96.txt.gz, GPL570.annot.gz, GPL6244_family.soft.gz, GPL96-tbl-1.txt")
 
     sp = add("analyze", _cmd_analyze, "solve every trait/condition problem into OUT/regress")
     sp.add_argument("root")
@@ -182,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--compat", choices=["genotex"])
     sp.add_argument("--ref", help="a reference run to evaluate against")
     sp.add_argument("--report", help="directory for the HTML report (default OUT/report)")
+    sp.add_argument("--platforms", help="directory (any fsspec URL) of GEO platform files shared by all cohorts: "
+                                        "GPL96.txt.gz, GPL570.annot.gz, GPL6244_family.soft.gz, GPL96-tbl-1.txt")
 
     sp = add("demo", _cmd_demo, "the demo: synthetic corpus + real GSE781, every stage, on a LocalCluster")
     sp.add_argument("--out", default="demo_out")

@@ -285,6 +285,11 @@ def _prepare_geo(job: Job) -> Prepared:
                                job.operators_dir)
             else:
                 gcol = _gene_column(spec, var_cols)
+                note = (meta.uns.get("platform") or {}).get("annotation_note")
+                if not var_cols and note:  # no annotation was found at ingest: say so, do not blame the spec
+                    from genotex_dask.errors import UserError
+
+                    raise UserError(note)
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
@@ -639,7 +644,7 @@ def merge_cohort_info(out: str, traits: list[str]) -> None:
 
 
 def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str | None = None,
-                   store: str | None = None, progress: bool = True) -> dict:
+                   store: str | None = None, progress: bool = True, platforms: str | list[str] | None = None) -> dict:
     """Preprocess every cohort named in ``specs`` (a directory/file of YAML specs, or ``{trait: {cohort:
     CohortSpec}}``) from the cohort store into OUT; returns and writes ``OUT/preprocess/run_summary.json``."""
     from genotex_dask.pipelines.ingest import discover, ingest_cohort
@@ -651,7 +656,7 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     spec_map = load_specs(specs)
     syn_url = layout.gene_synonym_path(root)
     syn_fp = fs.file_fingerprint(syn_url)
-    ingest_jobs = discover(root, store_url)
+    ingest_jobs = discover(root, store_url, platforms)
     matched, missing = _match_jobs(spec_map, ingest_jobs)
     failed: dict[str, str] = {}
     cohorts: dict[str, dict] = {}
