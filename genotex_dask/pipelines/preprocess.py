@@ -730,21 +730,74 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
 
 # ---- spec suggestion -------------------------------------------------------------------------------------
 
+def _suggest_from_store(store_url: str, by_trait: dict, errors: dict, skipped: dict) -> None:
+    """Suggestions from what ingest stored (obs of each cohort group): no raw file is read again, and cohorts
+    ingest marked failed are skipped with their cause (their files are what failed)."""
+    from genotex_dask.pipelines.ingest import SUMMARY_NAME
+    from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
+
+    summary = fs.read_json(layout.join(store_url, SUMMARY_NAME))
+    geo: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
+    for key, st in sorted((summary.get("cohorts") or {}).items()):
+        kind, _, rest = key.partition("/")
+        if st.get("status") == "failed":
+            skipped[rest if kind == "GEO" else key] = f"ingest failed: {st.get('error', '')}"
+            continue
+        try:
+            meta = store_mod.CohortMeta(st["store"])
+            if kind == "TCGA":
+                trait = _tcga_trait_name(rest, {t for t, _ in geo})
+                by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, rest, meta.columns("obs"))
+                continue
+            ing = meta.uns.get("ingest") or {}
+            trait = rest.split("/", 1)[0]
+            geo.setdefault((trait, ing.get("gse") or rest.split("/", 1)[1]), []).append(
+                (ing.get("matrix_file", ""), st["store"], ing))
+        except Exception as exc:  # one unreadable group never stops the others
+            errors[rest] = f"{type(exc).__name__}: {exc}"
+    for (trait, gse), mats in sorted(geo.items()):
+        mats.sort()
+        name, url, _ = mats[0]   # GenoTEX's choice: the first matrix file of the series
+        try:
+            meta = store_mod.CohortMeta(url)
+            obs = meta.frame("obs", keep=_obs_needed)
+            chars = [[None if v == "" else v for v in obs[c].tolist()]
+                     for c in sorted((c for c in obs.columns if str(c).startswith("characteristics_ch1")),
+                                     key=lambda c: int(str(c).rsplit("_", 1)[-1]))]
+            titles, sources = (obs[c].tolist() if c in obs.columns else [""] * len(obs)
+                               for c in ("title", "source_name_ch1"))
+            spec = suggest_geo(trait, gse, titles, sources, chars,
+                               matrix=name if len(mats) > 1 else None, platform=None)
+            if len(mats) > 1:
+                plat = (meta.uns.get("platform") or {}).get("id")
+                spec.note = (spec.note + "; " if spec.note else "") + \
+                    f"{len(mats)} matrix files: using {name} (platform {plat}) as GenoTEX does"
+            by_trait.setdefault(trait, {})[gse] = spec
+        except Exception as exc:
+            errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
+
+
 def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
     """Propose ``<out_specs>/<Trait>.yaml`` for every cohort of the input tree (GEO and TCGA).
 
-    Reads only sample metadata (series-matrix header lines, platform annotation header, TCGA clinical
-    columns) directly from the input files; ``store`` is accepted for symmetry and unused.
+    With ``store`` (a cohort store ingest wrote, as ``run`` uses), suggestions come from what ingest stored and
+    cohorts ingest marked failed are skipped (listed under ``skipped``); without one, only sample metadata is
+    read from the input files (series-matrix header lines, TCGA clinical columns).
     """
     from genotex_dask.io.geo import read_series_matrix
     from genotex_dask.io.tcga import read_xena_clinical
+    from genotex_dask.pipelines.ingest import SUMMARY_NAME
     from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
 
     t0 = time.perf_counter()
     by_trait: dict[str, dict[str, CohortSpec]] = {}
     errors: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    from_store = bool(store) and fs.exists(layout.join(store, SUMMARY_NAME))
+    if from_store:
+        _suggest_from_store(store, by_trait, errors, skipped)
     geo = layout.input_geo_dir(root)
-    for trait in fs.listdir(geo):
+    for trait in ([] if from_store else fs.listdir(geo)):
         tdir = layout.join(geo, trait)
         if not fs.isdir(tdir):
             continue
@@ -771,7 +824,7 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> di
                 errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
     tcga = layout.input_tcga_dir(root)
     traits_known = set(by_trait)
-    for dname in fs.listdir(tcga):
+    for dname in ([] if from_store else fs.listdir(tcga)):
         d = layout.join(tcga, dname)
         names = fs.listdir(d)
         clin = [n for n in names if layout.is_tcga_clinical(n)]
@@ -792,7 +845,8 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> di
     review = specs_needing_review(out_specs)
     summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
                "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review,
-               "kept_edited": kept, "errors": errors,
+               "kept_edited": kept, "errors": errors, "skipped": skipped,
+               "source": "store" if from_store else "input files",
                "confidence": {f"{t}/{c}": s.confidence for t, cs in sorted(by_trait.items())
                               for c, s in sorted(cs.items())},
                "seconds": round(time.perf_counter() - t0, 3)}
