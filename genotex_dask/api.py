@@ -9,6 +9,7 @@ path or spec raises :class:`genotex_dask.errors.UserError` (or ``SpecError``) wi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,8 @@ from distributed import Client
 
 from genotex_dask import cluster, layout, preflight
 from genotex_dask.io import fs
+
+log = logging.getLogger("genotex_dask")
 
 
 def _running_default_client() -> Client | None:
@@ -38,6 +41,7 @@ def _client(client: Client | None, **cluster_kw: Any) -> Iterator[Client]:
     if not preflight.scheduler_address(cluster_kw.get("scheduler")):
         running = _running_default_client()
         if running is not None:
+            log.info("reusing the running default client (%s)", running.scheduler.address)
             yield running
             return
     preflight.require_scheduler(cluster_kw.get("scheduler"))
@@ -138,9 +142,11 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:
+        log.info("run: ingest %s -> %s", root, store)
         summary["ingest"] = ingest(root, store, client=c, progress=progress, platforms=platforms)
         if specs is None:
             specs = layout.join(out, "specs")
+            log.info("run: suggesting specs into %s", specs)
             summary["specs"] = suggest_specs(root, specs, store=store)
             from genotex_dask.pipelines.preprocess import apply_reviewed_specs, specs_needing_review
 
@@ -150,11 +156,14 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
             from genotex_dask.pipelines.preprocess import specs_needing_review
 
             summary["specs"] = {"out": specs, "needs_review": specs_needing_review(specs)}
+        log.info("run: preprocess with specs %s", specs)
         summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
                                            progress=progress, platforms=platforms)
+        log.info("run: analyze (%s mode)", mode)
         summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)
         truth = layout.join(root, "truth.json")
         report = report or layout.join(out, "report")
+        log.info("run: evaluate into %s", report)
         summary["evaluate"] = evaluate(out, ref=ref, report=report,
                                        truth=truth if fs.exists(truth) else None, client=c)
     from genotex_dask.pipelines.overview import run_overview
