@@ -228,12 +228,13 @@ def _print_result(result: dict, full: bool) -> None:
     for k in ("corpus", "output", "report"):
         if k in result:
             print(f"{k:>10}: {result[k]}")
-    if isinstance(result.get("overview"), dict):
-        for line in overview_lines(result["overview"]):
+    ov = result.get("overview") or (result.get("summary") or {}).get("overview")
+    if isinstance(ov, dict):
+        for line in overview_lines(ov):
             print(line)
 
 
-SCORE_KEYS = ("f1", "success", "precision", "recall", "composite_similarity_correlation")
+SCORE_KEYS = ("f1", "composite_similarity_correlation")
 
 
 def _scores(d: Any, path: str = "") -> list[str]:
@@ -259,7 +260,7 @@ def overview_lines(ov: dict) -> list[str]:
              f"{p.get('no_usable_cohort', 0)} without a usable cohort"]
     scores = _scores(ov.get("scores") or {})
     if scores:
-        lines.append(f"{'scores':>10}: " + ", ".join(scores[:8]) + (" ..." if len(scores) > 8 else ""))
+        lines.append(f"{'scores':>10}: " + ", ".join(scores[:6]) + (" ..." if len(scores) > 6 else ""))
     review = ov.get("specs_needing_review") or []
     if review:
         shown = ", ".join(review[:8]) + (f" and {len(review) - 8} more" if len(review) > 8 else "")

@@ -19,6 +19,7 @@ def reason(note: str | None) -> str:
     text = (note or "").strip() or "unusable (no note)"
     text = re.sub(r"^\S+\.ya?ml:[\d?]+:\s*", "", text)          # spec location
     text = re.split(r"[:(]", text, maxsplit=1)[0].strip()
+    text = re.sub(r"'[^']*'", "…", text)                          # trait/cohort names
     return re.sub(r"\d+", "N", text)[:80] or "unusable"
 
 
