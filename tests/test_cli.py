@@ -60,9 +60,13 @@ def test_missing_paths_are_usage_errors_in_one_line(argv, tmp_path, capsys, no_c
     assert "nope" in line and "not found" in line
 
 
-def test_empty_input_tree_is_a_usage_error(tmp_path, capsys, no_cluster):
+def test_missing_or_empty_input_tree_is_a_usage_error(tmp_path, capsys, no_cluster):
+    assert cli.main(["ingest", str(tmp_path), "--store", str(tmp_path / "s")]) == EXIT_USAGE
+    assert "no input/ directory" in _one_error_line(capsys.readouterr().err)
     (tmp_path / "input" / "GEO").mkdir(parents=True)
     assert cli.main(["ingest", str(tmp_path), "--store", str(tmp_path / "s")]) == EXIT_USAGE
+    assert "no cohorts under input/" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["specs", "suggest", str(tmp_path), "--out", str(tmp_path / "sp")]) == EXIT_USAGE
     assert "no cohorts under input/" in _one_error_line(capsys.readouterr().err)
 
 
