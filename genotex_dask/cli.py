@@ -56,9 +56,9 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
 
 
-def _output_options(p: argparse.ArgumentParser, top: Any) -> None:
+def _output_options(p: argparse.ArgumentParser, top: bool) -> None:
     """--json, --debug, -q, -v: accepted before or after the subcommand (sub-level ones only override if given)."""
-    d = (lambda v: v) if top is not None else (lambda v: argparse.SUPPRESS)
+    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", default=d(False), help="print the whole run summary as JSON")
     p.add_argument("--debug", action="store_true", default=d(False),
                    help="show the traceback of an error (default: one line)")
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genotex-dask", description=__doc__, epilog="exit codes:\n" + exit_code_table(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"genotex-dask {__version__}")
-    _output_options(p, argparse.ArgumentParser.set_defaults)
+    _output_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable[[argparse.Namespace], dict], help: str, cluster: bool = True,
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = parent.add_parser(name, help=help, description=help, epilog=_epilog(name),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=fn)
-        _output_options(sp, None)
+        _output_options(sp, top=False)
         if cluster:
             _cluster_options(sp)
         return sp
