@@ -2,18 +2,23 @@
 
 Order of evidence (GenoTEX's curators look in the same places):
 
-1. characteristics rows: every ``key: value`` key across rows is a candidate.  Age keys (``age``, ``age (yrs)``,
-   ``age at diagnosis``...) with numbers and sex keys (``sex``/``gender``) are taken as Age/Gender.  The trait key
-   is the best-scoring remaining key: disease-like key names (disease, diagnosis, status, group, histology,
-   sample/tissue type...), values that read as controls (healthy, control, normal, non-tumour, adjacent...) and
-   values that name the trait (its words or initials, cancer words for a cancer trait).  Control values map to
-   0, every other value to 1.
-2. otherwise source names, then titles: after removing numbers and bracketed tags, exactly one control
-   template and one or more case templates.
+1. characteristics: every ``key: value`` key across rows is a field, and so is every row whose cells carry no
+   key (``female`` / ``male``, ``Old Control`` / ``Parkinson's Disease``), read by its position.  Age keys
+   (``age``, ``age (yrs)``, ``age at diagnosis``...) with numbers are Age; sex keys, or any field whose values
+   are all female/male words, are Gender.  The trait is the best-scoring remaining field: controls (healthy,
+   control, normal, non-tumour, adjacent...) -> 0 and the class naming the trait most specifically (its words,
+   its initials, cancer words for a cancer trait, or an abbreviation of such a class, e.g. ``HCC``) -> 1.  Any
+   other class (the other disease of a RA / OA / healthy series) is left out, never folded into the cases, and
+   the cohort is flagged for review with the classes and their counts.
+2. otherwise source names, then titles: grouped by template (numbers and bracketed tags removed), classified
+   the same way; rules use letter boundaries (a title ``Control_1`` still matches) and are kept only if they
+   reproduce their classes on the titles they came from, else the exact texts are listed.
 3. otherwise no trait (``source: none``): GenoTEX would record the cohort as trait-unavailable.
 
-TCGA cohorts take the barcode trait and the usual Xena columns.  Confidence is high only when both classes
-appear under a disease-like key; one-class keys, source names and titles are flagged for review.
+Every suggestion is applied to the cohort's own cells before it is returned: the confidence is the evidence's
+strength (0.95 for controls vs a class naming the trait under a disease-like key, 0.8 for other two-class
+fields, at most 0.6 with classes left out, 0.5 for one class) times the share of samples the rules label, and
+rules that label nothing are dropped.  TCGA cohorts take the barcode trait and the usual Xena columns.
 """
 
 from __future__ import annotations
