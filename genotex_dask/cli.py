@@ -225,6 +225,15 @@ def _print_result(result: dict, full: bool) -> None:
         if isinstance(failed, dict):
             for item, why in failed.items():
                 print(f"{name:>10}: failed {item}: {why}", file=sys.stderr)
+        for k, what in (("skipped", "skipped"), ("kept_edited", "kept as edited"), ("needs_review", "needs review")):
+            items = summary.get(k)
+            if items and name in ("specs", "result") and "overview" not in result \
+                    and "overview" not in (result.get("summary") or {}):
+                shown = list(items.items()) if isinstance(items, dict) else [(i, "") for i in items]
+                for item, why in shown[:20]:
+                    print(f"{name:>10}: {what}: {item}" + (f" ({why})" if why else ""))
+                if len(shown) > 20:
+                    print(f"{name:>10}: {what}: ... {len(shown) - 20} more (see {summary.get('out')})")
     for k in ("corpus", "output", "report"):
         if k in result:
             print(f"{k:>10}: {result[k]}")

@@ -176,3 +176,9 @@ def test_overview_lines_show_reasons_scores_and_review():
     assert "3 usable, 2 unusable (1 no mappable genes, 1 empty after filtering)" in text
     assert "4 solved, 1 failed, 2 without a usable cohort" in text
     assert "planted_truth.overall.f1=41.2" in text and "T/GSE1" in text and "out/report/index.html" in text
+
+
+def test_specs_suggest_prints_the_specs_needing_review(tmp_path, capsys, no_cluster):
+    rc = cli.main(["specs", "suggest", str(GSE781_ROOT), "--out", str(tmp_path / "specs")])
+    assert rc == EXIT_OK
+    assert f"needs review: {TRAIT}/GSE781" in capsys.readouterr().out
