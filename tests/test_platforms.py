@@ -64,10 +64,13 @@ def client():
 def test_platform_from_a_shared_directory_and_a_clear_error_without_one(tmp_path, client):
     root = tmp_path / "root"
     shutil.copytree(GSE781_ROOT, root)
-    (root / f"input/GEO/{TRAIT}/GSE781/GSE781_family.soft.gz").unlink()   # the series SOFT is not there
+    d = root / f"input/GEO/{TRAIT}/GSE781"
+    (d / "GSE781_family.soft.gz").unlink()   # the series SOFT is not there
+    # a matrix named without its platform: the platform is known only from inside the file
+    (d / "GSE781-GPL96_series_matrix.txt.gz").rename(d / "GSE781_series_matrix.txt.gz")
     specs = tmp_path / "specs"
     specs.mkdir()
-    shutil.copy(SPEC_781, specs / SPEC_781.name)
+    (specs / SPEC_781.name).write_text(SPEC_781.read_text().replace("GSE781-GPL96_series_matrix", "GSE781_series_matrix"))
     out = tmp_path / "out"
     s = api.preprocess(str(root), str(specs), str(out), client=client, progress=False)
     err = s["failed"][f"{TRAIT}/GSE781"]

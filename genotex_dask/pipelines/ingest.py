@@ -138,15 +138,16 @@ def platform_files(cohort_dir: str, shared: list[str]) -> dict[str, str]:
     return gpl_files([cohort_dir, *shared])
 
 
-def _platform_sources(job: CohortJob, gpl: str | None) -> dict[str, dict]:
+def _platform_sources(job: CohortJob, gpl: str | None, always: bool = False) -> dict[str, dict]:
     """The platform files a GEO cohort's annotation may come from, as resume fingerprints: adding or changing one
-    (e.g. a GPL file put into --platforms after a cohort was ingested without annotation) re-ingests it."""
+    (e.g. a GPL file put into --platforms after a cohort was ingested without annotation) re-ingests it.
+    ``always`` records the platform even without candidate files (a cohort left without annotation)."""
     from genotex_dask.io.platforms import candidates
 
     if job.kind != "GEO" or not gpl:
         return {}
     cands = candidates(gpl, job.platform_files)
-    if not cands:
+    if not cands and not always:
         return {}
     return {"platform_id": {"name": gpl},
             **{f"platform:{u.rsplit('/', 1)[-1]}": {"name": u.rsplit("/", 1)[-1], **fs.file_fingerprint(u)}
@@ -245,11 +246,14 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         sources = source_fingerprints(job.files)
         stored_gpl = ((store.read_completion(job.out) or {}).get("sources") or {}).get("platform_id", {}).get("name")
         gpl = layout.platform_from_matrix_name(job.files.get("matrix", "")) or stored_gpl
-        if store.sources_unchanged(job.out, {**sources, **_platform_sources(job, gpl)}, float64):
+        if store.sources_unchanged(job.out, {**sources, **_platform_sources(job, gpl, stored_gpl is not None)},
+                                   float64):
             res["status"] = "skipped"
             return res
         X, obs, var, uns = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
-        sources.update(_platform_sources(job, (uns.get("platform") or {}).get("id")))
+        plat = uns.get("platform") or {}
+        sources.update(_platform_sources(job, plat.get("id"),
+                                         always=job.kind == "GEO" and not plat.get("annotation_file")))
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
