@@ -298,7 +298,9 @@ def suggest_geo(trait: str, cohort: str, titles: Sequence[str], sources: Sequenc
             if spec.age is None:
                 spec.age = f.feature()
             continue
-        if (kw is not None and SEX_KEY.search(kw)) or (counts and all(GENDER_VALUE.match(v) for v in counts)):
+        sex_values = bool(counts) and all(GENDER_VALUE.match(v) for v in counts) and \
+            (kw is None or len(counts) >= 2)   # a keyed field needs both sexes ('stage: M' alone is not sex)
+        if (kw is not None and SEX_KEY.search(kw)) or sex_values:
             if spec.gender is None:
                 g = f.feature()
                 if np.isfinite(_apply(g, f, gender=True)).sum() * 2 >= max(1, n):
