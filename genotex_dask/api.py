@@ -1,19 +1,36 @@
 """The public Python API; the CLI is a thin layer over these functions.
 
-Each stage takes fsspec URLs and an optional ``distributed.Client``.  Without a client, a LocalCluster
-is started for the call (see :mod:`genotex_dask.cluster`) and closed afterwards.
+Each stage takes fsspec URLs and an optional ``distributed.Client``.  Without one, a running default client
+(``distributed.default_client()``, e.g. one made by ``with connect() as client:`` or ``Client(...)``) is reused;
+only when there is none is a LocalCluster started for the call (see :mod:`genotex_dask.cluster`) and closed
+afterwards.  What a stage is given is checked before any cluster starts (:mod:`genotex_dask.preflight`): a bad
+path or spec raises :class:`genotex_dask.errors.UserError` (or ``SpecError``) with one line naming it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from distributed import Client
 
-from genotex_dask import cluster, layout
+from genotex_dask import cluster, layout, preflight
 from genotex_dask.io import fs
+
+log = logging.getLogger("genotex_dask")
+
+
+def _running_default_client() -> Client | None:
+    """The process's default client when one is running (``distributed.default_client``), else None."""
+    from distributed import default_client
+
+    try:
+        c = default_client()
+    except ValueError:
+        return None
+    return c if c.status == "running" else None
 
 
 @contextmanager
@@ -21,6 +38,13 @@ def _client(client: Client | None, **cluster_kw: Any) -> Iterator[Client]:
     if client is not None:
         yield client
         return
+    if not preflight.scheduler_address(cluster_kw.get("scheduler")):
+        running = _running_default_client()
+        if running is not None:
+            log.info("reusing the running default client (%s)", running.scheduler.address)
+            yield running
+            return
+    preflight.require_scheduler(cluster_kw.get("scheduler"))
     with cluster.connect(**cluster_kw) as c:
         yield c
 
@@ -35,31 +59,43 @@ def synth(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 
 
 
 def ingest(root: str, store: str, client: Client | None = None, progress: bool = True,
-           float64: bool = False, **cluster_kw: Any) -> dict:
-    """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``."""
+           float64: bool = False, platforms: str | list[str] | None = None, **cluster_kw: Any) -> dict:
+    """Ingest every cohort under ``root``/input into the Zarr cohort store ``store``.
+
+    ``platforms``: directories (fsspec URLs) of GEO platform files (``GPL570.annot.gz``, ``GPL96.txt.gz``, ...)
+    shared by all cohorts; files beside a cohort are always looked at."""
     from genotex_dask.pipelines.ingest import run_ingest
 
+    preflight.require_input_tree(root)
+    for d in [platforms] if isinstance(platforms, str) else (platforms or []):
+        preflight.require_path(d, "platform directory (--platforms)")
     fs.sweep_temporaries(store)
     with _client(client, **cluster_kw) as c:
-        return run_ingest(root, store, client=c, progress=progress, float64=float64)
+        return run_ingest(root, store, client=c, progress=progress, float64=float64, platforms=platforms)
 
 
 def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
     """Propose a cohort spec file per trait from the cohorts' characteristics, titles and source names."""
     from genotex_dask.pipelines.preprocess import run_suggest_specs
 
+    preflight.require_input_tree(root)
     return run_suggest_specs(root, out_specs, store=store)
 
 
 def preprocess(root: str, specs: str, out: str, compat: str | None = None, store: str | None = None,
-               client: Client | None = None, progress: bool = True, **cluster_kw: Any) -> dict:
+               client: Client | None = None, progress: bool = True, platforms: str | list[str] | None = None,
+               **cluster_kw: Any) -> dict:
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    preflight.require_path(root, "ROOT")
+    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
+    preflight.require_specs(specs)
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
-        return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress)
+        return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress,
+                              platforms=platforms)
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,
@@ -67,6 +103,8 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
     from genotex_dask.pipelines.analyze import run_analyze
 
+    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    preflight.require_path(layout.preprocess_dir(out), "preprocessed cohorts (run preprocess first)")
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)
@@ -77,34 +115,59 @@ def evaluate(pred: str, ref: str | None = None, report: str | None = None, truth
     """Score a run in GenoTEX's output layout against a reference run and/or a planted truth."""
     from genotex_dask.evaluation.evaluate import run_evaluate
 
+    preflight.require_path(pred, "predicted run (--pred)")
+    if ref:
+        preflight.require_path(ref, "reference run (--ref)")
+    if truth:
+        preflight.require_path(truth, "planted truth (--truth)")
     return run_evaluate(pred, ref=ref, report=report, truth=truth, client=client)
 
 
 def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compat: str | None = None,
         ref: str | None = None, report: str | None = None, client: Client | None = None,
-        progress: bool = True, **cluster_kw: Any) -> dict:
+        progress: bool = True, platforms: str | list[str] | None = None, **cluster_kw: Any) -> dict:
     """Every stage in order, resumable: ingest → specs → preprocess → analyze → evaluate.
 
     ``specs`` defaults to suggested specs written to OUT/specs (reviewed specs shipped with the package
     take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
     ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
     """
+    preflight.require_input_tree(root)
+    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
+    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    if specs is not None:
+        preflight.require_specs(specs)
+    if ref:
+        preflight.require_path(ref, "reference run (--ref)")
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:
-        summary["ingest"] = ingest(root, store, client=c, progress=progress)
+        log.info("run: ingest %s -> %s", root, store)
+        summary["ingest"] = ingest(root, store, client=c, progress=progress, platforms=platforms)
         if specs is None:
             specs = layout.join(out, "specs")
+            log.info("run: suggesting specs into %s", specs)
             summary["specs"] = suggest_specs(root, specs, store=store)
-            from genotex_dask.pipelines.preprocess import apply_reviewed_specs
+            from genotex_dask.pipelines.preprocess import apply_reviewed_specs, specs_needing_review
 
             summary["specs"]["reviewed"] = apply_reviewed_specs(specs)
+            summary["specs"]["needs_review"] = specs_needing_review(specs)  # as the files now read
+        elif isinstance(specs, str) and fs.isdir(specs):
+            from genotex_dask.pipelines.preprocess import specs_needing_review
+
+            summary["specs"] = {"out": specs, "needs_review": specs_needing_review(specs)}
+        log.info("run: preprocess with specs %s", specs)
         summary["preprocess"] = preprocess(root, specs, out, compat=compat, store=store, client=c,
-                                           progress=progress)
+                                           progress=progress, platforms=platforms)
+        log.info("run: analyze (%s mode)", mode)
         summary["analyze"] = analyze(root, out, mode=mode, client=c, progress=progress)
         truth = layout.join(root, "truth.json")
         report = report or layout.join(out, "report")
+        log.info("run: evaluate into %s", report)
         summary["evaluate"] = evaluate(out, ref=ref, report=report,
                                        truth=truth if fs.exists(truth) else None, client=c)
+    from genotex_dask.pipelines.overview import run_overview
+
+    summary["overview"] = run_overview(out, summary, report)
     fs.write_json_atomic(layout.join(out, "run_summary.json"), fs.json_safe(summary))
     return summary

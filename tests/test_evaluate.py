@@ -225,9 +225,18 @@ def test_broken_files_are_reported_and_the_rest_scored(ref_run: Path, tmp_path: 
     assert clin["GSE2.csv"]["composite_similarity_correlation"] == pytest.approx(1.0)
 
 
-def test_needs_a_reference_or_a_truth(ref_run: Path):
-    with pytest.raises(ValueError, match="reference run"):
-        evaluate_metrics(str(ref_run))
+def test_without_reference_or_truth_reports_the_run_itself(ref_run: Path, tmp_path: Path):
+    """A real run has neither a reference nor a planted truth: evaluation still finishes with a results-only
+    report (no score sections) instead of raising."""
+    from genotex_dask.evaluation.evaluate import run_evaluate
+
+    res = evaluate_metrics(str(ref_run))
+    assert res["filtering"] is None and res["analysis"] is None and res["planted_truth"] is None
+    assert res["coefficients"], "the run's own problems are in the document"
+    s = run_evaluate(str(ref_run), report=str(tmp_path / "report"))
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert s["report_path"].endswith("index.html") and "<html" in html.lower()
+    assert (tmp_path / "report" / "metrics.json").exists()
 
 
 def test_clinical_orientation_geo_and_tcga(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genotex_dask.pipelines.preprocess import REVIEWED_SPECS, apply_reviewed_specs
+from genotex_dask.pipelines.preprocess import REVIEWED_SPECS, apply_reviewed_specs, write_spec_unless_edited
 from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, dump_specs, parse_specs
 
 TRAIT = "Kidney_Clear_Cell_Carcinoma"
@@ -16,7 +16,8 @@ def _suggested(tmp_path):
                                                              values={"ccrcc": 1.0, "normal": 0.0}))
     d = tmp_path / "specs"
     d.mkdir()
-    (d / f"{TRAIT}.yaml").write_text(dump_specs(TRAIT, {"GSE781": wrong, "GSE1": other}))
+    # written as `specs suggest` writes it (with its digest line): a generated file, not a hand-edited one
+    write_spec_unless_edited(str(d / f"{TRAIT}.yaml"), dump_specs(TRAIT, {"GSE781": wrong, "GSE1": other}))
     return d
 
 
@@ -36,3 +37,12 @@ def test_no_overlay_without_a_matching_trait_file(tmp_path):
     d.mkdir()
     assert apply_reviewed_specs(str(d)) == []
     assert list(d.iterdir()) == []
+
+
+def test_a_hand_edited_suggestion_is_not_overlaid(tmp_path):
+    d = _suggested(tmp_path)
+    f = d / f"{TRAIT}.yaml"
+    f.write_text(f.read_text().replace("disease state", "disease"))
+    before = f.read_text()
+    assert apply_reviewed_specs(str(d)) == []
+    assert f.read_text() == before

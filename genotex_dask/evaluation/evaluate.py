@@ -409,9 +409,11 @@ def _truth_url(truth: str) -> str:
 def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None, client: Any = None, *,
                      task_info: str | None = None, n_genes: int = M.DEFAULT_N_GENES, top_n: int = 20,
                      progress: bool = False, now: Callable[[], _dt.datetime] | None = None) -> dict:
-    """The full metrics document (strict-JSON-safe) for ``pred`` against ``ref`` and/or ``truth``; no writes."""
-    if ref is None and truth is None:
-        raise ValueError("evaluate needs a reference run (ref) or a planted truth (truth), or both")
+    """The full metrics document (strict-JSON-safe) for ``pred`` against ``ref`` and/or ``truth``; no writes.
+
+    With neither (a real run, nothing to score against) the document holds the run's own results only
+    (coefficients of its problems; the report shows them), and every score section is None.
+    """
     errors: list[dict] = []
     known: dict[tuple[str, str | None], dict[str, list[str]]] = {}
     truth = _truth_url(truth) if truth else None
@@ -442,6 +444,9 @@ def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None
     if truth_obj is not None:
         result["planted_truth"] = _evaluate_truth(pred_side, truth_obj, n_genes, errors, known)
 
+    if ref is None and truth is None:  # results only: every problem the run solved, nothing to compare with
+        for t, c, _ in _regress_problems(pred):
+            known.setdefault((t, c), {})
     result["coefficients"] = _coefficients(pred, known, top_n)
     result["summary"] = {
         "traits_filtering": len((result["filtering"] or {}).get("per_trait", [])),

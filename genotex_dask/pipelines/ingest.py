@@ -46,6 +46,8 @@ class CohortJob:
     out: str
     files: dict[str, str] = field(default_factory=dict)   # role -> url
     error: str = ""               # set at discovery (e.g. empty directory): the task only reports it
+    platform_files: dict[str, str] = field(default_factory=dict)  # GPL* files beside it and in --platforms
+    platform_dirs: list[str] = field(default_factory=list)        # the --platforms directories
 
 
 def _entries(url: str) -> list[tuple[str, bool]]:
@@ -68,9 +70,13 @@ def _matrix_cohort_id(gse: str, name: str) -> str:
     return stem if stem != gse else f"{gse}-{name}"
 
 
-def discover(root: str, store_url: str) -> list[CohortJob]:
-    """Every cohort of the input tree, including broken ones (with ``error`` set)."""
+def discover(root: str, store_url: str, platforms: str | list[str] | None = None) -> list[CohortJob]:
+    """Every cohort of the input tree, including broken ones (with ``error`` set).
+
+    ``platforms``: shared directories (fsspec URLs) of GEO platform files (see :mod:`genotex_dask.io.platforms`);
+    without it, the ones the store's last ingest used."""
     jobs: list[CohortJob] = []
+    shared = _platform_dirs(platforms, store_url)
     geo = layout.input_geo_dir(root)
     for trait, is_dir in _entries(geo):
         if not is_dir:
@@ -81,7 +87,7 @@ def discover(root: str, store_url: str) -> list[CohortJob]:
             d = layout.join(geo, trait, gse)
             files = [n for n, isd in _entries(d) if not isd]
             matrices = [n for n in files if layout.is_series_matrix(n)]
-            softs = [n for n in files if layout.is_family_soft(n)]
+            softs = [n for n in files if layout.is_family_soft(n) and not n.upper().startswith("GPL")]
             soft = next((n for n in softs if gse.lower() in n.lower()), softs[0] if softs else None)
             if not matrices:
                 cause = "empty cohort directory" if not files else "no series-matrix file (*matrix*)"
@@ -94,7 +100,8 @@ def discover(root: str, store_url: str) -> list[CohortJob]:
                 if soft:
                     f["soft"] = layout.join(d, soft)
                 jobs.append(CohortJob(f"GEO/{trait}/{cid}", "GEO", trait, cid, d,
-                                      layout.store_geo_cohort(store_url, trait, cid), f))
+                                      layout.store_geo_cohort(store_url, trait, cid), f,
+                                      platform_files=platform_files(d, shared), platform_dirs=shared))
     tcga = layout.input_tcga_dir(root)
     for name, is_dir in _entries(tcga):
         if not is_dir:
@@ -115,6 +122,38 @@ def discover(root: str, store_url: str) -> list[CohortJob]:
     return jobs
 
 
+def _platform_dirs(platforms: str | list[str] | None, store_url: str) -> list[str]:
+    if platforms is None:  # what the store was last ingested with
+        try:
+            platforms = fs.read_json(layout.join(store_url, SUMMARY_NAME)).get("platforms")
+        except (FileNotFoundError, OSError, ValueError):
+            platforms = None
+    return [platforms] if isinstance(platforms, str) else list(platforms or [])
+
+
+def platform_files(cohort_dir: str, shared: list[str]) -> dict[str, str]:
+    """GPL-named files beside the cohort first, then in the shared platform directories."""
+    from genotex_dask.io.platforms import gpl_files
+
+    return gpl_files([cohort_dir, *shared])
+
+
+def _platform_sources(job: CohortJob, gpl: str | None, always: bool = False) -> dict[str, dict]:
+    """The platform files a GEO cohort's annotation may come from, as resume fingerprints: adding or changing one
+    (e.g. a GPL file put into --platforms after a cohort was ingested without annotation) re-ingests it.
+    ``always`` records the platform even without candidate files (a cohort left without annotation)."""
+    from genotex_dask.io.platforms import candidates
+
+    if job.kind != "GEO" or not gpl:
+        return {}
+    cands = candidates(gpl, job.platform_files)
+    if not cands and not always:
+        return {}
+    return {"platform_id": {"name": gpl},
+            **{f"platform:{u.rsplit('/', 1)[-1]}": {"name": u.rsplit("/", 1)[-1], **fs.file_fingerprint(u)}
+               for u in cands}}
+
+
 def source_fingerprints(files: dict[str, str]) -> dict[str, dict]:
     """Per role: file name plus fs fingerprint (size, mtime, etag); the resume key of a cohort."""
     out = {}
@@ -133,6 +172,7 @@ def _geo_pieces(job: CohortJob):
     platform = {"id": gpl, "ids": ids, "title": "", "annotation_file": "", "annotation_note": ""}
     var = pd.DataFrame(index=pd.Index(m.probes, dtype=object, name="ID"))
     soft = job.files.get("soft")
+    plats = None
     if soft and gpl:
         try:
             plats = read_soft_platforms(soft, [gpl])
@@ -140,17 +180,37 @@ def _geo_pieces(job: CohortJob):
             if "not found in the file" not in err.cause:
                 raise
             platform["annotation_note"] = f"platform {gpl} not in {soft.rsplit('/', 1)[-1]}"
-        else:
-            p = plats[gpl]
-            table = p.table
-            id_col = table.columns[0]
-            ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
-            var = ann.reindex(var.index)
+    if plats is None and gpl:  # the platform's own files (GEO names), beside the cohort or in --platforms
+        from genotex_dask.io.platforms import read_platform_annotation
+
+        found = read_platform_annotation(gpl, job.platform_files)
+        if found is not None:
+            table, title, url = found
+            ann = table.drop_duplicates(subset=table.columns[0], keep="first").set_index(table.columns[0])
+            ann.index = ann.index.astype(str)
+            var = ann.reindex(var.index.astype(str))
             var.index.name = "ID"
-            platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
+            platform.update(title=title, annotation_file=url.rsplit("/", 1)[-1], annotation_note="",
                             n_annotated=int(ann.index.isin(var.index).sum()))
-    elif not soft:
-        platform["annotation_note"] = "no family SOFT file in the cohort directory"
+        else:
+            from genotex_dask.io.platforms import looked_for
+
+            where = [job.input_dir, *job.platform_dirs]
+            platform["annotation_note"] = (
+                f"no annotation for platform {gpl} of cohort {job.trait}/{job.cohort}: "
+                + (f"{gpl} not in {soft.rsplit('/', 1)[-1]}; " if soft else "no family SOFT file in the cohort "
+                   "directory; ")
+                + f"looked for {', '.join(looked_for(gpl))} in {', '.join(where)}"
+                + ("" if len(where) > 1 else " (a shared directory can be given with --platforms DIR)"))
+    if plats is not None:
+        p = plats[gpl]
+        table = p.table
+        id_col = table.columns[0]
+        ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
+        var = ann.reindex(var.index)
+        var.index.name = "ID"
+        platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
+                        n_annotated=int(ann.index.isin(var.index).sum()))
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
@@ -184,10 +244,16 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         return res
     try:
         sources = source_fingerprints(job.files)
-        if store.sources_unchanged(job.out, sources, float64):
+        stored_gpl = ((store.read_completion(job.out) or {}).get("sources") or {}).get("platform_id", {}).get("name")
+        gpl = layout.platform_from_matrix_name(job.files.get("matrix", "")) or stored_gpl
+        if store.sources_unchanged(job.out, {**sources, **_platform_sources(job, gpl, stored_gpl is not None)},
+                                   float64):
             res["status"] = "skipped"
             return res
         X, obs, var, uns = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
+        plat = uns.get("platform") or {}
+        sources.update(_platform_sources(job, plat.get("id"),
+                                         always=job.kind == "GEO" and not plat.get("annotation_file")))
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
@@ -200,7 +266,8 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
     return res
 
 
-def run_ingest(root: str, store: str, client: Client, progress: bool = True, float64: bool = False) -> dict:
+def run_ingest(root: str, store: str, client: Client, progress: bool = True, float64: bool = False,
+               platforms: str | list[str] | None = None) -> dict:
     """Ingest every cohort of ``root``/input into ``store`` on the cluster behind ``client``.
 
     Returns (and writes to ``STORE/ingest_summary.json``) ``{"ingested": n, "skipped": n, "failed":
@@ -209,7 +276,7 @@ def run_ingest(root: str, store: str, client: Client, progress: bool = True, flo
     """
     store_url = store
     t0 = time.perf_counter()
-    jobs = discover(root, store_url)
+    jobs = discover(root, store_url, platforms)
     futures = [client.submit(ingest_cohort, job, float64, key=f"ingest-{job.key}-{time.time_ns()}", pure=False)
                for job in jobs]
     by_future = dict(zip(futures, jobs))
@@ -228,6 +295,7 @@ def run_ingest(root: str, store: str, client: Client, progress: bool = True, flo
         "root": root,
         "store": store_url,
         "float64": bool(float64),
+        "platforms": _platform_dirs(platforms, store_url),
         "n_cohorts": len(jobs),
         "ingested": sum(r["status"] == "ingested" for r in ordered.values()),
         "skipped": sum(r["status"] == "skipped" for r in ordered.values()),

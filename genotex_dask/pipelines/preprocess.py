@@ -184,6 +184,7 @@ class Prepared:
     failure: dict | None = None                            # an initial cohort_info record when set
     filtered: bool = False                                 # failure = GenoTEX's "trait not available" filter
     sig: int = 7
+    error_traceback: str = ""                              # of an expected failure: kept in the meta part
 
 
 def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
@@ -284,6 +285,11 @@ def _prepare_geo(job: Job) -> Prepared:
                                job.operators_dir)
             else:
                 gcol = _gene_column(spec, var_cols)
+                note = (meta.uns.get("platform") or {}).get("annotation_note")
+                if not var_cols and note:  # no annotation was found at ingest: say so, do not blame the spec
+                    from genotex_dask.errors import UserError
+
+                    raise UserError(note)
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
@@ -292,7 +298,20 @@ def _prepare_geo(job: Job) -> Prepared:
                                job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
+    except Exception as exc:  # mapping failed after the trait was read: a result, recorded with its traceback
+        p.failure = quality.initial_record(False, True, f"gene mapping failed: {_one_line(exc)}")
+        p.error_traceback = traceback.format_exc()
     return p
+
+
+def _one_line(exc: BaseException) -> str:
+    """``str(exc)`` for errors that name their file (SpecError, InputFormatError, UserError), else type + text."""
+    from genotex_dask.errors import UserError
+    from genotex_dask.io.errors import InputFormatError
+
+    if isinstance(exc, (SpecError, InputFormatError, UserError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _present(values) -> list:
@@ -362,8 +381,17 @@ def _prepare_tcga(job: Job) -> Prepared:
 
 
 def prepare(job: Job) -> Prepared:
-    """Dask task: features from the spec and the probe->symbol operator (small metadata reads only)."""
-    return (_prepare_tcga if job.spec.kind == "TCGA" else _prepare_geo)(job)
+    """Dask task: features from the spec and the probe->symbol operator (small metadata reads only).
+
+    Never raises: a failure (a spec that does not fit the cohort, an unreadable store) comes back as a
+    Prepared with ``failure`` set and the traceback kept for the cohort's meta record, so the terminal shows
+    one line in the summary instead of a worker's "Compute Failed" traceback.
+    """
+    try:
+        return (_prepare_tcga if job.spec.kind == "TCGA" else _prepare_geo)(job)
+    except Exception as exc:
+        return Prepared(failure=quality.initial_record(False, False, _one_line(exc)),
+                        error_traceback=traceback.format_exc())
 
 
 def read_block(url: str, start: int, stop: int) -> np.ndarray:
@@ -378,7 +406,18 @@ def apply_block(p: Prepared, url: str, start: int, stop: int) -> np.ndarray | No
     """Dask task: one block of samples (read from the cohort store) x probes -> samples x symbols."""
     if p.op is None or p.failure is not None:
         return None
-    return apply_operator(p.op, read_block(url, start, stop))
+    try:
+        return apply_operator(p.op, read_block(url, start, stop))
+    except Exception as exc:  # reported by finalize as the cohort's failure (see prepare)
+        return BlockFailure(f"samples {start}:{stop}: {_one_line(exc)}", traceback.format_exc())
+
+
+@dataclass
+class BlockFailure:
+    """What a failed sample-block task returns instead of raising."""
+
+    error: str
+    traceback: str
 
 
 def _write_part(job: Job, record: dict, extra: dict) -> None:
@@ -446,15 +485,50 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
     write_matrix_csv(url, "", samples, cols, vals, p.sig, round32)
 
 
+def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> None:
+    """clinical_data/<cohort>.csv (GEO: features x samples; TCGA: samples x features, as GenoTEX)."""
+    feats = {job.trait: p.trait, **p.covariates}
+    if p.layout_kind == "GEO":
+        write_matrix_csv(paths.clinical_data, "", list(feats), p.clinical_samples,
+                         np.vstack([feats[k] for k in feats]), 15)
+    else:
+        write_matrix_csv(paths.clinical_data, "sampleID", p.clinical_samples, list(feats),
+                         np.column_stack([feats[k] for k in feats]), 15)
+
+
 def finalize(job: Job, p: Prepared, blocks: list) -> dict:
-    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort."""
+    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort.
+
+    Never raises (see :func:`prepare`): a failure is written as the cohort's record with its traceback."""
+    try:
+        return _finalize(job, p, blocks)
+    except Exception as exc:
+        record = quality.initial_record(False, p.trait is not None, _one_line(exc))
+        _write_part(job, record, {"status": "failed", "traceback": traceback.format_exc()})
+        return {"cohort": f"{job.trait}/{job.cohort}", "status": "failed", "record": record,
+                "error": record["note"]}
+
+
+def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
     t0 = time.perf_counter()
     paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
     summary = dict(p.op.summary) if p.op is not None else {}
+    broken = next((b for b in blocks if isinstance(b, BlockFailure)), None)
+    if p.failure is None and broken is not None:
+        p.failure = quality.initial_record(True, True, broken.error)
+        p.error_traceback = broken.traceback
     if p.failure is not None:
-        _remove_outputs(job, set())
+        # GenoTEX writes a cohort's clinical data before it maps genes: a cohort failing at mapping keeps it
+        keep = set()
+        if not p.filtered and p.trait is not None and p.failure.get("is_trait_available"):
+            _write_clinical(paths, job, p)
+            keep.add("clinical")
+        _remove_outputs(job, keep)
         status = "filtered" if p.filtered else "failed"
-        _write_part(job, p.failure, {"mapping": summary, "status": status})
+        extra = {"mapping": summary, "status": status}
+        if p.error_traceback:
+            extra["traceback"] = p.error_traceback
+        _write_part(job, p.failure, extra)
         return {"cohort": f"{job.trait}/{job.cohort}", "status": status, "record": p.failure,
                 "error": "" if p.filtered else p.failure.get("note")}
     Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
@@ -466,14 +540,7 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
     # the linked CSV copies the gene values instead of formatting them a second time.
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
                              keep_cells=0 < Y.size <= SHARED_CELLS_MAX)
-    # clinical_data
-    feats = {job.trait: p.trait, **p.covariates}
-    if p.layout_kind == "GEO":
-        write_matrix_csv(paths.clinical_data, "", list(feats), p.clinical_samples,
-                         np.vstack([feats[k] for k in feats]), 15)
-    else:
-        write_matrix_csv(paths.clinical_data, "sampleID", p.clinical_samples, list(feats),
-                         np.column_stack([feats[k] for k in feats]), 15)
+    _write_clinical(paths, job, p)
     linked = quality.link(p.clinical_samples, p.trait, p.covariates, p.samples, genes, Y)
     if p.layout_kind == "TCGA":  # GenoTEX links TCGA on the samples both files have
         common = set(p.samples)
@@ -577,7 +644,7 @@ def merge_cohort_info(out: str, traits: list[str]) -> None:
 
 
 def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str | None = None,
-                   store: str | None = None, progress: bool = True) -> dict:
+                   store: str | None = None, progress: bool = True, platforms: str | list[str] | None = None) -> dict:
     """Preprocess every cohort named in ``specs`` (a directory/file of YAML specs, or ``{trait: {cohort:
     CohortSpec}}``) from the cohort store into OUT; returns and writes ``OUT/preprocess/run_summary.json``."""
     from genotex_dask.pipelines.ingest import discover, ingest_cohort
@@ -589,7 +656,7 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     spec_map = load_specs(specs)
     syn_url = layout.gene_synonym_path(root)
     syn_fp = fs.file_fingerprint(syn_url)
-    ingest_jobs = discover(root, store_url)
+    ingest_jobs = discover(root, store_url, platforms)
     matched, missing = _match_jobs(spec_map, ingest_jobs)
     failed: dict[str, str] = {}
     cohorts: dict[str, dict] = {}
@@ -663,21 +730,74 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
 
 # ---- spec suggestion -------------------------------------------------------------------------------------
 
+def _suggest_from_store(store_url: str, by_trait: dict, errors: dict, skipped: dict) -> None:
+    """Suggestions from what ingest stored (obs of each cohort group): no raw file is read again, and cohorts
+    ingest marked failed are skipped with their cause (their files are what failed)."""
+    from genotex_dask.pipelines.ingest import SUMMARY_NAME
+    from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
+
+    summary = fs.read_json(layout.join(store_url, SUMMARY_NAME))
+    geo: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
+    for key, st in sorted((summary.get("cohorts") or {}).items()):
+        kind, _, rest = key.partition("/")
+        if st.get("status") == "failed":
+            skipped[rest if kind == "GEO" else key] = f"ingest failed: {st.get('error', '')}"
+            continue
+        try:
+            meta = store_mod.CohortMeta(st["store"])
+            if kind == "TCGA":
+                trait = _tcga_trait_name(rest, {t for t, _ in geo})
+                by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, rest, meta.columns("obs"))
+                continue
+            ing = meta.uns.get("ingest") or {}
+            trait = rest.split("/", 1)[0]
+            geo.setdefault((trait, ing.get("gse") or rest.split("/", 1)[1]), []).append(
+                (ing.get("matrix_file", ""), st["store"], ing))
+        except Exception as exc:  # one unreadable group never stops the others
+            errors[rest] = f"{type(exc).__name__}: {exc}"
+    for (trait, gse), mats in sorted(geo.items()):
+        mats.sort()
+        name, url, _ = mats[0]   # GenoTEX's choice: the first matrix file of the series
+        try:
+            meta = store_mod.CohortMeta(url)
+            obs = meta.frame("obs", keep=_obs_needed)
+            chars = [[None if v == "" else v for v in obs[c].tolist()]
+                     for c in sorted((c for c in obs.columns if str(c).startswith("characteristics_ch1")),
+                                     key=lambda c: int(str(c).rsplit("_", 1)[-1]))]
+            titles, sources = (obs[c].tolist() if c in obs.columns else [""] * len(obs)
+                               for c in ("title", "source_name_ch1"))
+            spec = suggest_geo(trait, gse, titles, sources, chars,
+                               matrix=name if len(mats) > 1 else None, platform=None)
+            if len(mats) > 1:
+                plat = (meta.uns.get("platform") or {}).get("id")
+                spec.note = (spec.note + "; " if spec.note else "") + \
+                    f"{len(mats)} matrix files: using {name} (platform {plat}) as GenoTEX does"
+            by_trait.setdefault(trait, {})[gse] = spec
+        except Exception as exc:
+            errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
+
+
 def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
     """Propose ``<out_specs>/<Trait>.yaml`` for every cohort of the input tree (GEO and TCGA).
 
-    Reads only sample metadata (series-matrix header lines, platform annotation header, TCGA clinical
-    columns) directly from the input files; ``store`` is accepted for symmetry and unused.
+    With ``store`` (a cohort store ingest wrote, as ``run`` uses), suggestions come from what ingest stored and
+    cohorts ingest marked failed are skipped (listed under ``skipped``); without one, only sample metadata is
+    read from the input files (series-matrix header lines, TCGA clinical columns).
     """
     from genotex_dask.io.geo import read_series_matrix
     from genotex_dask.io.tcga import read_xena_clinical
+    from genotex_dask.pipelines.ingest import SUMMARY_NAME
     from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
 
     t0 = time.perf_counter()
     by_trait: dict[str, dict[str, CohortSpec]] = {}
     errors: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    from_store = bool(store) and fs.exists(layout.join(store, SUMMARY_NAME))
+    if from_store:
+        _suggest_from_store(store, by_trait, errors, skipped)
     geo = layout.input_geo_dir(root)
-    for trait in fs.listdir(geo):
+    for trait in ([] if from_store else fs.listdir(geo)):
         tdir = layout.join(geo, trait)
         if not fs.isdir(tdir):
             continue
@@ -704,7 +824,7 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> di
                 errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
     tcga = layout.input_tcga_dir(root)
     traits_known = set(by_trait)
-    for dname in fs.listdir(tcga):
+    for dname in ([] if from_store else fs.listdir(tcga)):
         d = layout.join(tcga, dname)
         names = fs.listdir(d)
         clin = [n for n in names if layout.is_tcga_clinical(n)]
@@ -718,17 +838,64 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> di
             continue
         by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, dname, cols)
     header = "# Proposed by `genotex-dask specs suggest`; review cohorts with needs_review: true.\n"
-    review = []
+    kept = []
     for trait, cohorts in sorted(by_trait.items()):
-        fs.write_text_atomic(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header))
-        review += [f"{trait}/{c}" for c, s in sorted(cohorts.items()) if s.needs_review]
+        if not write_spec_unless_edited(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header)):
+            kept.append(f"{trait}.yaml")
+    review = specs_needing_review(out_specs)
     summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
-               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review, "errors": errors,
+               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review,
+               "kept_edited": kept, "errors": errors, "skipped": skipped,
+               "source": "store" if from_store else "input files",
                "confidence": {f"{t}/{c}": s.confidence for t, cs in sorted(by_trait.items())
                               for c, s in sorted(cs.items())},
                "seconds": round(time.perf_counter() - t0, 3)}
     fs.write_json_atomic(layout.join(out_specs, "suggest_summary.json"), summary)
     return summary
+
+
+SPEC_DIGEST_MARK = "# genotex-dask digest: "
+
+
+def _spec_digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def spec_was_edited(text: str) -> bool:
+    """True when a spec file was changed after genotex-dask wrote it (or was never written by it).
+
+    Every spec file the engine writes ends with a digest line of everything above it; a file whose digest
+    line is missing or no longer matches was written or edited by a person."""
+    head, sep, tail = text.rpartition(SPEC_DIGEST_MARK)
+    return not sep or tail.strip() != _spec_digest(head)
+
+
+def write_spec_unless_edited(url: str, text: str) -> bool:
+    """Write a generated spec file (with its digest line) unless a person edited the existing one; returns
+    whether it was written.  A hand-edited spec is the user's answer and is never overwritten."""
+    if fs.exists(url) and spec_was_edited(fs.read_text(url)):
+        return False
+    body = text if text.endswith("\n") else text + "\n"
+    fs.write_text_atomic(url, f"{body}{SPEC_DIGEST_MARK}{_spec_digest(body)}\n")
+    return True
+
+
+def specs_needing_review(specs_dir: str) -> list[str]:
+    """``Trait/cohort`` of every cohort whose spec (as it is now on disk, edits included) says needs_review."""
+    from genotex_dask.preprocess.specs import parse_specs
+
+    out = []
+    for name in sorted(fs.listdir(specs_dir)):
+        if not name.endswith((".yaml", ".yml")) or name.startswith(fs.TMP_MARK):
+            continue
+        url = layout.join(specs_dir, name)
+        try:
+            cohorts = parse_specs(fs.read_text(url), url)
+        except SpecError:
+            continue  # reported by preprocess with file:line
+        trait = name.rsplit(".", 1)[0]
+        out += [f"{trait}/{c}" for c, sp in sorted(cohorts.items()) if sp.needs_review]
+    return out
 
 
 def _tcga_trait_name(dname: str, known: set[str]) -> str:
@@ -759,6 +926,8 @@ def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list
         target = layout.join(out_specs, name)
         if not name.endswith(".yaml") or not fs.exists(target):
             continue
+        if spec_was_edited(fs.read_text(target)):
+            continue  # a person's edits win over the shipped review too
         mine = parse_specs(fs.read_text(target), target)
         theirs = parse_specs(fs.read_text(layout.join(reviewed, name)), layout.join(reviewed, name))
         common = sorted(set(mine) & set(theirs))
@@ -766,6 +935,6 @@ def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list
             continue
         mine.update({c: theirs[c] for c in common})
         header = f"# Suggested by `genotex-dask specs suggest`; {', '.join(common)} from the reviewed spec.\n"
-        fs.write_text_atomic(target, dump_specs(name[:-len(".yaml")], mine, header))
+        write_spec_unless_edited(target, dump_specs(name[:-len(".yaml")], mine, header))
         replaced += [f"{name[:-len('.yaml')]}/{c}" for c in common]
     return replaced

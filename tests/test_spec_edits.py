@@ -1,0 +1,33 @@
+"""`specs suggest` / `run` never overwrite a spec a person edited, and list the cohorts still needing review."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from genotex_dask.pipelines.preprocess import run_suggest_specs, spec_was_edited
+
+GSE781_ROOT = Path(__file__).parent / "data" / "genotex_gse781"
+TRAIT = "Kidney_Clear_Cell_Carcinoma"
+
+
+def test_edited_spec_survives_a_new_suggestion(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(GSE781_ROOT, root)
+    specs = tmp_path / "specs"
+    s1 = run_suggest_specs(str(root), str(specs))
+    f = specs / f"{TRAIT}.yaml"
+    text = f.read_text()
+    assert not spec_was_edited(text) and s1["kept_edited"] == []
+    assert s1["needs_review"] == [f"{TRAIT}/GSE781"]          # a source-name guess: flagged
+    # unchanged generated file: a rerun may rewrite it (same content)
+    s2 = run_suggest_specs(str(root), str(specs))
+    assert f.read_text() == text and s2["kept_edited"] == []
+    # the user reviews it: edits the rules and clears the flag
+    edited = text.replace("needs_review: true", "needs_review: false")
+    assert edited != text
+    f.write_text(edited)
+    assert spec_was_edited(edited)
+    s3 = run_suggest_specs(str(root), str(specs))
+    assert f.read_text() == edited
+    assert s3["kept_edited"] == [f"{TRAIT}.yaml"] and s3["needs_review"] == []
