@@ -56,10 +56,28 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    specs = shipped_specs(specs)
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
         return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress)
+
+
+def shipped_specs(specs: Any) -> Any:
+    """``"genotex"`` names the spec set imported from GenoTEX's notebooks and shipped with the package."""
+    if specs == "genotex":
+        from genotex_dask.specs_import import SHIPPED
+
+        return SHIPPED
+    return specs
+
+
+def import_specs(genotex_dir: str, out: str, root: str | None = None) -> dict:
+    """Import GenoTEX's notebook decisions (``GENOTEX_DIR/code/<Trait>/<cohort>.ipynb``) as one spec file per
+    trait in ``out``; ``root`` (a GenoTEX input tree) completes capped printed values from the series matrices."""
+    from genotex_dask.specs_import.write import import_tree
+
+    return import_tree(genotex_dir, out, root=root)
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,

@@ -4,3 +4,7 @@
 call by static analysis (``ast``; nothing from a notebook is executed), ``convert`` turns converter functions into
 value tables through the restricted interpreter, ``write`` assembles one spec file per trait.
 """
+
+from pathlib import Path
+
+SHIPPED = str(Path(__file__).resolve().parents[1] / "specs" / "genotex")   # `--specs genotex`
