@@ -263,9 +263,11 @@ def _prepare_geo(job: Job) -> Prepared:
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
-                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat),
-                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat),
-                               job.operators_dir)
+                parser = spec.parser if job.compat != "genotex" else "text"  # GenoTEX reads the whole cell
+                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat,
+                                         *([parser] if parser != "text" else [])),
+                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat,
+                                                       parser), job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     return p
@@ -285,10 +287,13 @@ def _present(values) -> list:
     return [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in values]
 
 
-def _store_operator(meta: store.CohortMeta, gcol: str, syn: dict, compat: str | None) -> GeneOperator:
+def _store_operator(meta: store.CohortMeta, gcol: str, syn: dict, compat: str | None,
+                    parser: str = "text") -> GeneOperator:
     """Probe operator from the platform annotation kept in the store's var (index + one gene column)."""
+    from genotex_dask.preprocess.annotation_parsers import parse_cells
+
     ids = meta.index("var")
-    return build_probe_operator(ids, ids, _present(meta.column("var", gcol)), syn, compat)
+    return build_probe_operator(ids, ids, parse_cells(_present(meta.column("var", gcol)), parser), syn, compat)
 
 
 def _genotex_operator(spec: CohortSpec, meta: store.CohortMeta, soft: str, syn: dict) -> GeneOperator:

@@ -81,13 +81,17 @@ def golden(nb: Notebook, trait: str, cohort: str, has_age: bool, has_gender: boo
     if shapes:
         n = int(shapes[-1].group(1)) if n is None else n
     biased = {m.group(1) for m in _BIASED.finditer(text)}
+    if quart and not rare and n:
+        mm = re.search(r"Min: ([0-9.eE+-]+)\s*\n\s*Max: ([0-9.eE+-]+)", text[quart[-1].end():])
+        if mm and mm.group(1) == mm.group(2):   # a constant trait: every sample has the one label
+            exp["trait_counts"] = {_label(mm.group(1)): n}
     linked_saved = re.search(rf"saved to \S*/{re.escape(trait)}/{re.escape(cohort)}\.csv", text) is not None
     if rare or quart or shapes:
         usable = linked_saved or (trait not in biased and not _NOT_USABLE.search(text) and n not in (None, 0))
         if trait in biased or "Abnormality detected" in text:
             usable = False
         exp["is_usable"] = bool(usable)
-        if usable and n:
+        if n and "Abnormality detected" not in text:   # GenoTEX records these for every available cohort
             exp["sample_size"] = n
             exp["has_age"] = bool(has_age and "Age" not in biased)
             exp["has_gender"] = bool(has_gender and "Gender" not in biased)
