@@ -96,7 +96,8 @@ def apply_rules(cells: Sequence[object], rules: Sequence[Rule], strip_key: bool 
 
 def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: float = 1.0,
                  strip_key: bool = True) -> np.ndarray:
-    """First number matching ``pattern`` in each cell value, times ``scale`` (e.g. 1/12 for months)."""
+    """First number matching ``pattern`` (its first group when it has one) in each cell value, times ``scale``
+    (e.g. 1/12 for months)."""
     rx = re.compile(pattern)
     out = np.full(len(cells), np.nan)
     for i, c in enumerate(cells):
@@ -106,7 +107,7 @@ def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: 
         m = rx.search(v)
         if m:
             try:
-                out[i] = float(m.group(0)) * scale
+                out[i] = float(m.group(1) if rx.groups else m.group(0)) * scale
             except ValueError:
                 pass
     return out
@@ -169,10 +170,13 @@ def feature_values(spec, obs, numeric: str | None) -> np.ndarray:
         if rules:
             ruled = apply_rules(cells, compile_rules(rules), strip)
             out = np.where(np.isnan(out), ruled, out)
+    present = np.array([not _is_missing(c) and str(c).strip() != "" for c in cells], dtype=bool)
     default = getattr(spec, "default", None)
     if default is not None:
-        present = np.array([not _is_missing(c) and str(c).strip() != "" for c in cells], dtype=bool)
         out = np.where(np.isnan(out) & present, float(default), out)
+    missing = getattr(spec, "missing", None)
+    if missing is not None:   # what GenoTEX's converter returned for an absent cell
+        out = np.where(present, out, float(missing))
     return out
 
 

@@ -41,6 +41,7 @@ Fields added for decisions imported from GenoTEX's notebooks (``genotex-dask spe
                                         # converters see the whole cell); default `value` = after the key
       values: {"disease: AML": 1, "disease: healthy": 0}
       default: 0                        # any other non-missing cell ("anything else -> 0" converters)
+      missing: 0                        # a missing cell (converters that map NaN to a number)
     age: {source: characteristics, row: 2, match: cell, values: {"age: 61": 61}, pattern: '[0-9]+'}
                                         # numeric features honour `values` first, then the number pattern
     annotation: {gene_column: gene_assignment, parser: gene_assignment}
@@ -102,6 +103,7 @@ class FeatureSpec:
     convert: Callable[[object], object] | None = None   # API override: raw cell -> value or None
     match: str = "value"              # value: `values` keys are the text after the key; cell: the whole cell
     default: float | None = None      # value of any other non-missing cell
+    missing: float | None = None      # value of a missing cell (a converter that maps NaN to a number)
     line: int | None = None
 
     def as_dict(self) -> dict:
@@ -122,6 +124,8 @@ class FeatureSpec:
             d["match"] = self.match
         if self.default is not None:
             d["default"] = self.default
+        if self.missing is not None:
+            d["missing"] = self.missing
         if self.convert is not None:
             d["convert"] = _callable_id(self.convert)
         return d
@@ -263,7 +267,7 @@ def _line(lines: dict[tuple, int], path: tuple) -> int | None:
 _TRAIT_KEYS = {"trait", "cohorts"}
 _COHORT_KEYS = {"kind", "matrix", "platform", "annotation", "trait", "age", "gender", "tcga", "review", "excluded",
                 "expect", "corrections", "import"}
-_FEATURE_KEYS = {"source", "key", "row", "values", "rules", "pattern", "scale", "match", "default"}
+_FEATURE_KEYS = {"source", "key", "row", "values", "rules", "pattern", "scale", "match", "default", "missing"}
 _ANNOTATION_KEYS = {"id_column", "gene_column", "symbols", "parser"}
 _TCGA_KEYS = {"directory", "age_column", "gender_column", "age_unit", "trait_column", "trait_values"}
 _REVIEW_KEYS = {"confidence", "needs_review", "note", "reasons"}
@@ -407,11 +411,12 @@ def _feature(d: Any, path: tuple, lines: dict, file: str, numeric: bool,
     if match not in MATCHES:
         raise err(f"'match' must be one of {', '.join(MATCHES)}, not {match!r}", ("match",))
     default = ck.number(d.get("default"), path + ("default",), "default")
+    missing = ck.number(d.get("missing"), path + ("missing",), "missing")
     if not numeric and not values and not rules and default is None and path[-1] == "trait" and not review:
         # (a cohort flagged for review may hold an imported row whose conversion a person still has to give)
         raise err("the trait needs 'values', 'rules' or 'default' to turn cells into numbers")
     return FeatureSpec(source=source, key=key, row=row, values=values, rules=rules, pattern=pattern,
-                       scale=float(scale), match=match, default=default, line=_line(lines, path))
+                       scale=float(scale), match=match, default=default, missing=missing, line=_line(lines, path))
 
 
 def _expect(ck: _Checker, v: Any, path: tuple) -> dict:

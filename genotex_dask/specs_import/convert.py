@@ -26,6 +26,7 @@ class Converted:
     """One feature's conversion as data."""
     values: dict[str, float] = field(default_factory=dict)   # whole raw cell -> number
     default: float | None = None                             # any other non-missing cell
+    missing: float | None = None                             # a missing (NaN) cell
     numeric: dict | None = None                              # the interpreter's numeric rule
     reasons: list[str] = field(default_factory=list)         # review reasons (empty = clean)
     digest: str = ""                                         # sha256 of the converter's sources
@@ -121,8 +122,12 @@ def convert(func: str, funcs: dict[str, FuncDef], consts: dict[str, Any], printe
     nums = [None if isinstance(p, restricted.Refusal) else _number(p) for p in probes]
     if nums[0] is not None and nums[0] != "bad" and nums[0] == nums[1]:
         out.default = nums[0]
-    if tab.numeric_rule:
-        out.numeric = dict(tab.numeric_rule)
+    if tab.numeric_rule and tab.numeric_rule.get("kind", "number") == "number":
+        out.numeric = {"pattern": tab.numeric_rule["pattern"], "scale": float(tab.numeric_rule["scale"])}
+    miss = _number(getattr(tab, "missing", None)) if not isinstance(getattr(tab, "missing", None),
+                                                                     restricted.Refusal) else None
+    if miss is not None and miss != "bad":
+        out.missing = miss
     if out.domain == "capped" and out.default is None and out.numeric is None:
         out.reasons.append("printed values capped at 30 and no series matrix under --root: table may be partial")
     return out

@@ -172,11 +172,15 @@ def _feature(name: str, call: Call, row_arg: str, conv_arg: str, printed: dict |
     if c.reasons and not c.values and c.numeric is None:
         return spec, c
     if c.numeric and name == "age":
-        spec.update({k: v for k, v in c.numeric.items() if k in ("pattern", "scale")})
+        spec["pattern"] = c.numeric["pattern"]
+        if c.numeric["scale"] != 1.0:
+            spec["scale"] = c.numeric["scale"]
     if c.values:
         spec["values"] = dict(sorted(c.values.items()))
     if c.default is not None:
         spec["default"] = c.default
+    if c.missing is not None:
+        spec["missing"] = c.missing
     if name == "trait" and not c.values and c.default is None:
         _reason(reasons, "trait: the converter maps no printed value to a number")
     return spec, c
@@ -363,6 +367,8 @@ def import_tcga(nb: Notebook, trait: str) -> Imported:
     gene = norm.args.get("gene_df") if norm else None
     cdir = clin.where if isinstance(clin, Origin) and clin.kind == "tcga_clinical" else None
     gdir = gene.where if isinstance(gene, Origin) and gene.kind == "tcga_genetic" else None
+    if gdir is None:   # the expression frame was reshaped before normalization: the last expression file read
+        gdir = next((o.where for o in reversed(res.reads) if o.kind == "tcga_genetic"), None)
     directory = cdir or gdir
     if directory is None:
         _reason(reasons, "TCGA directory could not be resolved")

@@ -76,6 +76,7 @@ class Resolution:
     values: dict[str, Any] = field(default_factory=dict)      # final literal names (e.g. requires_gene_mapping)
     unparsed: list[int] = field(default_factory=list)         # executed cells that are not Python
     prefixes: list[Any] = field(default_factory=list)         # clinical prefixes passed to the matrix reader
+    reads: list[Origin] = field(default_factory=list)         # TCGA files read, in execution order
 
     def last(self, name: str, where=None) -> Call | None:
         for c in reversed(self.calls):
@@ -278,6 +279,7 @@ class _Walker:
             return [Origin("tcga_clinical", args[0].where), Origin("tcga_genetic", args[0].where)]
         if name.endswith("read_csv") or name.endswith("read_table"):
             if args and isinstance(args[0], Origin) and args[0].kind in ("tcga_clinical", "tcga_genetic"):
+                self.res.reads.append(args[0])
                 return args[0]
             return Origin("other")
         if name == "get_background_and_clinical_data":
@@ -398,7 +400,7 @@ class _Walker:
     def printed_branch(self, s: ast.If) -> Any:
         """Decide an ``if`` from the cell's printed text: the side whose print() literals appear ran."""
         out = self.cell.output if self.cell else ""
-        if not out or self.cell.error:
+        if self.cell is None or self.cell.error:
             return UNKNOWN
         body, orelse = _print_fragments(s.body), _print_fragments(s.orelse)
         hit_body = any(f in out for f in body)
@@ -407,6 +409,11 @@ class _Walker:
             return True
         if hit_else and not hit_body:
             return False
+        # a side whose prints are all absent from a cell that printed other text did not run
+        if body and not hit_body and not hit_else:
+            return False
+        if orelse and not hit_else and not hit_body:
+            return True
         return UNKNOWN
 
     def branch(self, bodies: list[list[ast.stmt]]) -> None:
