@@ -86,9 +86,10 @@ def golden(nb: Notebook, trait: str, cohort: str, has_age: bool, has_gender: boo
         if mm and mm.group(1) == mm.group(2):   # a constant trait: every sample has the one label
             exp["trait_counts"] = {_label(mm.group(1)): n}
     linked_saved = re.search(rf"saved to \S*/{re.escape(trait)}/{re.escape(cohort)}\.csv", text) is not None
-    if rare or quart or shapes:
+    failed = trait in biased or "Abnormality detected" in text
+    if rare or quart or shapes or failed or linked_saved or _NOT_USABLE.search(text):
         usable = linked_saved or (trait not in biased and not _NOT_USABLE.search(text) and n not in (None, 0))
-        if trait in biased or "Abnormality detected" in text:
+        if failed:
             usable = False
         exp["is_usable"] = bool(usable)
         if n and "Abnormality detected" not in text:   # GenoTEX records these for every available cohort
@@ -285,18 +286,22 @@ def import_geo(nb: Notebook, trait: str, cohort: str, matrix_rows: list[list[str
         g = fixed
     spec["gender"] = g
     origin = call.args.get("clinical_df")
-    if isinstance(origin, Origin) and origin.kind == "printed":
-        corrections.append({"field": "excluded", "reason": "GenoTEX built the clinical table from the printed "
-                            "characteristics dictionary, so no sample ID matched the expression data "
-                            "(published: not usable); corrected: the rows are read from the series matrix",
-                            "genotex": {"reason": "clinical table typed from the printed dictionary"}})
-    elif not (isinstance(origin, Origin) and origin.kind == "matrix"):
-        _reason(reasons, "clinical table of unknown origin at the last geo_select_clinical_features call")
+    exp = golden(nb, trait, cohort, a is not None, g is not None)
+    from_matrix = isinstance(origin, Origin) and origin.kind == "matrix"
+    if not from_matrix and exp.get("is_usable") is False:
+        how = "typed from the printed characteristics dictionary" if isinstance(origin, Origin) and \
+            origin.kind == "printed" else "not read from the series matrix"
+        corrections.append({"field": "excluded", "reason": f"GenoTEX's clinical table was {how}, so its rows or "
+                            "sample IDs did not match the series matrix (published: not usable); corrected: the "
+                            "decided rows are read from the series matrix", "genotex": {
+                                "reason": f"clinical table {how} (published: not usable)"}})
+    elif not from_matrix:
+        _reason(reasons, "clinical table not read from the series matrix at the last geo_select_clinical_features "
+                         "call (published outcome usable or unknown)")
     _preview_check(res, call, 1 + (a is not None) + (g is not None), reasons)
     spec["annotation"] = _annotation(res, reasons)
     if spec["annotation"] is None:
         del spec["annotation"]
-    exp = golden(nb, trait, cohort, a is not None, g is not None)
     if final is None and not exp:
         _reason(reasons, "no printed outcome (final validation never ran)")
     if exp:

@@ -288,13 +288,7 @@ class _Walker:
             self.res.prefixes.append(prefixes)
             return [Origin("other"), Origin("matrix")]
         if name in ("pd.DataFrame", "pd.DataFrame.from_dict", "DataFrame", "DataFrame.from_dict"):
-            src = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "data"), None)
-            if src is not None:
-                v = self.value(src)
-                if isinstance(v, dict) or isinstance(src, ast.Dict) or (
-                        isinstance(src, ast.Name) and "dict" in src.id.lower()):
-                    return Origin("printed")
-            return Origin("other")
+            return Origin("printed")    # a table the notebook typed or built itself, never the matrix
         if name == "get_unique_values_by_row":
             return UNKNOWN
         return UNKNOWN
