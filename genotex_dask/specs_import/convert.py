@@ -18,7 +18,7 @@ from typing import Any
 from genotex_dask.specs_import import restricted
 from genotex_dask.specs_import.resolve import FuncDef
 
-UNSEEN = ("\x00unseen cell\x00", "zz-unseen: \x00none of the printed values")
+UNSEEN = ("zzunseen-a: zzunseen value a", "zzunseen-b: zzunseen value b")   # cells no cohort holds
 
 
 @dataclass

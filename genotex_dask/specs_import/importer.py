@@ -184,6 +184,9 @@ def _feature(name: str, call: Call, row_arg: str, conv_arg: str, printed: dict |
         spec["missing"] = c.missing
     if name == "trait" and not c.values and c.default is None:
         _reason(reasons, "trait: the converter maps no printed value to a number")
+    elif name == "trait" and len(set(c.values.values()) | ({c.default} if c.default is not None else set())) == 1 \
+            and len(vals or []) > 1:
+        _reason(reasons, "trait: the converter gives every printed value the same label")
     return spec, c
 
 
@@ -298,6 +301,10 @@ def import_geo(nb: Notebook, trait: str, cohort: str, matrix_rows: list[list[str
     elif not from_matrix:
         _reason(reasons, "clinical table not read from the series matrix at the last geo_select_clinical_features "
                          "call (published outcome usable or unknown)")
+    if exp.get("is_usable") is False:   # a constant trait is what GenoTEX published as biased / not usable
+        same = "trait: the converter gives every printed value the same label"
+        if same in reasons:
+            reasons.remove(same)
     _preview_check(res, call, 1 + (a is not None) + (g is not None), reasons)
     spec["annotation"] = _annotation(res, reasons)
     if spec["annotation"] is None:
