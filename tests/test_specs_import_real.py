@@ -91,3 +91,26 @@ def test_dlbc_gives_the_printed_verdict(tcga_run):
     assert s["golden_mismatches"]["Large_B-cell_Lymphoma/TCGA"]["mismatches"][0]["expected"] == 19848
     assert not (out / "preprocess/Large_B-cell_Lymphoma/TCGA.csv").exists()
     json.dumps(s)  # the summary (golden mismatches included) is JSON
+
+
+def test_published_verdict_under_compat_and_correction_by_default(tcga_run, client):
+    """A correction of kind `excluded` (e.g. GenoTEX's KIRC/KICH directory mix-up) reproduces the published
+    'not usable' under compat="genotex" and processes the cohort by default."""
+    out, _ = tcga_run
+    text = (SHIPPED / "Bile_Duct_Cancer.yaml").read_text()
+    spec = parse_specs(text, "Bile_Duct_Cancer.yaml")["TCGA"]
+    spec.corrections = [{"field": "excluded", "reason": "test: published from mismatched directories",
+                         "genotex": {"reason": "gene data from another directory"}}]
+    spec.genotex = {"excluded": {"reason": "gene data from another directory"}}
+    root = out.parent / "root"
+    res = {}
+    for compat in ("genotex", None):
+        s = run_preprocess(str(root), {"Bile_Duct_Cancer": {"TCGA": spec}}, str(out.parent / f"o_{compat}"),
+                           client, compat=compat, store=str(out / "store"), progress=False)
+        res[compat] = s
+    pub = res["genotex"]["cohorts"]["Bile_Duct_Cancer/TCGA"]
+    assert pub["status"] == "filtered" and pub["record"]["is_usable"] is False
+    assert "gene data from another directory" in pub["record"]["note"]
+    assert res["genotex"]["golden_mismatches"]["Bile_Duct_Cancer/TCGA"]["corrected"] is False
+    fixed = res[None]["cohorts"]["Bile_Duct_Cancer/TCGA"]
+    assert fixed["status"] == "done" and fixed["record"]["is_usable"] is True
