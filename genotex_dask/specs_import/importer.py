@@ -176,7 +176,7 @@ def _feature(name: str, call: Call, row_arg: str, conv_arg: str, printed: dict |
         spec["pattern"] = c.numeric["pattern"]
         if c.numeric["scale"] != 1.0:
             spec["scale"] = c.numeric["scale"]
-    if c.values:
+    if c.values and not (c.numeric and name == "age"):   # the rule reproduces every value (checked)
         spec["values"] = dict(sorted(c.values.items()))
     if c.default is not None:
         spec["default"] = c.default
