@@ -386,3 +386,24 @@ def test_root_series_matrix_completes_capped_values(tmp_path):
                   [["tissue: a", "tissue: b", "tissue: a"], ["age: 3", "age: 4", ""]])
     assert matrix_rows(str(root), "T", "GSE1") == [["tissue: a", "tissue: b"], ["age: 3", "age: 4"]]
     assert matrix_rows(str(root), "T", "GSE2") is None and matrix_rows(None, "T", "GSE1") is None
+
+
+def test_import_tree_with_root_reads_the_matrix_only_for_capped_rows(tmp_path):
+    tissues = [f"tissue: tumor {i}" for i in range(29)] + ["tissue: normal"]
+    conv = CONVERTERS.replace("    if v == 'tumor':\n        return 1\n    return 0",
+                              "    if v.startswith('tumor'):\n        return 1\n    if v == 'normal':\n"
+                              "        return 0\n    return None")
+    cells = [(SETUP, 1, ""), (READ, 2, chars_text({0: tissues})),
+             ("trait_row = 0\nage_row = None\ngender_row = None\n" + conv + SELECT, 3, ""), (MAPPING, 4, ""),
+             ("pass", 5, OUTCOME)]
+    gx = tmp_path / "gx"
+    (gx / "code" / "T").mkdir(parents=True)
+    (gx / "code" / "T" / "GSE1.ipynb").write_bytes(nb(*cells))
+    root = tmp_path / "root"
+    _write_matrix(root / "input/GEO/T/GSE1/GSE1_series_matrix.txt.gz", [tissues + ["tissue: tumor 77"]])
+    without = import_tree(str(gx), str(tmp_path / "a"))
+    assert without["cohorts"]["T/GSE1"]["class"] == "review"
+    with_root = import_tree(str(gx), str(tmp_path / "b"), root=str(root))
+    assert with_root["cohorts"]["T/GSE1"]["class"] == "clean"
+    spec = parse_specs((tmp_path / "b" / "T.yaml").read_text(), "T.yaml")["GSE1"]
+    assert spec.trait_spec.values["tissue: tumor 77"] == 1.0 and len(spec.trait_spec.values) == 31

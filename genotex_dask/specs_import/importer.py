@@ -7,9 +7,11 @@ cohort is not usable before any processing, e.g. no trait row), ``unimportable``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +147,7 @@ def _row(v: Any) -> int | None | Any:
 
 
 def _feature(name: str, call: Call, row_arg: str, conv_arg: str, printed: dict | None,
-             matrix_rows: list[list[str]] | None, reasons: list[str], digests: dict,
+             matrix_rows: Callable[[], list[list[str]] | None] | None, reasons: list[str], digests: dict,
              source: str) -> tuple[dict | None, conv.Converted | None]:
     row = _row(call.args.get(row_arg))
     if row is None:
@@ -161,8 +163,9 @@ def _feature(name: str, call: Call, row_arg: str, conv_arg: str, printed: dict |
     vals = printed.get(row) if printed else None
     capped = vals is None or len(vals) >= DICT_CAP
     cells = None
-    if capped and matrix_rows is not None and row < len(matrix_rows):
-        cells = matrix_rows[row]
+    rows = matrix_rows() if capped and matrix_rows is not None else None   # read only when needed
+    if rows is not None and row < len(rows):
+        cells = rows[row]
     if vals is None and cells is None:
         _reason(reasons, f"{name}: no printed values for row {row} and no series matrix under --root")
         return spec, None
@@ -222,7 +225,15 @@ def _preview_check(res: Resolution, call: Call, n_features: int, reasons: list[s
                          f"the code selects {n_features}")
 
 
-def import_geo(nb: Notebook, trait: str, cohort: str, matrix_rows: list[list[str]] | None = None) -> Imported:
+def import_geo(nb: Notebook, trait: str, cohort: str,
+               matrix_rows: list[list[str]] | Callable[[], list[list[str]] | None] | None = None) -> Imported:
+    """``matrix_rows``: the unique cells per characteristics row of the cohort's own series matrix (or a function
+    returning them, called only when a printed row is capped or absent)."""
+    if matrix_rows is not None and not callable(matrix_rows):
+        rows_given = matrix_rows
+        matrix_rows = lambda: rows_given  # noqa: E731
+    elif matrix_rows is not None:
+        matrix_rows = functools.cache(matrix_rows)
     res = resolve(nb)
     imp = Imported(trait, cohort, nb.path, "review")
     reasons = imp.reasons

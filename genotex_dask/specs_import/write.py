@@ -52,7 +52,7 @@ def import_one(url: str, trait: str, cohort: str, root: str | None = None) -> Im
     nb.path = url
     if cohort == "TCGA":
         return import_tcga(nb, trait)
-    return import_geo(nb, trait, cohort, matrix_rows(root, trait, cohort))
+    return import_geo(nb, trait, cohort, (lambda: matrix_rows(root, trait, cohort)) if root else None)
 
 
 def _relative(url: str, base: str) -> str:
