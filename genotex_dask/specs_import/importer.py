@@ -206,23 +206,32 @@ def _female_bug(spec: dict | None) -> dict | None:
     return fixed
 
 
-def _preview_check(res: Resolution, call: Call, n_features: int, reasons: list[str]) -> None:
-    """A printed preview of the selected features that the imported decision cannot have produced."""
+def _preview_check(res: Resolution, call: Call, features: list[tuple[str, conv.Converted | None]],
+                   reasons: list[str]) -> None:
+    """A printed preview of the selected features (``{'GSM1': [trait, age, gender], ...}``) that the imported
+    decision cannot have produced: another number of feature rows, or a value no table entry gives."""
     cell = next((c for c in res.notebook.cells if c.index == call.cell), None)
     if cell is None:
         return
     m = re.search(r"(?:preview|clinical features)[^\n{]*:\s*\n?\s*(\{'GSM)", cell.output, re.I)
-    if not m:
-        return
-    d = parse_printed_dict(cell.output[m.start(1) - 1:], cell.output[m.start(1) - 1:m.start(1) - 1] or "")
-    if not d:
-        d = parse_printed_dict("X" + cell.output[m.start(1):], "X")
+    d = parse_printed_dict("X" + cell.output[m.start(1):], "X") if m else None
     if not d:
         return
-    widths = {len(v) for v in d.values() if isinstance(v, list)}
-    if widths and widths != {n_features}:
+    rows = [v for v in d.values() if isinstance(v, list)]
+    widths = {len(v) for v in rows}
+    if widths and widths != {len(features)}:
         _reason(reasons, f"edited after execution: the printed preview has {sorted(widths)} feature rows, "
-                         f"the code selects {n_features}")
+                         f"the code selects {len(features)}")
+        return
+    for i, (name, c) in enumerate(features):
+        if c is None or c.domain != "printed" or c.numeric is not None or c.reasons:
+            continue
+        allowed = set(c.values.values()) | {x for x in (c.default, c.missing) if x is not None}
+        shown = {float(r[i]) for r in rows if isinstance(r[i], (int, float)) and not isinstance(r[i], bool)}
+        extra = sorted(shown - allowed)
+        if extra:
+            _reason(reasons, f"edited after execution: the printed preview shows {name} = {extra[0]:g}, "
+                             "which the imported converter gives no printed value")
 
 
 def import_geo(nb: Notebook, trait: str, cohort: str,
@@ -284,9 +293,9 @@ def import_geo(nb: Notebook, trait: str, cohort: str,
     digests: dict[str, str] = {}
     spec: dict[str, Any] = {}
     corrections: list[dict] = []
-    t, _ = _feature("trait", call, "trait_row", "convert_trait", printed, matrix_rows, reasons, digests, source)
-    a, _ = _feature("age", call, "age_row", "convert_age", printed, matrix_rows, reasons, digests, source)
-    g, _ = _feature("gender", call, "gender_row", "convert_gender", printed, matrix_rows, reasons, digests, source)
+    t, tc = _feature("trait", call, "trait_row", "convert_trait", printed, matrix_rows, reasons, digests, source)
+    a, ac = _feature("age", call, "age_row", "convert_age", printed, matrix_rows, reasons, digests, source)
+    g, gc = _feature("gender", call, "gender_row", "convert_gender", printed, matrix_rows, reasons, digests, source)
     if t is None:
         imp.klass = "unimportable"
         _reason(reasons, "no trait decision")
@@ -316,7 +325,8 @@ def import_geo(nb: Notebook, trait: str, cohort: str,
         same = "trait: the converter gives every printed value the same label"
         if same in reasons:
             reasons.remove(same)
-    _preview_check(res, call, 1 + (a is not None) + (g is not None), reasons)
+    _preview_check(res, call, [("trait", tc)] + ([("age", ac)] if a is not None else []) +
+                   ([("gender", gc)] if g is not None else []), reasons)
     spec["annotation"] = _annotation(res, reasons)
     if spec["annotation"] is None:
         del spec["annotation"]
