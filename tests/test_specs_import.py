@@ -194,6 +194,12 @@ def test_edited_after_execution_is_flagged():
                  (MAPPING, 4, ""), ("pass", 5, OUTCOME))
     assert edited.klass == "review"
     assert any(r.startswith("edited after execution") for r in edited.reasons)
+    # same rows, but a trait value the converter in the code cannot give (the code was changed after the run)
+    other = "Preview of selected clinical features:\n" + repr({"GSM1": [2.0, 61.0, 0.0], "GSM2": [0.0, 45.0, 1.0]})
+    changed = geo(("trait_row = 0\nage_row = 1\ngender_row = 2\n" + CONVERTERS + SELECT, 3, other),
+                  (MAPPING, 4, ""), ("pass", 5, OUTCOME))
+    assert changed.reasons == ["edited after execution: the printed preview shows trait = 2, which the imported "
+                               "converter gives no printed value"]
 
 
 def test_female_as_male_bug_published_in_compat_corrected_by_default():
