@@ -413,3 +413,12 @@ def test_import_tree_with_root_reads_the_matrix_only_for_capped_rows(tmp_path):
     assert with_root["cohorts"]["T/GSE1"]["class"] == "clean"
     spec = parse_specs((tmp_path / "b" / "T.yaml").read_text(), "T.yaml")["GSE1"]
     assert spec.trait_spec.values["tissue: tumor 77"] == 1.0 and len(spec.trait_spec.values) == 31
+
+
+def test_pathological_cells_are_bounded():
+    deep = "x = " + "(" * 150 + "1" + ")" * 150 + "\n" + "y = " + " + ".join(["1"] * 20000) + "\n"
+    t0 = time.perf_counter()
+    imp = geo((deep + "trait_row = 0\nage_row = None\ngender_row = None\n" + CONVERTERS + SELECT, 3, ""),
+              (MAPPING, 4, ""), ("pass", 5, OUTCOME))
+    assert imp.klass == "unimportable" and imp.reasons[0].startswith("executed cell 2 cannot be parsed")
+    assert time.perf_counter() - t0 < 10

@@ -254,6 +254,9 @@ def import_geo(nb: Notebook, trait: str, cohort: str,
         reasons.append("notebook never executed" if nb.cells else "notebook is empty")
         return imp
     prov: dict[str, Any] = {"notebook": nb.path, "cell": call.cell if call else (init.cell if init else None)}
+    for i in res.unparsed:
+        _reason(reasons, f"executed cell {i} cannot be parsed (not Python, or nested too deeply); its decisions "
+                         "are not seen")
     if call is None:
         # GenoTEX's initial filter: no trait row (or no gene data) -> cohort recorded as not usable
         if init is not None:
@@ -267,6 +270,8 @@ def import_geo(nb: Notebook, trait: str, cohort: str,
                             "import": {**prov, "class": "excluded"}}
                 return imp
         imp.klass = "unimportable"
+        if res.unparsed:
+            return imp
         if init is not None and (init.args.get("is_gene_available") is UNKNOWN or
                                  init.args.get("is_trait_available") is UNKNOWN):
             reasons.append("initial filter arguments are not literals and geo_select_clinical_features never ran")

@@ -435,7 +435,10 @@ class _Walker:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             self.res.unparsed.append(cell.index)
             return
-        self.stmts(tree.body)
+        try:
+            self.stmts(tree.body)
+        except RecursionError:   # a pathologically nested cell: what it assigned stays as far as it got
+            self.res.unparsed.append(cell.index)
 
 
 def _print_fragments(body: list[ast.stmt]) -> list[str]:

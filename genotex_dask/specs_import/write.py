@@ -50,9 +50,12 @@ def import_one(url: str, trait: str, cohort: str, root: str | None = None) -> Im
     except (OSError, FileNotFoundError) as exc:
         return Imported(trait, cohort, url, "unimportable", reasons=[f"unreadable notebook: {exc}"])
     nb.path = url
-    if cohort == "TCGA":
-        return import_tcga(nb, trait)
-    return import_geo(nb, trait, cohort, (lambda: matrix_rows(root, trait, cohort)) if root else None)
+    try:
+        if cohort == "TCGA":
+            return import_tcga(nb, trait)
+        return import_geo(nb, trait, cohort, (lambda: matrix_rows(root, trait, cohort)) if root else None)
+    except RecursionError:   # notebook content nested beyond what the static walk follows
+        return Imported(trait, cohort, url, "unimportable", reasons=["notebook code nested too deeply to resolve"])
 
 
 def _relative(url: str, base: str) -> str:
