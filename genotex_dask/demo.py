@@ -58,7 +58,13 @@ def run_demo(out: str, traits: int = 3, cohorts_per_trait: int = 3, samples: int
     result = {"corpus": corpus, "output": output, "report": layout.join(out, "report", "index.html"),
               "summary": summary}
     if (TCGA_TREE / "input" / "TCGA" / "TCGA_Bile_Duct_Cancer_(CHOL)").exists() and real_root is None:
-        result["imported_chol"] = imported_chol(out, **cluster_kw)
+        chol = result["imported_chol"] = imported_chol(out, **cluster_kw)
+        rec = chol["record"] or {}
+        result["imported_chol_check"] = (
+            f"TCGA CHOL with GenoTEX's imported decisions: {rec.get('sample_size')} samples, trait counts "
+            f"{chol['trait_counts']}, usable={rec.get('is_usable')}, {chol['n_genes']} genes; golden mismatches "
+            + (", ".join(f"{m['field']} expected {m['expected']} got {m['got']}" for m in chol["golden_mismatches"])
+               or "none"))
     return result
 
 
