@@ -114,3 +114,14 @@ def test_published_verdict_under_compat_and_correction_by_default(tcga_run, clie
     assert res["genotex"]["golden_mismatches"]["Bile_Duct_Cancer/TCGA"]["corrected"] is False
     fixed = res[None]["cohorts"]["Bile_Duct_Cancer/TCGA"]
     assert fixed["status"] == "done" and fixed["record"]["is_usable"] is True
+
+
+def test_golden_check_is_kept_for_resumed_cohorts(tcga_run, client):
+    out, first = tcga_run
+    root = out.parent / "root"
+    specs = {**_imported("Bile_Duct_Cancer"), **_imported("Large_B-cell_Lymphoma")}
+    again = run_preprocess(str(root), specs, str(out), client, progress=False)
+    assert again["skipped"] == 2
+    assert again["golden_mismatches"] == first["golden_mismatches"]
+    part = json.loads((out / "preprocess_meta/Bile_Duct_Cancer/TCGA.json").read_text())
+    assert part["trait_counts"] == {"0": 9, "1": 36} and [m["field"] for m in part["golden"]] == ["n_genes"]
