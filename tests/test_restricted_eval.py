@@ -23,6 +23,7 @@ from genotex_dask.specs_import.restricted import (
     call,
     infer_numeric_rule,
     load_functions,
+    referenced_names,
     tabulate,
 )
 
@@ -196,6 +197,12 @@ def test_syntax_and_unknown_names_are_refusals():
     program = load_functions({"f": "def f(x):\n    return ROW + g(x)", "g": "g = lambda x: len(x)"}, {"ROW": 3})
     assert call(program, "f", "ab") == 5
     assert load_functions({"f": "def f(x): pass"}, {"bad": object()}).reason == "constant-not-allowed:object"
+    # what the importer must resolve in the notebook: free names that are neither local nor provided
+    assert referenced_names({"f": "def f(x):\n    y = [c for c in x]\n    return LABELS.get(y[0]) or helper(x) + len(x)",
+                             "helper": "def helper(s):\n    return re.search(PAT, s) is None"}) == {"LABELS", "PAT"}
+    refused = load_functions({"f": "def f(x):\n    while x: pass"})
+    tab = tabulate(refused, "f", ["a"])
+    assert tab.refusals == [refused] and tab.table == {} and tab.missing == refused
 
 
 # ------------------------------------------------------------------------------------------------ (2) safety
@@ -249,13 +256,14 @@ def test_outside_the_allowlist_is_a_named_refusal_and_never_runs(tmp_path, sourc
     sentinel = tmp_path / "SENTINEL"
     started = time.monotonic()
     program = load_functions({"f": source.format(s=sentinel)})
-    got = program if isinstance(program, Refusal) else call(program, "f", "never")
+    # a generous wall-clock budget keeps the reason deterministic on a loaded machine; the bound is asserted below
+    got = program if isinstance(program, Refusal) else call(program, "f", "never", time_budget_s=5.0)
     assert isinstance(got, Refusal) and got.reason == reason, got
     assert time.monotonic() - started < 1.0
     assert not sentinel.exists()
     # a tabulation reports it as a refusal per value, never raises
     if isinstance(program, Program):
-        tab = tabulate(program, "f", ["a", "b"])
+        tab = tabulate(program, "f", ["a", "b"], time_budget_s=5.0)
         assert [r.reason for r in tab.refusals] == [reason, reason] and tab.table == {}
 
 
@@ -324,6 +332,7 @@ def test_tabulation_shape():
     tab = tabulate(program, "f", ["age: 3", "age: 3", "age: x", "age: 4"])
     assert isinstance(tab, Tabulation)
     assert tab.table == {"age: 3": 3.0, "age: 4": 4.0}
+    assert tabulate(program, "f", [None, float("nan"), 5]).refusals[0].reason == "value-not-text"
     assert [r.reason for r in tab.refusals] == ["converter-raised:ValueError"] and "'age: x'" in tab.refusals[0].detail
     assert tab.numeric_rule is None  # refusals leave the values unexplained
     assert tab.missing == -1

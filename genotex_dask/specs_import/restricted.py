@@ -311,8 +311,6 @@ def _check(tree: ast.AST, bound: frozenset[str]) -> None:
                 raise _Refused("int-too-large", f"line {node.lineno}: integer literal")
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             scope = scope | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
-        elif isinstance(node, ast.Starred):
-            raise _Refused("node-not-allowed:Starred", f"line {node.lineno}")
         elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
             spec = node.format_spec
             if not (isinstance(spec, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in spec.values)):
@@ -396,7 +394,7 @@ def load_functions(sources: Mapping[str, str], constants: Mapping[str, object] |
                 if isinstance(stmt.value, ast.Lambda):
                     functions[name] = interp.make_function(stmt.value, stmt.targets[0].id, None)
                 else:
-                    consts[name] = interp.globals[name] = interp.eval_top(stmt.value)
+                    consts[name] = interp.globals[name] = interp.value_of_top(stmt.value)
             else:
                 raise _Refused("syntax", f"{name}: expected a def, a lambda or a constant assignment")
         return program
@@ -485,14 +483,14 @@ class _Interp:
         return value
 
     # -- entry points
-    def eval_top(self, node: ast.expr) -> object:
-        return self.eval(node, _Env(None))
+    def value_of_top(self, node: ast.expr) -> object:
+        return self.value_of(node, _Env(None))
 
     def make_function(self, node, name: str, env: _Env | None) -> _Func:
         a = node.args
         scope = env if env is not None else _Env(None)
-        defaults = tuple(self.eval(d, scope) for d in a.defaults)
-        kw_defaults = tuple(None if d is None else self.eval(d, scope) for d in a.kw_defaults)
+        defaults = tuple(self.value_of(d, scope) for d in a.defaults)
+        kw_defaults = tuple(None if d is None else self.value_of(d, scope) for d in a.kw_defaults)
         return _Func(name, node, defaults, kw_defaults, env, _local_names(node))
 
     # -- names
@@ -515,34 +513,34 @@ class _Interp:
         raise _Refused(f"name-unknown:{name}", f"name {name!r} is not defined by the converter or its constants")
 
     # -- statements
-    def exec_block(self, body: list[ast.stmt], env: _Env) -> None:
+    def run_block(self, body: list[ast.stmt], env: _Env) -> None:
         for stmt in body:
-            self.exec(stmt, env)
+            self.run_stmt(stmt, env)
 
-    def exec(self, node: ast.stmt, env: _Env) -> None:
+    def run_stmt(self, node: ast.stmt, env: _Env) -> None:
         self.tick()
         kind = type(node)
         if kind is ast.Return:
-            raise _Return(None if node.value is None else self.eval(node.value, env))
+            raise _Return(None if node.value is None else self.value_of(node.value, env))
         if kind is ast.If:
-            self.exec_block(node.body if self.truth(self.eval(node.test, env)) else node.orelse, env)
+            self.run_block(node.body if self.truth(self.value_of(node.test, env)) else node.orelse, env)
         elif kind is ast.Assign:
-            value = self.eval(node.value, env)
+            value = self.value_of(node.value, env)
             for target in node.targets:
                 self.assign(target, value, env)
         elif kind is ast.AugAssign:
             self.aug_assign(node, env)
         elif kind is ast.AnnAssign:
             if node.value is not None:
-                self.assign(node.target, self.eval(node.value, env), env)
+                self.assign(node.target, self.value_of(node.value, env), env)
         elif kind is ast.Expr:
-            self.eval(node.value, env)
+            self.value_of(node.value, env)
         elif kind is ast.Pass:
             pass
         elif kind is ast.Try:
-            self.exec_try(node, env)
+            self.run_try(node, env)
         elif kind is ast.For:
-            self.exec_for(node, env)
+            self.run_for(node, env)
         elif kind is ast.Break:
             raise _Break()
         elif kind is ast.Continue:
@@ -550,10 +548,10 @@ class _Interp:
         elif kind is ast.FunctionDef:
             env.vars[node.name] = self.make_function(node, node.name, env)
         elif kind is ast.Raise:
-            self.exec_raise(node, env)
+            self.run_raise(node, env)
         elif kind is ast.Assert:
-            if not self.truth(self.eval(node.test, env)):
-                msg = () if node.msg is None else (self.eval(node.msg, env),)
+            if not self.truth(self.value_of(node.test, env)):
+                msg = () if node.msg is None else (self.value_of(node.msg, env),)
                 raise _Raised(AssertionError(*msg))
         elif kind is ast.Import:
             for al in node.names:
@@ -565,44 +563,44 @@ class _Interp:
         else:  # pragma: no cover - the static check keeps other nodes out
             raise _Refused(f"node-not-allowed:{kind.__name__}", "")
 
-    def exec_for(self, node: ast.For, env: _Env) -> None:
+    def run_for(self, node: ast.For, env: _Env) -> None:
         broke = False
-        for item in self.iterate(self.eval(node.iter, env)):
+        for item in self.iterate(self.value_of(node.iter, env)):
             self.assign(node.target, item, env)
             try:
-                self.exec_block(node.body, env)
+                self.run_block(node.body, env)
             except _Break:
                 broke = True
                 break
             except _Continue:
                 continue
         if not broke:
-            self.exec_block(node.orelse, env)
+            self.run_block(node.orelse, env)
 
-    def exec_try(self, node: ast.Try, env: _Env) -> None:
+    def run_try(self, node: ast.Try, env: _Env) -> None:
         try:
             self.try_body(node, env)
         except (_Refused, RecursionError):
             raise
         except BaseException:
             if node.finalbody:
-                self.exec_block(node.finalbody, env)
+                self.run_block(node.finalbody, env)
             raise
         if node.finalbody:
-            self.exec_block(node.finalbody, env)
+            self.run_block(node.finalbody, env)
 
     def try_body(self, node: ast.Try, env: _Env) -> None:
         try:
-            self.exec_block(node.body, env)
+            self.run_block(node.body, env)
         except _Raised as raised:
             for handler in node.handlers:
-                if handler.type is not None and not self.matches(raised.exc, self.eval(handler.type, env)):
+                if handler.type is not None and not self.matches(raised.exc, self.value_of(handler.type, env)):
                     continue
                 if handler.name:
                     env.vars[handler.name] = raised.exc
                 self.handling.append(raised.exc)
                 try:
-                    self.exec_block(handler.body, env)
+                    self.run_block(handler.body, env)
                 finally:
                     self.handling.pop()
                     if handler.name:
@@ -611,7 +609,7 @@ class _Interp:
             else:
                 raise
         else:
-            self.exec_block(node.orelse, env)
+            self.run_block(node.orelse, env)
 
     def matches(self, exc: BaseException, spec: object) -> bool:
         specs = spec if isinstance(spec, tuple) else (spec,)
@@ -620,12 +618,12 @@ class _Interp:
                 raise _Raised(TypeError("catching classes that do not inherit from BaseException is not allowed"))
         return isinstance(exc, specs)
 
-    def exec_raise(self, node: ast.Raise, env: _Env) -> None:
+    def run_raise(self, node: ast.Raise, env: _Env) -> None:
         if node.exc is None:
             if not self.handling:
                 raise _Raised(RuntimeError("No active exception to reraise"))
             raise _Raised(self.handling[-1])
-        exc = self.eval(node.exc, env)
+        exc = self.value_of(node.exc, env)
         if isinstance(exc, type) and exc in _EXC_CLASS_SET:
             exc = exc()
         if not isinstance(exc, BaseException):
@@ -643,8 +641,8 @@ class _Interp:
             for t, v in zip(target.elts, items):
                 self.assign(t, v, env)
         elif kind is ast.Subscript:
-            obj = self.eval(target.value, env)
-            key = self.eval_index(target.slice, env)
+            obj = self.value_of(target.value, env)
+            key = self.value_of_index(target.slice, env)
             if not isinstance(obj, (list, dict)):
                 raise _Raised(TypeError(f"'{type(obj).__name__}' object does not support item assignment"))
             self.real(obj.__setitem__, key, value)
@@ -656,12 +654,12 @@ class _Interp:
         target = node.target
         if isinstance(target, ast.Name):
             current = self.lookup(target.id, env)
-            env.vars[target.id] = self.binop(node.op, current, self.eval(node.value, env))
+            env.vars[target.id] = self.binop(node.op, current, self.value_of(node.value, env))
         elif isinstance(target, ast.Subscript):
-            obj = self.eval(target.value, env)
-            key = self.eval_index(target.slice, env)
+            obj = self.value_of(target.value, env)
+            key = self.value_of_index(target.slice, env)
             current = self.subscript(obj, key)
-            self.assign_item(obj, key, self.binop(node.op, current, self.eval(node.value, env)))
+            self.assign_item(obj, key, self.binop(node.op, current, self.value_of(node.value, env)))
         else:
             raise _Refused("node-not-allowed:attribute-store", "")
 
@@ -672,7 +670,7 @@ class _Interp:
         self.charge(obj)
 
     # -- expressions
-    def eval(self, node: ast.expr, env: _Env) -> object:
+    def value_of(self, node: ast.expr, env: _Env) -> object:
         self.tick()
         kind = type(node)
         if kind is ast.Constant:
@@ -680,20 +678,20 @@ class _Interp:
         if kind is ast.Name:
             return self.lookup(node.id, env)
         if kind is ast.Call:
-            return self.eval_call(node, env)
+            return self.value_of_call(node, env)
         if kind is ast.Attribute:
-            return self.attribute(self.eval(node.value, env), node.attr)
+            return self.attribute(self.value_of(node.value, env), node.attr)
         if kind is ast.Compare:
             return self.compare(node, env)
         if kind is ast.BoolOp:
             value = None
             for operand in node.values:
-                value = self.eval(operand, env)
+                value = self.value_of(operand, env)
                 if self.truth(value) == isinstance(node.op, ast.Or):
                     return value
             return value
         if kind is ast.UnaryOp:
-            operand = self.eval(node.operand, env)
+            operand = self.value_of(node.operand, env)
             if isinstance(node.op, ast.Not):
                 return not self.truth(operand)
             op = {ast.USub: lambda x: -x, ast.UAdd: lambda x: +x, ast.Invert: lambda x: ~x}[type(node.op)]
@@ -701,13 +699,13 @@ class _Interp:
                 raise _Raised(TypeError(f"bad operand type for unary op: '{type(operand).__name__}'"))
             return self.real(op, operand)
         if kind is ast.BinOp:
-            return self.binop(node.op, self.eval(node.left, env), self.eval(node.right, env))
+            return self.binop(node.op, self.value_of(node.left, env), self.value_of(node.right, env))
         if kind is ast.Subscript:
-            return self.subscript(self.eval(node.value, env), self.eval_index(node.slice, env))
+            return self.subscript(self.value_of(node.value, env), self.value_of_index(node.slice, env))
         if kind is ast.IfExp:
-            return self.eval(node.body if self.truth(self.eval(node.test, env)) else node.orelse, env)
+            return self.value_of(node.body if self.truth(self.value_of(node.test, env)) else node.orelse, env)
         if kind in (ast.List, ast.Tuple, ast.Set):
-            items = [self.eval(e, env) for e in node.elts]
+            items = [self.value_of(e, env) for e in node.elts]
             return self.charge(items if kind is ast.List else tuple(items) if kind is ast.Tuple
                                else self.real(set, items))
         if kind is ast.Dict:
@@ -715,7 +713,7 @@ class _Interp:
             for k, v in zip(node.keys, node.values):
                 if k is None:
                     raise _Refused("node-not-allowed:dict-unpack", "")
-                self.real(out.__setitem__, self.eval(k, env), self.eval(v, env))
+                self.real(out.__setitem__, self.value_of(k, env), self.value_of(v, env))
             return self.charge(out)
         if kind in (ast.ListComp, ast.SetComp, ast.DictComp):
             return self.comprehension(node, env)
@@ -726,24 +724,24 @@ class _Interp:
         if kind is ast.JoinedStr:
             return self.charge("".join(self.format_part(v, env) for v in node.values))
         if kind is ast.NamedExpr:
-            value = self.eval(node.value, env)
+            value = self.value_of(node.value, env)
             env.vars[node.target.id] = value
             return value
         raise _Refused(f"node-not-allowed:{kind.__name__}", "")  # pragma: no cover
 
-    def eval_index(self, node: ast.expr, env: _Env) -> object:
+    def value_of_index(self, node: ast.expr, env: _Env) -> object:
         if isinstance(node, ast.Slice):
-            parts = [None if p is None else self.eval(p, env) for p in (node.lower, node.upper, node.step)]
+            parts = [None if p is None else self.value_of(p, env) for p in (node.lower, node.upper, node.step)]
             for p in parts:
                 if p is not None and not isinstance(p, int):
                     raise _Raised(TypeError("slice indices must be integers or None"))
             return slice(*parts)
-        return self.eval(node, env)
+        return self.value_of(node, env)
 
     def format_part(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
             return node.value
-        value = self.eval(node.value, env)
+        value = self.value_of(node.value, env)
         if _text_size(value, MAX_STR) > MAX_STR:
             raise _Refused("string-too-large", "formatted value")
         spec = "" if node.format_spec is None else "".join(v.value for v in node.format_spec.values)
@@ -766,9 +764,9 @@ class _Interp:
         return bool(value)
 
     def compare(self, node: ast.Compare, env: _Env) -> bool:
-        left = self.eval(node.left, env)
+        left = self.value_of(node.left, env)
         for op, comp in zip(node.ops, node.comparators):
-            right = self.eval(comp, env)
+            right = self.value_of(comp, env)
             kind = type(op)
             if kind is ast.Is:
                 ok = left is right
@@ -859,6 +857,8 @@ class _Interp:
                 item = next(source)
             except StopIteration:
                 return
+            except RecursionError:
+                raise
             except RuntimeError as exc:  # dict changed size during iteration
                 raise _Raised(exc) from None
             yield item
@@ -872,22 +872,22 @@ class _Interp:
         return out
 
     def generate(self, node, env: _Env) -> Iterator:
-        first = self.eval(node.generators[0].iter, env)  # CPython evaluates the outermost iterable at once
+        first = self.value_of(node.generators[0].iter, env)  # CPython evaluates the outermost iterable at once
         return self._gen(node, node.generators, 0, _Env(env), first)
 
     def _gen(self, node, gens: list[ast.comprehension], i: int, scope: _Env, first=None) -> Iterator:
         if i == len(gens):
             if isinstance(node, ast.DictComp):
-                yield (self.eval(node.key, scope), self.eval(node.value, scope))
+                yield (self.value_of(node.key, scope), self.value_of(node.value, scope))
             else:
-                yield self.eval(node.elt, scope)
+                yield self.value_of(node.elt, scope)
             return
         gen = gens[i]
         if gen.is_async:
             raise _Refused("node-not-allowed:async", "")
-        for item in self.iterate(first if i == 0 else self.eval(gen.iter, scope)):
+        for item in self.iterate(first if i == 0 else self.value_of(gen.iter, scope)):
             self.assign(gen.target, item, scope)
-            if all(self.truth(self.eval(cond, scope)) for cond in gen.ifs):
+            if all(self.truth(self.value_of(cond, scope)) for cond in gen.ifs):
                 yield from self._gen(node, gens, i + 1, scope)
 
     def comprehension(self, node, env: _Env) -> object:
@@ -925,14 +925,14 @@ class _Interp:
             raise _Refused(f"attribute-not-allowed:{type(obj).__name__}.{name}", "")
         raise _Raised(AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'"))
 
-    def eval_call(self, node: ast.Call, env: _Env) -> object:
-        func = self.eval(node.func, env)
-        args = [self.eval(a, env) for a in node.args]
+    def value_of_call(self, node: ast.Call, env: _Env) -> object:
+        func = self.value_of(node.func, env)
+        args = [self.value_of(a, env) for a in node.args]
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 raise _Refused("node-not-allowed:kwargs-unpack", "")
-            kwargs[kw.arg] = self.eval(kw.value, env)
+            kwargs[kw.arg] = self.value_of(kw.value, env)
         return self.call_value(func, args, kwargs)
 
     def call_value(self, func: object, args: list, kwargs: dict) -> object:
@@ -981,8 +981,8 @@ class _Interp:
         self.depth += 1
         try:
             if isinstance(func.node, ast.Lambda):
-                return self.eval(func.node.body, env)
-            self.exec_block(func.node.body, env)
+                return self.value_of(func.node.body, env)
+            self.run_block(func.node.body, env)
             return None
         except _Return as ret:
             return ret.value
@@ -1687,13 +1687,18 @@ def infer_numeric_rule(table: Mapping[str, float | int | None]) -> dict | None:
     return None
 
 
-def tabulate(program: Program, func: str, raw_values: Iterable[str], **budgets) -> Tabulation:
+def tabulate(program: Program | Refusal, func: str, raw_values: Iterable[str], **budgets) -> Tabulation:
     """Evaluate ``func`` on every raw cell: the value table, refusals by value, and a numeric rule if one fits."""
+    if isinstance(program, Refusal):  # the converter never loaded: every value is refused for that reason
+        return Tabulation({}, None, [program], program)
     table: dict[str, float | int | None] = {}
     refusals: list[Refusal] = []
     for raw in raw_values:
+        if _is_missing(raw):
+            continue  # covered by ``missing``
         if not isinstance(raw, str):
-            continue  # missing cells are covered by ``missing``
+            refusals.append(Refusal("value-not-text", f"{raw!r}: raw cells are text"))
+            continue
         if raw in table:
             continue
         result = call(program, func, raw, **budgets)
@@ -1704,3 +1709,31 @@ def tabulate(program: Program, func: str, raw_values: Iterable[str], **budgets) 
     missing = call(program, func, _NP_NAN, **budgets)
     rule = infer_numeric_rule(table) if not refusals else None
     return Tabulation(table, rule, refusals, missing)
+
+
+def referenced_names(sources: Mapping[str, str]) -> frozenset[str]:
+    """Global names the sources read that they do not define and the interpreter does not provide.
+
+    The importer resolves these in the notebook (helper defs, literal constants) before calling
+    :func:`load_functions`; a name it cannot resolve stays a ``name-unknown`` refusal when reached.
+    """
+    found: set[str] = set()
+    for source in sources.values():
+        try:
+            tree = ast.parse(textwrap.dedent(source)) if len(source) <= MAX_SOURCE_CHARS else None
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if tree is None:
+            continue
+        stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
+        while stack:
+            node, scope = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                scope = scope | _local_names(node)
+            elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                scope = scope | {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in scope:
+                found.add(node.id)
+            stack.extend((child, scope) for child in _children(node))
+    provided = set(sources) | set(_BUILTINS) | set(_MODULE_NAMES)
+    return frozenset(n for n in found if n not in provided and not hasattr(_builtins, n))
