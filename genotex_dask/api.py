@@ -88,6 +88,7 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    specs = shipped_specs(specs)
     preflight.require_path(root, "ROOT")
     preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
     preflight.require_specs(specs)
@@ -96,6 +97,23 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     with _client(client, **cluster_kw) as c:
         return run_preprocess(root, specs, out, client=c, compat=compat, store=store, progress=progress,
                               platforms=platforms)
+
+
+def shipped_specs(specs: Any) -> Any:
+    """``"genotex"`` names the spec set imported from GenoTEX's notebooks and shipped with the package."""
+    if specs == "genotex":
+        from genotex_dask.specs_import import SHIPPED
+
+        return SHIPPED
+    return specs
+
+
+def import_specs(genotex_dir: str, out: str, root: str | None = None) -> dict:
+    """Import GenoTEX's notebook decisions (``GENOTEX_DIR/code/<Trait>/<cohort>.ipynb``) as one spec file per
+    trait in ``out``; ``root`` (a GenoTEX input tree) completes capped printed values from the series matrices."""
+    from genotex_dask.specs_import.write import import_tree
+
+    return import_tree(genotex_dir, out, root=root)
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,
@@ -132,6 +150,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
     ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
     """
+    specs = shipped_specs(specs)
     preflight.require_input_tree(root)
     preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
     preflight.require_path(layout.task_info_path(root), "task_info.json")

@@ -90,6 +90,10 @@ def _cmd_specs_suggest(a: argparse.Namespace) -> dict:
     return api.suggest_specs(a.root, a.out, store=a.store)
 
 
+def _cmd_specs_import(a: argparse.Namespace) -> dict:
+    return api.import_specs(a.genotex_dir, a.out, root=a.root)
+
+
 def _cmd_preprocess(a: argparse.Namespace) -> dict:
     return api.preprocess(a.root, a.specs, a.out, compat=a.compat, store=a.store,
                           progress=_progress(a), platforms=a.platforms, **_cluster_kw(a))
@@ -158,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("root")
     sp.add_argument("--out", required=True)
     sp.add_argument("--store")
+    sp = add("import", _cmd_specs_import, "import GenoTEX's notebook decisions as specs, one file per trait",
+             False, specs)
+    sp.add_argument("genotex_dir", help="a GenoTEX checkout (any fsspec URL) holding code/<Trait>/<cohort>.ipynb")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--root", help="GenoTEX input tree: series matrices complete values capped in the notebooks")
 
     sp = add("preprocess", _cmd_preprocess, "preprocess cohorts into OUT/preprocess (GenoTEX layout)")
     sp.add_argument("root")

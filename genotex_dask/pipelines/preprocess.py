@@ -53,7 +53,7 @@ from genotex_dask.pipelines.csv_out import (
     write_matrix_csv,
     write_token_csv,
 )
-from genotex_dask.preprocess import clinical, quality
+from genotex_dask.preprocess import clinical, golden, quality
 from genotex_dask.preprocess.mapping import (
     OPERATOR_FORMAT,
     GeneOperator,
@@ -189,36 +189,10 @@ class Prepared:
 
 def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
     """Values of one GEO feature for every sample of ``obs`` (the store's sample metadata)."""
-    n = len(obs)
-    if spec.source == "characteristics":
-        cols = [c for c in obs.columns if str(c).startswith("characteristics_ch1")]
-        cols.sort(key=lambda c: int(str(c).rsplit("_", 1)[-1]) if str(c).rsplit("_", 1)[-1].isdigit() else 0)
-        rows = [[None if v == "" else v for v in obs[c].tolist()] for c in cols]
-        try:
-            cells = clinical.select_characteristic(rows, n, key=spec.key, row=spec.row)
-        except IndexError as exc:
-            raise SpecError(file, spec.line, str(exc)) from None
-        strip = True
-    else:
-        col = "source_name_ch1" if spec.source == "source_name" else "title"
-        cells = [None if v == "" else v for v in obs[col].tolist()]
-        strip = False
-    if spec.convert is not None:
-        return clinical.apply_callable(cells, spec.convert)
-    if numeric == "number":
-        return clinical.parse_number(cells, spec.pattern or clinical.DEFAULT_NUMBER, spec.scale, strip)
-    out = np.full(n, np.nan)
-    if spec.values:
-        lut = {k.strip().lower(): v for k, v in spec.values.items()}
-        for i, c in enumerate(cells):
-            v = clinical.cell_value(c, strip)
-            if v is not None and v.lower() in lut:
-                out[i] = lut[v.lower()]
-    rules = spec.rules or (clinical.DEFAULT_GENDER_RULES if numeric == "gender" and not spec.values else [])
-    if rules:
-        ruled = clinical.apply_rules(cells, clinical.compile_rules(rules), strip)
-        out = np.where(np.isnan(out), ruled, out)
-    return out
+    try:
+        return clinical.feature_values(spec, obs, numeric)
+    except IndexError as exc:
+        raise SpecError(file, spec.line, str(exc)) from None
 
 
 def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
@@ -235,7 +209,7 @@ def _synonyms_key(job: Job) -> str:
 
 def _obs_needed(column: str) -> bool:
     """The obs columns trait/Age/Gender rules can read (characteristics, title, source name)."""
-    return column.startswith("characteristics_ch1") or column in ("title", "source_name_ch1")
+    return column.startswith(("characteristics_ch1", "characteristics_ch2")) or column in ("title", "source_name_ch1")
 
 
 def _prepare_geo(job: Job) -> Prepared:
@@ -245,6 +219,8 @@ def _prepare_geo(job: Job) -> Prepared:
     p = Prepared(samples=[str(s) for s in obs.index], layout_kind="GEO", gene_index_name="Gene")
     p.clinical_samples = list(p.samples)
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
+    if spec.excluded is not None:
+        return _excluded(p, spec)
     if spec.trait_spec is None:
         p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
         p.filtered = True
@@ -293,9 +269,11 @@ def _prepare_geo(job: Job) -> Prepared:
                 if gcol is None or gcol not in var_cols:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
-                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat),
-                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat),
-                               job.operators_dir)
+                parser = spec.parser if job.compat != "genotex" else "text"  # GenoTEX reads the whole cell
+                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat,
+                                         *([parser] if parser != "text" else [])),
+                               lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat,
+                                                       parser), job.operators_dir)
     except NoMappableGenes as exc:
         p.failure = quality.initial_record(False, True, f"no mappable genes: {exc}")
     except Exception as exc:  # mapping failed after the trait was read: a result, recorded with its traceback
@@ -314,14 +292,27 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _excluded(p: Prepared, spec: CohortSpec) -> Prepared:
+    """A cohort the spec excludes (GenoTEX's decision): its initial-filter record, no processing."""
+    f = spec.excluded.get("initial_filter") or {}
+    p.failure = quality.initial_record(bool(f.get("is_gene_available", False)),
+                                       bool(f.get("is_trait_available", False)),
+                                       f"excluded: {spec.excluded.get('reason', '')}")
+    p.filtered = True
+    return p
+
+
 def _present(values) -> list:
     return [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in values]
 
 
-def _store_operator(meta: store.CohortMeta, gcol: str, syn: dict, compat: str | None) -> GeneOperator:
+def _store_operator(meta: store.CohortMeta, gcol: str, syn: dict, compat: str | None,
+                    parser: str = "text") -> GeneOperator:
     """Probe operator from the platform annotation kept in the store's var (index + one gene column)."""
+    from genotex_dask.preprocess.annotation_parsers import parse_cells
+
     ids = meta.index("var")
-    return build_probe_operator(ids, ids, _present(meta.column("var", gcol)), syn, compat)
+    return build_probe_operator(ids, ids, parse_cells(_present(meta.column("var", gcol)), parser), syn, compat)
 
 
 def _genotex_operator(spec: CohortSpec, meta: store.CohortMeta, soft: str, syn: dict) -> GeneOperator:
@@ -360,10 +351,19 @@ def _prepare_tcga(job: Job) -> Prepared:
     clin = parse_xena_clinical(str(meta.uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
     p = Prepared(samples=meta.index("obs"), layout_kind="TCGA")
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
+    if spec.excluded is not None:
+        return _excluded(p, spec)
     p.clinical_samples = [str(s) for s in clin.index]
     p.trait = clinical.tcga_trait(p.clinical_samples)
-    for name, col, fn in (("Age", spec.age_column, clinical.tcga_age), ("Gender", spec.gender_column,
-                                                                        clinical.tcga_gender)):
+    if spec.trait_column:
+        if spec.trait_column not in clin.columns:
+            raise SpecError(spec.file, spec.line, f"TCGA column {spec.trait_column!r} not in the clinical matrix")
+        p.trait = clinical.tcga_trait_from_column(clin[spec.trait_column].tolist(), spec.trait_values)
+
+    def age(cells):
+        return clinical.tcga_age(cells, spec.age_unit, job.compat)
+
+    for name, col, fn in (("Age", spec.age_column, age), ("Gender", spec.gender_column, clinical.tcga_gender)):
         if col:
             if col not in clin.columns:
                 raise SpecError(spec.file, spec.line, f"TCGA column {col!r} not in the clinical matrix")
@@ -559,10 +559,13 @@ def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
         kept.add("store")
     _remove_outputs(job, kept)
+    outcome = {"record": record, "n_genes": int(len(genes)), "trait_counts": golden.trait_counts(d.trait)}
+    gold = {"golden": golden.check(job.spec.expect, outcome)} if job.spec.expect else {}
     _write_part(job, record, {"mapping": summary, "steps": res.steps, "status": "done",
-                              "n_genes": int(len(genes)), "seconds": round(time.perf_counter() - t0, 3)})
-    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "record": record,
-            "n_genes": int(len(genes)), "n_samples": int(len(d.samples))}
+                              "n_genes": int(len(genes)), "trait_counts": outcome["trait_counts"], **gold,
+                              "seconds": round(time.perf_counter() - t0, 3)})
+    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": int(len(d.samples)), **outcome,
+            **gold}
 
 
 def cohort_graph(job: Job):
@@ -653,13 +656,21 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         raise ValueError(f"compat must be None or 'genotex', not {compat!r}")
     t0 = time.perf_counter()
     store_url = store or layout.join(out, "store")
-    spec_map = load_specs(specs)
+    spec_map = {t: {c: s.for_compat(compat) for c, s in cs.items()} for t, cs in load_specs(specs).items()}
     syn_url = layout.gene_synonym_path(root)
     syn_fp = fs.file_fingerprint(syn_url)
     ingest_jobs = discover(root, store_url, platforms)
-    matched, missing = _match_jobs(spec_map, ingest_jobs)
+    excluded = {(t, c): s for t, cs in spec_map.items() for c, s in cs.items() if s.excluded is not None}
+    matched, missing = _match_jobs({t: {c: s for c, s in cs.items() if (t, c) not in excluded}
+                                    for t, cs in spec_map.items()}, ingest_jobs)
     failed: dict[str, str] = {}
     cohorts: dict[str, dict] = {}
+    for (trait, cid), spec in sorted(excluded.items()):  # GenoTEX's decision: recorded, never processed
+        rec = _excluded(Prepared(), spec).failure
+        fs.write_json_atomic(meta_path(out, trait, cid), {"trait": trait, "cohort": cid, "fingerprint": "",
+                                                          "record": rec, "status": "filtered",
+                                                          "spec": spec.where()})
+        cohorts[f"{trait}/{cid}"] = {"cohort": f"{trait}/{cid}", "status": "filtered", "record": rec}
 
     def fail(trait: str, cid: str, spec: CohortSpec | None, cause: str, gene: bool = False, tr: bool = False):
         key = f"{trait}/{cid}"
@@ -698,6 +709,10 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         if _up_to_date(job):
             skipped += 1
             cohorts[f"{trait}/{cid}"] = {"cohort": f"{trait}/{cid}", "status": "skipped"}
+            if spec.expect:   # a resumed cohort still reports its golden check (kept in its meta part)
+                part = fs.read_json(meta_path(out, trait, cid))
+                if "golden" in part:
+                    cohorts[f"{trait}/{cid}"]["golden"] = part["golden"]
             continue
         graphs.append(cohort_graph(job))
         jobs.append(job)
@@ -716,13 +731,21 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
             fail(job.trait, job.cohort, job.spec, cause)
             cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
     merge_cohort_info(out, sorted(spec_map))
+    golden_mismatches = {}
+    for key, c in cohorts.items():  # GenoTEX's printed values (spec `expect:`) vs this run
+        spec = spec_map[key.split("/", 1)[0]][key.split("/", 1)[1]]
+        if spec.expect and "golden" not in c and c.get("status") in ("done", "filtered", "failed"):
+            c["golden"] = golden.check(spec.expect, c)
+        if c.get("golden"):
+            golden_mismatches[key] = {"mismatches": c["golden"], "corrected": bool(spec.corrections) and
+                                      compat != "genotex"}
     done = sum(1 for c in cohorts.values() if c.get("status") == "done")
     filtered = sorted(k for k, c in cohorts.items() if c.get("status") == "filtered")
     summary = {"stage": "preprocess", "version": ENGINE_VERSION, "root": root, "out": out, "store": store_url,
                "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()), "done": done,
                "skipped": skipped, "filtered": filtered, "failed": failed,
                "usable": sorted(k for k, c in cohorts.items() if (c.get("record") or {}).get("is_usable")),
-               "cohorts": {k: cohorts[k] for k in sorted(cohorts)},
+               "cohorts": {k: cohorts[k] for k in sorted(cohorts)}, "golden_mismatches": golden_mismatches,
                "seconds": round(time.perf_counter() - t0, 3)}
     fs.write_json_atomic(layout.join(layout.preprocess_dir(out), "run_summary.json"), summary)
     return summary

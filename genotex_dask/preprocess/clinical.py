@@ -6,6 +6,10 @@ text before the first ':' of each sample's cells, or a row position; or the sour
 converted by ordered pattern -> value rules (first match wins, no match = missing) or by a Python callable that
 receives the raw cell, as GenoTEX's converters do.
 
+Imported specs (``match: cell``) key their value tables on the WHOLE raw cell, compared exactly, because
+GenoTEX's converters receive the whole cell; ``default`` gives every other non-missing cell a value; numeric
+features try the value table first, then the number pattern.
+
 TCGA: the trait comes from the barcode's last two digits (01-09 tumour = 1, 10-19 normal = 0, anything else
 -1, as GenoTEX's converter returns), gender is ``female``/``male`` (case-insensitive) -> 0/1 else missing, and
 age is the first run of digits in the cell's text (so ``72.0`` -> 72 and a negative ``days_to_birth`` loses its
@@ -92,7 +96,8 @@ def apply_rules(cells: Sequence[object], rules: Sequence[Rule], strip_key: bool 
 
 def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: float = 1.0,
                  strip_key: bool = True) -> np.ndarray:
-    """First number matching ``pattern`` in each cell value, times ``scale`` (e.g. 1/12 for months)."""
+    """First number matching ``pattern`` (its first group when it has one) in each cell value, times ``scale``
+    (e.g. 1/12 for months)."""
     rx = re.compile(pattern)
     out = np.full(len(cells), np.nan)
     for i, c in enumerate(cells):
@@ -102,7 +107,7 @@ def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: 
         m = rx.search(v)
         if m:
             try:
-                out[i] = float(m.group(0)) * scale
+                out[i] = float(m.group(1) if rx.groups else m.group(0)) * scale
             except ValueError:
                 pass
     return out
@@ -119,6 +124,59 @@ def apply_callable(cells: Sequence[object], fn: Callable[[object], object]) -> n
             out[i] = float(r)
         except (TypeError, ValueError):
             pass
+    return out
+
+
+def characteristic_rows(obs, channel: str = "characteristics_ch1") -> list[list[object]]:
+    """The sample-metadata rows of one characteristics channel, in file order (empty cells -> None)."""
+    cols = [c for c in obs.columns if str(c).startswith(channel)]
+    cols.sort(key=lambda c: int(str(c).rsplit("_", 1)[-1]) if str(c).rsplit("_", 1)[-1].isdigit() else 0)
+    return [[None if v == "" else v for v in obs[c].tolist()] for c in cols]
+
+
+def feature_values(spec, obs, numeric: str | None) -> np.ndarray:
+    """Values of one GEO feature (a :class:`~genotex_dask.preprocess.specs.FeatureSpec`) for every sample of
+    ``obs`` (the store's sample metadata).  ``numeric`` is ``"number"`` (Age), ``"gender"`` or None (trait).
+    Raises IndexError for a characteristics row that does not exist."""
+    n = len(obs)
+    if spec.source.startswith("characteristics"):
+        channel = "characteristics_ch2" if spec.source == "characteristics_ch2" else "characteristics_ch1"
+        cells = select_characteristic(characteristic_rows(obs, channel), n, key=spec.key, row=spec.row)
+        strip = True
+    else:
+        col = "source_name_ch1" if spec.source == "source_name" else "title"
+        cells = [None if v == "" else v for v in obs[col].tolist()]
+        strip = False
+    if spec.convert is not None:
+        return apply_callable(cells, spec.convert)
+    whole = getattr(spec, "match", "value") == "cell"
+    out = np.full(n, np.nan)
+    if spec.values:
+        if whole:
+            lut = {k.strip(): v for k, v in spec.values.items()}
+            keys = [None if _is_missing(c) else str(c).strip() for c in cells]
+        else:
+            lut = {k.strip().lower(): v for k, v in spec.values.items()}
+            keys = [None if (v := cell_value(c, strip)) is None else v.lower() for c in cells]
+        for i, k in enumerate(keys):
+            if k is not None and k in lut:
+                out[i] = lut[k]
+    if numeric == "number":
+        if spec.pattern or not spec.values or getattr(spec, "default", None) is None:
+            parsed = parse_number(cells, spec.pattern or DEFAULT_NUMBER, spec.scale, strip and not whole)
+            out = np.where(np.isnan(out), parsed, out)
+    else:
+        rules = spec.rules or (DEFAULT_GENDER_RULES if numeric == "gender" and not spec.values else [])
+        if rules:
+            ruled = apply_rules(cells, compile_rules(rules), strip)
+            out = np.where(np.isnan(out), ruled, out)
+    present = np.array([not _is_missing(c) and str(c).strip() != "" for c in cells], dtype=bool)
+    default = getattr(spec, "default", None)
+    if default is not None:
+        out = np.where(np.isnan(out) & present, float(default), out)
+    missing = getattr(spec, "missing", None)
+    if missing is not None:   # what GenoTEX's converter returned for an absent cell
+        out = np.where(present, out, float(missing))
     return out
 
 
@@ -148,10 +206,27 @@ def tcga_gender(cells: Sequence[object]) -> np.ndarray:
 _DIGITS = re.compile(r"\d+")
 
 
-def tcga_age(cells: Sequence[object]) -> np.ndarray:
+def tcga_age(cells: Sequence[object], unit: str = "years", compat: str | None = None) -> np.ndarray:
+    """Age per sample.  GenoTEX (and ``compat="genotex"``) takes the first run of digits whatever the column, so
+    ``days_to_birth`` = -26349 becomes an "age" of 26349; by default a ``days`` column becomes years."""
     out = np.full(len(cells), np.nan)
+    if unit == "days" and compat != "genotex":
+        for i, c in enumerate(cells):
+            try:
+                f = float(str(c))
+            except ValueError:
+                continue
+            if np.isfinite(f):
+                out[i] = abs(f) / 365.25
+        return out
     for i, c in enumerate(cells):
         m = _DIGITS.search(str(c))
         if m:
             out[i] = int(m.group())
     return out
+
+
+def tcga_trait_from_column(cells: Sequence[object], values: dict[str, float]) -> np.ndarray:
+    """Trait from a clinical column through an exact (stripped) value table; other cells missing."""
+    lut = {k.strip(): v for k, v in values.items()}
+    return np.array([lut.get(str(c).strip(), np.nan) if not _is_missing(c) else np.nan for c in cells])
