@@ -310,6 +310,9 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
     for prob in problems.list_problems(task_info):
         key = prob.key
         try:
+            for what, name in (("trait", prob.trait), ("condition", prob.condition)):
+                if name is not None:
+                    layout.check_name(name, f"{what} name", layout.task_info_path(root))
             if prob.category == problems.TWO_STEP:
                 sel = problems.select_two_step(
                     prob.trait, prob.condition, info(prob.trait), info(prob.condition),
@@ -317,7 +320,10 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
                     lambda t, c: _header(layout.linked_data_path(out, t, c), memo))
             else:
                 sel = problems.select_one_step(info(prob.trait), prob.condition)
-        except AnalysisInputError as e:
+            for cid in (sel.trait_cohort, sel.condition_cohort):
+                if cid is not None:
+                    layout.check_name(cid, "cohort name", "cohort_info.json")
+        except (AnalysisInputError, layout.UnsafePathError) as e:
             missing.append({"problem": key, "reason": str(e)})
             continue
         if sel.trait_cohort is None:

@@ -48,16 +48,10 @@ class CohortJob:
     error: str = ""               # set at discovery (e.g. empty directory): the task only reports it
 
 
-def _entries(url: str) -> list[tuple[str, bool]]:
-    """(name, is_dir) of the entries directly under ``url``, sorted by name."""
-    fsys, path = fs.get_fs(url)
-    if not fsys.exists(path):
-        return []
-    out = []
-    for info in fsys.ls(path, detail=True):
-        name = info["name"].rstrip("/").rsplit("/", 1)[-1]
-        out.append((name, info.get("type") == "directory"))
-    return sorted(out)
+def _entries(url: str, root: str) -> list[tuple[str, bool]]:
+    """(name, is_dir) of the entries directly under ``url``, sorted by name; unsafe names and symbolic links
+    leaving ROOT/input are skipped with a warning (:func:`fs.entries`, the rule spec suggestion follows too)."""
+    return fs.entries(url, within=layout.join(root, "input"))
 
 
 def _matrix_cohort_id(gse: str, name: str) -> str:
@@ -72,14 +66,14 @@ def discover(root: str, store_url: str) -> list[CohortJob]:
     """Every cohort of the input tree, including broken ones (with ``error`` set)."""
     jobs: list[CohortJob] = []
     geo = layout.input_geo_dir(root)
-    for trait, is_dir in _entries(geo):
+    for trait, is_dir in _entries(geo, root):
         if not is_dir:
             continue
-        for gse, gdir in _entries(layout.join(geo, trait)):
+        for gse, gdir in _entries(layout.join(geo, trait), root):
             if not gdir:
                 continue
             d = layout.join(geo, trait, gse)
-            files = [n for n, isd in _entries(d) if not isd]
+            files = [n for n, isd in _entries(d, root) if not isd]
             matrices = [n for n in files if layout.is_series_matrix(n)]
             softs = [n for n in files if layout.is_family_soft(n)]
             soft = next((n for n in softs if gse.lower() in n.lower()), softs[0] if softs else None)
@@ -96,11 +90,11 @@ def discover(root: str, store_url: str) -> list[CohortJob]:
                 jobs.append(CohortJob(f"GEO/{trait}/{cid}", "GEO", trait, cid, d,
                                       layout.store_geo_cohort(store_url, trait, cid), f))
     tcga = layout.input_tcga_dir(root)
-    for name, is_dir in _entries(tcga):
+    for name, is_dir in _entries(tcga, root):
         if not is_dir:
             continue
         d = layout.join(tcga, name)
-        files = [n for n, isd in _entries(d) if not isd]
+        files = [n for n, isd in _entries(d, root) if not isd]
         expr = [n for n in files if layout.is_tcga_expression(n)]
         clin = [n for n in files if layout.is_tcga_clinical(n)]
         job = CohortJob(f"TCGA/{name}", "TCGA", "", name, d, layout.store_tcga_cohort(store_url, name))

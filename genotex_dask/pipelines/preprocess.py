@@ -543,6 +543,26 @@ def _match_jobs(specs: dict[str, dict[str, CohortSpec]], ingest_jobs: list) -> t
     return matched, missing
 
 
+def _drop_unsafe_names(specs: dict[str, dict[str, CohortSpec]]) -> dict[str, str]:
+    """Remove (in place) the cohorts whose trait, cohort, matrix or TCGA directory name is unsafe as a path
+    component; returns ``{"trait/cohort": one-line cause naming the spec file and line}``."""
+    bad = {}
+    for trait in list(specs):
+        for cid, spec in list(specs[trait].items()):
+            try:
+                layout.check_name(trait, "trait name", spec.where())
+                layout.check_name(cid, "cohort name", spec.where())
+                for what, name in (("matrix file name", spec.matrix), ("TCGA directory", spec.tcga_directory)):
+                    if name is not None:
+                        layout.check_name(name, what, spec.where())
+            except layout.UnsafePathError as exc:
+                bad[f"{trait}/{cid}"] = str(exc)
+                del specs[trait][cid]
+        if not specs[trait]:
+            del specs[trait]
+    return bad
+
+
 def _fingerprint(spec: CohortSpec, compat: str | None, ingest_out: str, syn_fp: dict) -> str:
     rec = store.read_completion(ingest_out) or {}
     blob = json.dumps([ENGINE_VERSION, spec.fingerprint(), compat, rec.get("sources"), rec.get("dtype"), syn_fp],
@@ -590,7 +610,6 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     syn_url = layout.gene_synonym_path(root)
     syn_fp = fs.file_fingerprint(syn_url)
     ingest_jobs = discover(root, store_url)
-    matched, missing = _match_jobs(spec_map, ingest_jobs)
     failed: dict[str, str] = {}
     cohorts: dict[str, dict] = {}
 
@@ -603,6 +622,10 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         fs.write_json_atomic(meta_path(out, trait, cid), part)
         cohorts[key] = {"cohort": key, "status": "failed", "error": cause, "record": rec}
 
+    for key, cause in _drop_unsafe_names(spec_map).items():  # named error, nothing written for them
+        failed[key] = cause
+        cohorts[key] = {"cohort": key, "status": "failed", "error": cause}
+    matched, missing = _match_jobs(spec_map, ingest_jobs)
     for (trait, cid), cause in missing.items():
         fail(trait, cid, spec_map[trait][cid], cause)
     # 1. bring the needed cohorts up to date in the store (skips unchanged ones)
