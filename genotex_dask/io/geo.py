@@ -177,7 +177,7 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
         series, sample_rows, found = _read_matrix_header(lb, url)
         if not found:
             raise InputFormatError(url, "missing '!series_matrix_table_begin' marker (no value table)",
-                                   lb.lineno - 1)
+                                   max(lb.lineno - 1, 1))
         gsm_row = next((v for k, v in sample_rows if k == "geo_accession"), None)
         if gsm_row is not None:
             dup = pd.Index(gsm_row)[pd.Index(gsm_row).duplicated()].unique().tolist()
