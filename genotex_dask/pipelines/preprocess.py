@@ -42,7 +42,7 @@ from dask import delayed
 from dask.base import tokenize
 from distributed import Client
 
-from genotex_dask import layout
+from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines.csv_out import (
@@ -204,6 +204,13 @@ def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: st
         strip = False
     if spec.convert is not None:
         return clinical.apply_callable(cells, spec.convert)
+    try:
+        return _ruled_feature(spec, cells, n, numeric, strip)
+    except safe_regex.RegexError as exc:  # a spec pattern the linear-time engine refuses: the spec's fault
+        raise SpecError(file, spec.line, str(exc)) from None
+
+
+def _ruled_feature(spec: FeatureSpec, cells: list, n: int, numeric: str | None, strip: bool) -> np.ndarray:
     if numeric == "number":
         return clinical.parse_number(cells, spec.pattern or clinical.DEFAULT_NUMBER, spec.scale, strip)
     out = np.full(n, np.nan)
