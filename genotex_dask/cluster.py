@@ -66,6 +66,40 @@ EMBEDDED_CONFIG = {
 }
 
 
+# A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
+# measured on a LocalCluster worker: ~370 MB.  Dask pauses a worker at 80% of its limit, so a limit below
+# ~460 MB pauses it before its first task and it never resumes (a silent hang); the floor adds room for a
+# cohort's working set.
+WORKER_IDLE_BYTES = 370 * 2**20
+MIN_WORKER_MEMORY = 768 * 2**20
+
+
+class MemoryLimitError(ValueError):
+    """A per-worker memory limit too small for a worker to run anything (refused before the cluster starts)."""
+
+
+def check_memory_limit(memory_limit: str | float | int | None, workers: int) -> int | None:
+    """The per-worker limit in bytes (None: unlimited); a limit below :data:`MIN_WORKER_MEMORY` raises
+    :class:`MemoryLimitError` with a one-line cause (``auto`` too, when the machine's share per worker is
+    that small)."""
+    import logging
+
+    from distributed.worker_memory import parse_memory_limit
+
+    try:
+        limit = parse_memory_limit(memory_limit, 1, total_cores=max(workers, 1),
+                                   logger=logging.getLogger("genotex_dask"))
+    except (ValueError, TypeError) as exc:
+        raise MemoryLimitError(f"--memory-limit {memory_limit!r}: not a size such as 4GB ({exc})") from None
+    if limit is not None and limit < MIN_WORKER_MEMORY:
+        raise MemoryLimitError(
+            f"--memory-limit {memory_limit} gives {limit / 2**20:.0f} MiB per worker, below the "
+            f"{MIN_WORKER_MEMORY // 2**20} MiB a worker needs (~{WORKER_IDLE_BYTES // 2**20} MiB idle after "
+            "imports; Dask pauses a worker at 80% of its limit and it would never resume): raise the limit or "
+            "use fewer --workers")
+    return limit
+
+
 @contextmanager
 def connect(
     scheduler: str | None = None,
@@ -92,6 +126,7 @@ def connect(
         finally:
             client.close()
         return
+    check_memory_limit(memory_limit, workers or default_worker_count())
     for k, v in SINGLE_THREAD_BLAS.items():
         os.environ.setdefault(k, v)
     with dask.config.set(EMBEDDED_CONFIG):

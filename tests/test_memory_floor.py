@@ -1,0 +1,53 @@
+"""Too-small worker memory limits are refused with one line (issue 14): at 300 MB or 400 MB per worker, Dask
+paused every worker at its idle size and the run hung without a word."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+from distributed import Client, LocalCluster
+
+from genotex_dask import cluster
+
+
+@pytest.mark.parametrize("limit", ["300MB", "400MB", "0.000001", 100 * 2**20])
+def test_small_limits_are_refused_before_any_process_starts(limit):
+    t = time.perf_counter()
+    with pytest.raises(cluster.MemoryLimitError) as ei:
+        with cluster.connect(workers=2, memory_limit=limit, quiet=True):
+            pass
+    msg = str(ei.value)
+    assert "\n" not in msg and "per worker" in msg and "fewer --workers" in msg
+    assert time.perf_counter() - t < 2
+
+
+def test_usable_limits_pass_and_garbage_is_named():
+    assert cluster.check_memory_limit("2GB", 2) == 2 * 10**9
+    assert cluster.check_memory_limit(None, 2) is None
+    with pytest.raises(cluster.MemoryLimitError, match="not a size"):
+        cluster.check_memory_limit("lots", 2)
+
+
+def _rss_after_imports() -> float:
+    import anndata  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import zarr  # noqa: F401
+
+    import genotex_dask.io.geo  # noqa: F401
+    import genotex_dask.pipelines.analyze  # noqa: F401
+    import genotex_dask.pipelines.ingest  # noqa: F401
+    import genotex_dask.pipelines.preprocess  # noqa: F401
+
+    return psutil.Process().memory_info().rss
+
+
+def test_floor_leaves_room_above_a_real_workers_idle_size():
+    """The floor is grounded in a measurement: a worker process's RSS after the engine's imports stays well
+    below the 80% of MIN_WORKER_MEMORY where Dask would pause it."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit="2GB",
+                      dashboard_address=None) as lc, Client(lc) as c:
+        (rss,) = c.run(_rss_after_imports).values()
+    assert rss < 0.8 * cluster.MIN_WORKER_MEMORY - 128 * 2**20, rss / 2**20
+    assert rss < 1.5 * cluster.WORKER_IDLE_BYTES
