@@ -21,6 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from distributed import Client
 
@@ -169,6 +170,31 @@ def _tcga_pieces(job: CohortJob):
     return expr.to_numpy().T, obs, var, uns
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarray, dict[str, int]]:
+    """Set ±inf cells (and, for a float32 store, cells beyond float32's range, which would become inf) to NaN;
+    returns (X, counts; empty when none).  X is changed in place when writable.  Missing is what every later rule understands: an inf
+    cell passed the missing-value rules, became an empty CSV cell and broke the regressions."""
+    out: dict[str, int] = {}
+    if not X.flags.writeable:
+        X = np.array(X)
+    for lo in range(0, X.shape[0], 256):  # row blocks: the masks stay small for wide cohorts
+        block = X[lo:lo + 256]
+        inf = np.isinf(block)
+        if inf.any():
+            out["inf"] = out.get("inf", 0) + int(inf.sum())
+            block[inf] = np.nan
+        if not float64:
+            with np.errstate(invalid="ignore"):
+                big = np.abs(block) > _F32_MAX
+            if big.any():
+                out["beyond_float32"] = out.get("beyond_float32", 0) + int(big.sum())
+                block[big] = np.nan
+    return X, out
+
+
 def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
     """Dask task: ingest one cohort unless unchanged; never raises (failures come back as a status)."""
     t0 = time.perf_counter()
@@ -182,6 +208,10 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
             res["status"] = "skipped"
             return res
         X, obs, var, uns = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
+        X, non_finite = infinite_as_missing(X, float64)
+        if non_finite:
+            uns["ingest"]["infinite_as_missing"] = non_finite
+            res["infinite_as_missing"] = non_finite
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
