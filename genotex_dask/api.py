@@ -12,7 +12,7 @@ from typing import Any
 
 from distributed import Client
 
-from genotex_dask import cluster, layout
+from genotex_dask import cluster, layout, metadata
 from genotex_dask.io import fs
 
 
@@ -56,6 +56,7 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
     """Preprocess every cohort named in ``specs`` into OUT/preprocess (GenoTEX layout) and the Zarr store."""
     from genotex_dask.pipelines.preprocess import run_preprocess
 
+    metadata.check_metadata(root, task_info=False)  # the synonym table, by name, before any work
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
     with _client(client, **cluster_kw) as c:
@@ -67,6 +68,7 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
     from genotex_dask.pipelines.analyze import run_analyze
 
+    metadata.check_metadata(root, synonyms=False)  # task_info.json, by name, before any work
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)
@@ -89,6 +91,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     take precedence for the cohorts they cover).  Evaluation scores against ``ref`` (another run) and/or
     ROOT/truth.json when the corpus is synthetic; the HTML report goes to ``report`` (default OUT/report).
     """
+    metadata.check_metadata(root)  # both metadata files, by name, before any stage starts
     store = layout.join(out, "store")
     summary: dict[str, Any] = {}
     with _client(client, **cluster_kw) as c:
