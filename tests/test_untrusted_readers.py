@@ -160,3 +160,26 @@ def test_bomb_peak_memory_of_reader_ingest_and_suggest(tmp_path):
     assert "MAX_" in s["summary"]["errors"]["T/GSE1"], s
     assert s["peak_mb"] < PEAK_LIMIT_MB, s
     print(f"peak MB: reader {r['peak_mb']:.0f}, ingest {i['peak_mb']:.0f}, suggest {s['peak_mb']:.0f}")
+
+
+def test_header_only_tables_are_named(tmp_path):
+    """A table with its header but no rows fails at the reader, not later as 'no mappable genes'."""
+    from genotex_dask.pipelines.ingest import discover, ingest_cohort
+
+    root = tmp_path / "root"
+    d = root / "input/GEO/T/GSE1"
+    d.mkdir(parents=True)
+    (d / "GSE1_series_matrix.txt").write_text(matrix_text(rows=[]))
+    with pytest.raises(InputFormatError, match=r"line 13: value table has a header row but no data rows"):
+        read_series_matrix(str(d / "GSE1_series_matrix.txt"))
+    (res,) = [ingest_cohort(j) for j in discover(str(root), str(tmp_path / "store"))]
+    assert res["status"] == "failed" and "no data rows" in res["error"]
+    only_id = tmp_path / "GSE2_series_matrix.txt"
+    only_id.write_text('!Series_title\t"x"\n!series_matrix_table_begin\n"ID_REF"\n"p1"\n"p2"\n'
+                       "!series_matrix_table_end\n")
+    with pytest.raises(InputFormatError, match="line 3: value table has no sample columns"):
+        read_series_matrix(str(only_id))
+    xena = tmp_path / "HiSeqV2_PANCAN"
+    xena.write_text("sample\tTCGA-01\tTCGA-02\n")
+    with pytest.raises(InputFormatError, match="line 1: expression table has a header row but no gene rows"):
+        read_xena_expression(str(xena))

@@ -212,6 +212,10 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
                 probes = vals = None  # the general reader reports it with a line number
     if vals is None:
         probes, vals = _matrix_values_pyarrow(url, header_line, names, threads)
+    if len(probes) == 0:  # said plainly here, not later as "no mappable genes"
+        raise InputFormatError(url, "value table has a header row but no data rows", header_line)
+    if not sample_ids:
+        raise InputFormatError(url, "value table has no sample columns (only the ID column)", header_line)
     if gsm_row is not None:
         samples = _samples_frame(url, sample_rows, n_meta).loc[sample_ids]
     else:

@@ -70,6 +70,8 @@ def read_xena_expression(url: str, threads: bool = True) -> pd.DataFrame:
         reader = lb.until(b"\x00never-a-marker")
         table = _parse_table(url, reader, names, {names[0]: pa.string()}, pa.float64(), 1, quoted=True,
                              threads=threads)
+    if table.num_rows == 0:
+        raise InputFormatError(url, "expression table has a header row but no gene rows", 1)
     genes = pd.Index(table.column(0).to_pylist(), dtype=object, name=names[0])
     vals = np.empty((len(samples), table.num_rows), dtype=np.float64)
     for j in range(len(samples)):
