@@ -16,7 +16,7 @@ from genotex_dask import layout
 from genotex_dask.io import fs
 from genotex_dask.pipelines import analyze
 from genotex_dask.pipelines.ingest import discover
-from genotex_dask.pipelines.preprocess import run_preprocess
+from genotex_dask.pipelines.preprocess import run_preprocess, run_suggest_specs
 
 DATA = Path(__file__).parent / "data"
 GSE781_ROOT = DATA / "genotex_gse781"
@@ -125,6 +125,10 @@ def test_listing_skips_unsafe_names_and_links_leaving_root(tmp_path):
     assert all(not j.error for j in jobs)
     assert fs.listdir(str(geo / TRAIT)) == ["GSE781"]
     assert "Leaving" not in fs.listdir(str(geo)) and "Inside" in fs.listdir(str(geo))
+    # spec suggestion lists through the same helper: the same cohorts, nothing behind the escaping links
+    s = run_suggest_specs(str(root), str(tmp_path / "specs"))
+    assert sorted(s["confidence"]) == ["Inside/GSE781", f"{TRAIT}/GSE781"], s
+    assert not s["errors"], s["errors"]
 
 
 def test_object_store_listing_skips_dotdot_keys():
