@@ -91,6 +91,25 @@ def check_gene_synonyms(url: str) -> dict:
     return doc
 
 
+def safe_task_info(task_info: dict, url: str) -> tuple[dict, dict[str, str]]:
+    """``task_info`` without the traits and conditions whose names are unsafe as path components, and
+    ``{name: one-line cause}`` for what was left out (for stages that report per item and go on)."""
+    bad: dict[str, str] = {}
+    clean: dict = {}
+    for trait, entry in task_info.items():
+        if not layout.is_safe_name(trait):
+            bad[trait] = f"{url}: unsafe trait name {trait!r}; names from inputs never leave their root"
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("conditions"), list):
+            conds = [c for c in entry["conditions"] if layout.is_safe_name(c)]
+            for c in entry["conditions"]:
+                if c not in conds:
+                    bad[str(c)] = f"{url}: unsafe condition name {c!r}; names from inputs never leave their root"
+            entry = {**entry, "conditions": conds}
+        clean[trait] = entry
+    return clean, bad
+
+
 def check_metadata(root: str, task_info: bool = True, synonyms: bool = True) -> dict:
     """Check the metadata files a stage needs; returns a short summary (trait and alias counts)."""
     out: dict[str, int] = {}

@@ -99,6 +99,14 @@ def test_traversal_names_in_specs_and_task_info_stay_inside_out(tmp_path, client
     assert "unsafe cohort name '../../../../ESC_C'" in reasons["Fake/significant_genes_condition_None"]
     assert (out / "regress" / TRAIT / "significant_genes_condition_None.json").exists()
 
+    # evaluation against a reference run (itself) reports the unsafe names and scores the rest
+    from genotex_dask.evaluation.evaluate import evaluate_metrics
+
+    ev = evaluate_metrics(str(out), ref=str(out), task_info=str(root / "metadata/task_info.json"))
+    unsafe = {e["item"] for e in ev["summary"]["errors"] if e["task"] == "task_info"}
+    assert unsafe == {"../../../ESC_TRAIT", str(abs_target)}
+    assert ev["summary"]["problems_analysis"] >= 1
+
     after = _tree(tmp_path) - {"deep", "deep/er"}
     escaped = {p for p in after - before if not p.startswith("deep/er/out")}
     assert escaped == set(), escaped
