@@ -100,6 +100,53 @@ def check_memory_limit(memory_limit: str | float | int | None, workers: int) -> 
     return limit
 
 
+PAUSED_ERROR_AFTER_S = 120.0  # every worker paused this long with work pending: an error, not a silent hang
+PAUSE_CHECK_S = 5.0
+
+
+class ClusterPausedError(RuntimeError):
+    """Every worker stayed paused (memory above Dask's pause fraction) while tasks waited: nothing could run."""
+
+
+def _worker_states(dask_scheduler=None) -> dict:
+    return {addr: (ws.status.name, ws.memory_limit or 0, int(getattr(getattr(ws, "memory", None), "process", 0) or 0))
+            for addr, ws in dask_scheduler.workers.items()}
+
+
+class PauseWatch:
+    """Turns a cluster whose every worker stays paused into :class:`ClusterPausedError` (call :meth:`check`
+    while waiting for futures; it asks the scheduler at most every ``PAUSE_CHECK_S`` seconds)."""
+
+    def __init__(self, client, after_s: float | None = None):
+        self.client = client
+        self.after_s = PAUSED_ERROR_AFTER_S if after_s is None else after_s
+        self.since: float | None = None
+        self.last = 0.0
+
+    def check(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < min(PAUSE_CHECK_S, max(self.after_s / 4, 0.1)):
+            return
+        self.last = now
+        try:
+            states = self.client.run_on_scheduler(_worker_states)
+        except Exception:  # noqa: BLE001 - a scheduler that refuses run_on_scheduler is not watched
+            return
+        if not states or any(st != "paused" for st, _, _ in states.values()):
+            self.since = None
+            return
+        self.since = self.since or now
+        if now - self.since >= self.after_s:
+            limit = max(lim for _, lim, _ in states.values())
+            used = max(mem for _, _, mem in states.values())
+            raise ClusterPausedError(
+                f"all {len(states)} workers paused for {now - self.since:.0f} s at their memory limit (up to "
+                f"{used / 2**20:.0f} of {limit / 2**20:.0f} MiB in use) with work pending: raise --memory-limit "
+                "or use fewer workers")
+
+
 @contextmanager
 def connect(
     scheduler: str | None = None,

@@ -51,3 +51,27 @@ def test_floor_leaves_room_above_a_real_workers_idle_size():
         (rss,) = c.run(_rss_after_imports).values()
     assert rss < 0.8 * cluster.MIN_WORKER_MEMORY - 128 * 2**20, rss / 2**20
     assert rss < 1.5 * cluster.WORKER_IDLE_BYTES
+
+
+def _slow(x):
+    time.sleep(0.2)
+    return x
+
+
+@pytest.mark.timeout(90)
+def test_a_cluster_paused_for_good_is_an_error_not_a_hang(monkeypatch):
+    """Every worker paused by its memory monitor (pause fraction forced tiny) with work pending: the stage's
+    wait loop raises ClusterPausedError naming the cause instead of waiting forever."""
+    import dask
+
+    from genotex_dask.progress import as_completed_with_progress
+
+    monkeypatch.setattr(cluster, "PAUSED_ERROR_AFTER_S", 2.0)
+    with dask.config.set({"distributed.worker.memory.pause": 0.001, "distributed.worker.memory.spill": False,
+                          "distributed.worker.memory.target": False,
+                          "distributed.worker.memory.monitor-interval": "50ms"}):
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit="2GB",
+                          dashboard_address=None) as lc, Client(lc) as c:
+            futs = [c.submit(_slow, i, pure=False) for i in range(3)]
+            with pytest.raises(cluster.ClusterPausedError, match="all 1 workers paused .* raise --memory-limit"):
+                list(as_completed_with_progress(futs, "t", enabled=False))

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from genotex_dask import layout
 from genotex_dask.analysis import models, problems, tuning
+from genotex_dask.cluster import PauseWatch
 from genotex_dask.io import fs
 
 MODES = ("exact", "fast")
@@ -445,6 +446,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
         fut, keys = submit(s, routed=True)
         pending[fut] = (s, keys)
     done, failed = [], []
+    pause_watch = PauseWatch(client)
     bar = tqdm(total=len(pending), desc=f"analyze ({mode})", unit="task", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
     try:
@@ -453,6 +455,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                 finished = wait(list(pending), timeout=STALL_CHECK_S, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 finished = set()
+                pause_watch.check()
                 for fut in _resubmit_stuck(client, pending, submit):
                     bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
             for fut in finished:
