@@ -68,10 +68,10 @@ EMBEDDED_CONFIG = {
 
 # A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
 # measured on a LocalCluster worker: ~370 MB.  Dask pauses a worker at 80% of its limit, so a limit below
-# ~460 MB pauses it before its first task and it never resumes (a silent hang); the floor adds room for a
-# cohort's working set.
+# ~460 MB pauses it before its first task and it never resumes (a silent hang); the floor (pause at 512 MiB)
+# adds ~140 MiB for a cohort's working set.
 WORKER_IDLE_BYTES = 370 * 2**20
-MIN_WORKER_MEMORY = 768 * 2**20
+MIN_WORKER_MEMORY = 640 * 2**20
 
 
 class MemoryLimitError(ValueError):
