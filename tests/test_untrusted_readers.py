@@ -183,3 +183,25 @@ def test_header_only_tables_are_named(tmp_path):
     xena.write_text("sample\tTCGA-01\tTCGA-02\n")
     with pytest.raises(InputFormatError, match="line 1: expression table has a header row but no gene rows"):
         read_xena_expression(str(xena))
+
+
+def test_text_kept_whole_is_bounded(tmp_path, monkeypatch):
+    """Header lines of a matrix and a TCGA clinical matrix are held whole: MAX_HEADER_BYTES bounds them (here
+    lowered, and through the environment variable that reaches worker processes too)."""
+    from genotex_dask.io.tcga import read_xena_clinical_text
+
+    p = tmp_path / "GSE1_series_matrix.txt"
+    chars = [[f"k{i}: " + "v" * 200] * 3 for i in range(40)]
+    p.write_text(matrix_text(chars=chars))
+    assert read_series_matrix(str(p), values=False).samples.shape[0] == 3
+    monkeypatch.setattr(_stream, "MAX_HEADER_BYTES", 5000)
+    with pytest.raises(InputLimitError, match=r"header before '!series_matrix_table_begin' longer than 5000 "):
+        read_series_matrix(str(p), values=False)
+    clin = tmp_path / "X_clinicalMatrix"
+    clin.write_text("sampleID\tage\n" + "".join(f"S{i}\t{i}\n" for i in range(2000)))
+    with pytest.raises(InputLimitError, match="clinical matrix longer than 5000 bytes"):
+        read_xena_clinical_text(str(clin))
+    monkeypatch.setattr(_stream, "MAX_HEADER_BYTES", 1 << 30)
+    monkeypatch.setenv("GENOTEX_DASK_MAX_HEADER_BYTES", "6000")
+    with pytest.raises(InputLimitError, match="longer than 6000 bytes"):
+        read_xena_clinical_text(str(clin))

@@ -36,6 +36,7 @@ MAX_LINE_BYTES = 16 << 20          # one text line; GEO's longest real lines (a 
 MAX_INFLATE_RATIO = 100.0          # decompressed / compressed bytes; real GEO/TCGA files are 2-10x, zeros ~1000x
 RATIO_GRACE_BYTES = 16 << 20       # the ratio is checked once this much was decompressed (small files vary)
 MAX_INFLATED_BYTES = 64 << 30      # total decompressed bytes of one file (GEO's largest family SOFTs are ~20 GB)
+MAX_HEADER_BYTES = 256 << 20       # text kept in memory whole: a matrix's header lines, a TCGA clinical matrix
 
 
 def _limit(name: str, value: float | None) -> float:
@@ -74,6 +75,14 @@ class LineBuffer:
         self.max_line_bytes = int(_limit("MAX_LINE_BYTES", max_line_bytes))
         self.max_inflate_ratio = float(_limit("MAX_INFLATE_RATIO", max_inflate_ratio))
         self.max_inflated_bytes = int(_limit("MAX_INFLATED_BYTES", max_inflated_bytes))
+        self.max_header_bytes = int(_limit("MAX_HEADER_BYTES", None))
+
+    def header_limit(self, nbytes: int, what: str) -> None:
+        """InputLimitError once ``nbytes`` of text that is kept whole (``what``) exceed ``MAX_HEADER_BYTES``."""
+        if nbytes > self.max_header_bytes:
+            self.error = InputLimitError(self.path, f"{what} longer than {self.max_header_bytes} bytes "
+                                         "(MAX_HEADER_BYTES)", self.lineno)
+            raise self.error
 
     # -- low level ------------------------------------------------------------------------------
     def _gzip_error(self, exc: BaseException) -> InputFormatError:

@@ -136,11 +136,14 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
     series: dict[str, list[str]] = {}
     sample_rows: list[tuple[str, list[str]]] = []
     n_samples: int | None = None
+    kept = 0
     while True:
         lineno = lb.lineno
         line = lb.readline()
         if line is None:
             return series, sample_rows, False
+        kept += len(line)
+        lb.header_limit(kept, "the header before '!series_matrix_table_begin'")
         if not line or line[0] != "!":
             continue
         if line.startswith(MATRIX_BEGIN.decode()):

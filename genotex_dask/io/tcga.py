@@ -24,9 +24,12 @@ __all__ = ["read_xena_clinical", "parse_xena_clinical", "read_xena_expression", 
 def read_xena_clinical_text(url: str) -> str:
     """The clinical matrix as text (small: tens of KB); kept verbatim in the store for exact re-reading."""
     with open_lines(url) as lb:
-        parts = []
-        while (chunk := lb.until(b"\x00never-a-marker").read()) != b"":
+        parts, size = [], 0
+        reader = lb.until(b"\x00never-a-marker")
+        while (chunk := reader.read(1 << 20)) != b"":
             parts.append(chunk)
+            size += len(chunk)
+            lb.header_limit(size, "clinical matrix")
     return b"".join(parts).decode("utf-8", errors="replace")
 
 
