@@ -56,7 +56,7 @@ def test_inf_cells_run_like_missing_cells(tmp_path, client):
     from genotex_dask.synth.corpus import write_corpus
 
     base = tmp_path / "base"
-    write_corpus(str(base), traits=2, cohorts_per_trait=2, samples=30, probes=200, platforms=1, seed=5)
+    write_corpus(str(base), traits=1, cohorts_per_trait=2, samples=30, probes=200, platforms=1, seed=5)
     roots = {w: tmp_path / f"root_{w}" for w in ("inf", "null")}
     for w, r in roots.items():
         shutil.copytree(base, r)

@@ -36,7 +36,8 @@ MAX_LINE_BYTES = 16 << 20          # one text line; GEO's longest real lines (a 
 MAX_INFLATE_RATIO = 100.0          # decompressed / compressed bytes; real GEO/TCGA files are 2-10x, zeros ~1000x
 RATIO_GRACE_BYTES = 16 << 20       # the ratio is checked once this much was decompressed (small files vary)
 MAX_INFLATED_BYTES = 64 << 30      # total decompressed bytes of one file (GEO's largest family SOFTs are ~20 GB)
-MAX_HEADER_BYTES = 256 << 20       # text kept in memory whole: a matrix's header lines, a TCGA clinical matrix
+MAX_HEADER_BYTES = 256 << 20       # memory for text kept whole: a matrix's header lines (their text plus ~56 bytes
+                                   # per field; GEO's largest real headers cost ~50 MB), a TCGA clinical matrix
 
 
 def _limit(name: str, value: float | None) -> float:
@@ -80,8 +81,8 @@ class LineBuffer:
     def header_limit(self, nbytes: int, what: str) -> None:
         """InputLimitError once ``nbytes`` of text that is kept whole (``what``) exceed ``MAX_HEADER_BYTES``."""
         if nbytes > self.max_header_bytes:
-            self.error = InputLimitError(self.path, f"{what} longer than {self.max_header_bytes} bytes "
-                                         "(MAX_HEADER_BYTES)", self.lineno)
+            self.error = InputLimitError(self.path, f"{what} would hold more than {self.max_header_bytes} bytes "
+                                         "in memory (MAX_HEADER_BYTES)", self.lineno)
             raise self.error
 
     # -- low level ------------------------------------------------------------------------------

@@ -142,14 +142,14 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
         line = lb.readline()
         if line is None:
             return series, sample_rows, False
-        kept += len(line)
-        lb.header_limit(kept, "the header before '!series_matrix_table_begin'")
         if not line or line[0] != "!":
             continue
         if line.startswith(MATRIX_BEGIN.decode()):
             return series, sample_rows, True
         head, _, rest = line.partition("\t")
         fields = split_tab_unquote(rest) if _ else []
+        kept += len(line) + 56 * len(fields)  # what the kept strings cost in memory, not just their text
+        lb.header_limit(kept, "the header before '!series_matrix_table_begin'")
         if head.startswith("!Series_"):
             series.setdefault(head[len("!Series_"):], []).extend(fields)
         elif head.startswith("!Sample_"):
@@ -387,6 +387,7 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
     """
     entities: list[SoftEntity] = []
     cur: SoftEntity | None = None
+    kept = 0
     with open_lines(url) as lb:
         while True:
             lineno = lb.lineno
@@ -395,6 +396,8 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                 break
             if not line:
                 continue
+            kept += len(line) + 112  # attribute lines are kept: bound what they cost in memory
+            lb.header_limit(kept, "the SOFT section lines")
             c = line[0]
             if c == "^":
                 if stop_when is not None and stop_when(entities):
