@@ -175,8 +175,9 @@ _F32_MAX = float(np.finfo(np.float32).max)
 
 def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarray, dict[str, int]]:
     """Set ±inf cells (and, for a float32 store, cells beyond float32's range, which would become inf) to NaN;
-    returns (X, counts; empty when none).  X is changed in place when writable.  Missing is what every later rule understands: an inf
-    cell passed the missing-value rules, became an empty CSV cell and broke the regressions."""
+    returns (X, counts; empty when none); X is changed in place when writable.  Missing is what every later
+    rule understands: an inf cell passed the missing-value rules, became an empty CSV cell and broke the
+    regressions."""
     out: dict[str, int] = {}
     if not X.flags.writeable:
         X = np.array(X)

@@ -629,7 +629,8 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         fs.write_json_atomic(meta_path(out, trait, cid), part)
         cohorts[key] = {"cohort": key, "status": "failed", "error": cause, "record": rec}
 
-    for key, cause in _drop_unsafe_names(spec_map).items():  # named error, nothing written for them
+    unsafe = _drop_unsafe_names(spec_map)
+    for key, cause in unsafe.items():  # named error, nothing written for them
         failed[key] = cause
         cohorts[key] = {"cohort": key, "status": "failed", "error": cause}
     matched, missing = _match_jobs(spec_map, ingest_jobs)
@@ -682,7 +683,7 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     done = sum(1 for c in cohorts.values() if c.get("status") == "done")
     filtered = sorted(k for k, c in cohorts.items() if c.get("status") == "filtered")
     summary = {"stage": "preprocess", "version": ENGINE_VERSION, "root": root, "out": out, "store": store_url,
-               "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()), "done": done,
+               "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()) + len(unsafe), "done": done,
                "skipped": skipped, "filtered": filtered, "failed": failed,
                "usable": sorted(k for k, c in cohorts.items() if (c.get("record") or {}).get("is_usable")),
                "cohorts": {k: cohorts[k] for k in sorted(cohorts)},
