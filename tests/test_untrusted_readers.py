@@ -215,3 +215,24 @@ def test_text_kept_whole_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setenv("GENOTEX_DASK_MAX_HEADER_BYTES", "6000")
     with pytest.raises(InputLimitError, match="more than 6000 bytes"):
         read_xena_clinical_text(str(clin))
+
+
+def test_plain_file_read_error_is_not_called_gzip():
+    """A file-system error under a plain-text file (e.g. a dropped object-store connection) says so, with the
+    line reached; only gzip streams are blamed as truncated or corrupt gzip."""
+
+    class Flaky:
+        def __init__(self):
+            self.calls = 0
+
+        def read(self, n):
+            self.calls += 1
+            if self.calls == 1:
+                return b"a\nb\nc"
+            raise OSError("connection reset")
+
+    lb = _stream.LineBuffer(Flaky(), "s3://b/x_series_matrix.txt")
+    assert lb.readline() == "a" and lb.readline() == "b"
+    with pytest.raises(InputFormatError, match=r"line 3: read error \(OSError: connection reset\)") as ei:
+        lb.readline()
+    assert "gzip" not in str(ei.value)

@@ -88,6 +88,11 @@ class LineBuffer:
     # -- low level ------------------------------------------------------------------------------
     def _gzip_error(self, exc: BaseException) -> InputFormatError:
         """The error for a corrupt/truncated stream, at the first line that could not be read whole."""
+        if self._raw is None:  # plain text: a read error of the file system, lines so far are exact
+            self.error = InputFormatError(self.path, f"read error ({type(exc).__name__}: {exc})",
+                                          self.lineno + self.buf.count(b"\n", self.pos) if self.lineno_exact
+                                          else None)
+            return self.error
         self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})",
                                       _first_unreadable_line(self.path, self.max_inflated_bytes))
         return self.error
