@@ -56,7 +56,7 @@ def test_a_cluster_paused_for_good_is_an_error_not_a_hang(monkeypatch):
 
     from genotex_dask.progress import as_completed_with_progress
 
-    monkeypatch.setattr(cluster, "PAUSED_ERROR_AFTER_S", 2.0)
+    monkeypatch.setattr(cluster, "PAUSED_ERROR_AFTER_S", 1.0)
     with dask.config.set({"distributed.worker.memory.pause": 0.001, "distributed.worker.memory.spill": False,
                           "distributed.worker.memory.target": False,
                           "distributed.worker.memory.monitor-interval": "50ms"}):
