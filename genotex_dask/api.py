@@ -16,7 +16,7 @@ from typing import Any
 
 from distributed import Client
 
-from genotex_dask import cluster, layout, preflight
+from genotex_dask import cluster, layout, metadata, preflight
 from genotex_dask.io import fs
 
 log = logging.getLogger("genotex_dask")
@@ -90,7 +90,7 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
 
     specs = shipped_specs(specs)
     preflight.require_path(root, "ROOT")
-    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
+    metadata.check_metadata(root, task_info=False)  # the synonym table, by name, before any work
     preflight.require_specs(specs)
     for sub in ("preprocess", "preprocess_meta", "preprocess_store"):
         fs.sweep_temporaries(layout.join(out, sub))
@@ -121,7 +121,7 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
     from genotex_dask.pipelines.analyze import run_analyze
 
-    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    metadata.check_metadata(root, synonyms=False)  # task_info.json, by name, before any work
     preflight.require_path(layout.preprocess_dir(out), "preprocessed cohorts (run preprocess first)")
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
@@ -152,8 +152,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     """
     specs = shipped_specs(specs)
     preflight.require_input_tree(root)
-    preflight.require_path(layout.gene_synonym_path(root), "gene synonym table")
-    preflight.require_path(layout.task_info_path(root), "task_info.json")
+    metadata.check_metadata(root)  # both metadata files, by name, before any stage starts
     if specs is not None:
         preflight.require_specs(specs)
     if ref:

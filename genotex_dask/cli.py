@@ -12,6 +12,7 @@ from typing import Any
 
 from genotex_dask import api
 from genotex_dask.errors import (
+    EXIT_CLUSTER,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -344,12 +345,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_error_code(exc: BaseException) -> int | None:
     """The exit code of an error the user can fix (one line, no traceback), None for a bug."""
+    from genotex_dask.cluster import ClusterPausedError, MemoryLimitError
     from genotex_dask.io.errors import InputFormatError
+    from genotex_dask.layout import UnsafePathError
+    from genotex_dask.metadata import MetadataError
     from genotex_dask.preprocess.specs import SpecError
+    from genotex_dask.safe_regex import RegexError
+    from genotex_dask.specs_import.notebooks import NotebookError
 
     if isinstance(exc, UserError):
         return exc.exit_code
-    if isinstance(exc, (SpecError, InputFormatError, FileNotFoundError)):
+    if isinstance(exc, ClusterPausedError):
+        return EXIT_CLUSTER
+    if isinstance(exc, (SpecError, InputFormatError, FileNotFoundError, MetadataError, UnsafePathError,
+                        RegexError, MemoryLimitError, NotebookError)):
         return EXIT_USAGE
     return None
 

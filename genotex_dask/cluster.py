@@ -66,6 +66,87 @@ EMBEDDED_CONFIG = {
 }
 
 
+# A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
+# measured on a LocalCluster worker: ~370 MB.  Dask pauses a worker at 80% of its limit, so a limit below
+# ~460 MB pauses it before its first task and it never resumes (a silent hang); the floor (pause at 512 MiB)
+# adds ~140 MiB for a cohort's working set.
+WORKER_IDLE_BYTES = 370 * 2**20
+MIN_WORKER_MEMORY = 640 * 2**20
+
+
+class MemoryLimitError(ValueError):
+    """A per-worker memory limit too small for a worker to run anything (refused before the cluster starts)."""
+
+
+def check_memory_limit(memory_limit: str | float | int | None, workers: int) -> int | None:
+    """The per-worker limit in bytes (None: unlimited); a limit below :data:`MIN_WORKER_MEMORY` raises
+    :class:`MemoryLimitError` with a one-line cause (``auto`` too, when the machine's share per worker is
+    that small)."""
+    import logging
+
+    from distributed.worker_memory import parse_memory_limit
+
+    try:
+        limit = parse_memory_limit(memory_limit, 1, total_cores=max(workers, 1),
+                                   logger=logging.getLogger("genotex_dask"))
+    except (ValueError, TypeError) as exc:
+        raise MemoryLimitError(f"--memory-limit {memory_limit!r}: not a size such as 4GB ({exc})") from None
+    if limit is not None and limit < MIN_WORKER_MEMORY:
+        raise MemoryLimitError(
+            f"--memory-limit {memory_limit} gives {limit / 2**20:.0f} MiB per worker, below the "
+            f"{MIN_WORKER_MEMORY // 2**20} MiB a worker needs (~{WORKER_IDLE_BYTES // 2**20} MiB idle after "
+            "imports; Dask pauses a worker at 80% of its limit and it would never resume): raise the limit or "
+            "use fewer --workers")
+    return limit
+
+
+PAUSED_ERROR_AFTER_S = 120.0  # every worker paused this long with work pending: an error, not a silent hang
+PAUSE_CHECK_S = 5.0
+
+
+class ClusterPausedError(RuntimeError):
+    """Every worker stayed paused (memory above Dask's pause fraction) while tasks waited: nothing could run."""
+
+
+def _worker_states(dask_scheduler=None) -> dict:
+    return {addr: (ws.status.name, ws.memory_limit or 0, int(getattr(getattr(ws, "memory", None), "process", 0) or 0))
+            for addr, ws in dask_scheduler.workers.items()}
+
+
+class PauseWatch:
+    """Turns a cluster whose every worker stays paused into :class:`ClusterPausedError` (call :meth:`check`
+    while waiting for futures; it asks the scheduler at most every ``PAUSE_CHECK_S`` seconds)."""
+
+    def __init__(self, client, after_s: float | None = None):
+        self.client = client
+        self.after_s = PAUSED_ERROR_AFTER_S if after_s is None else after_s
+        self.since: float | None = None
+        self.last = 0.0
+
+    def check(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < min(PAUSE_CHECK_S, max(self.after_s / 4, 0.1)):
+            return
+        self.last = now
+        try:
+            states = self.client.run_on_scheduler(_worker_states)
+        except Exception:  # noqa: BLE001 - a scheduler that refuses run_on_scheduler is not watched
+            return
+        if not states or any(st != "paused" for st, _, _ in states.values()):
+            self.since = None
+            return
+        self.since = self.since or now
+        if now - self.since >= self.after_s:
+            limit = max(lim for _, lim, _ in states.values())
+            used = max(mem for _, _, mem in states.values())
+            raise ClusterPausedError(
+                f"all {len(states)} workers paused for {now - self.since:.0f} s at their memory limit (up to "
+                f"{used / 2**20:.0f} of {limit / 2**20:.0f} MiB in use) with work pending: raise --memory-limit "
+                "or use fewer workers")
+
+
 @contextmanager
 def connect(
     scheduler: str | None = None,
@@ -92,6 +173,7 @@ def connect(
         finally:
             client.close()
         return
+    check_memory_limit(memory_limit, workers or default_worker_count())
     for k, v in SINGLE_THREAD_BLAS.items():
         os.environ.setdefault(k, v)
     with dask.config.set(EMBEDDED_CONFIG):

@@ -11,14 +11,14 @@ from __future__ import annotations
 EXIT_OK = 0            # every stage ran and every cohort/problem it attempted finished
 EXIT_PARTIAL = 1       # the run finished but some cohorts or problems failed (see the summary / run_summary.json)
 EXIT_USAGE = 2         # a user error: bad argument, missing path, invalid spec, unreadable metadata
-EXIT_CLUSTER = 3       # the Dask scheduler given by --scheduler / DASK_SCHEDULER_ADDRESS cannot be reached
+EXIT_CLUSTER = 3       # the Dask scheduler cannot be reached, or every worker stays paused (memory)
 EXIT_INTERRUPTED = 130  # Ctrl-C: finished work is kept, rerun the same command to resume
 
 EXIT_CODES = {
     EXIT_OK: "all done",
     EXIT_PARTIAL: "finished, but some cohorts or problems failed (listed in the summary)",
     EXIT_USAGE: "usage or input error (one line: file, line, cause)",
-    EXIT_CLUSTER: "Dask scheduler unreachable",
+    EXIT_CLUSTER: "Dask scheduler unreachable, or every worker paused at its memory limit",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); rerun the same command to resume",
 }
 

@@ -14,13 +14,59 @@ TCGA_COHORT_ID = "TCGA"
 COVARIATES = ("Age", "Gender")
 
 
+class UnsafePathError(ValueError):
+    """A name from an input (spec file, task_info.json, directory listing, imported notebook) that would build
+    a path outside its root, or on another filesystem: it holds '/', '\\', '..', NUL, '::' or is empty."""
+
+
+def _unsafe_cause(name: str) -> str | None:
+    if not name.strip():
+        return "is empty"
+    if "\x00" in name:
+        return "contains a NUL byte"
+    if "/" in name or "\\" in name:
+        return "contains a path separator ('/' or '\\')"
+    if name in (".", ".."):
+        return "is a relative directory reference"
+    if "::" in name or "://" in name:
+        return "contains a URL/protocol separator"
+    return None
+
+
+def check_name(name: object, what: str = "name", where: str = "") -> str:
+    """``name`` unchanged when it is safe as one path component; else :class:`UnsafePathError` (one line).
+
+    Every name that comes from an input and becomes part of a path (trait, cohort, directory and file names)
+    passes here where it enters the engine; :func:`join` re-checks the joined result as a second line.
+    """
+    s = "" if name is None else str(name)
+    cause = _unsafe_cause(s)
+    if cause:
+        prefix = f"{where}: " if where else ""
+        raise UnsafePathError(f"{prefix}unsafe {what} {s!r}: {cause}; names from inputs never leave their root")
+    return s
+
+
+def is_safe_name(name: object) -> bool:
+    return name is not None and _unsafe_cause(str(name)) is None
+
+
 def join(root: str, *parts: str) -> str:
-    """Join URL/path parts with '/', never doubling separators (fsspec URLs are '/'-separated)."""
+    """Join URL/path parts with '/', never doubling separators (fsspec URLs are '/'-separated).
+
+    The result always stays under ``root`` (a local path or any fsspec URL): a part with a '..' segment, a
+    backslash, NUL or a protocol separator raises :class:`UnsafePathError` (leading/trailing '/' are trimmed,
+    so an absolute part lands under ``root`` too).  ``root`` itself is the caller's, trusted.
+    """
     out = root.rstrip("/")
     for p in parts:
         p = str(p).strip("/")
-        if p:
-            out = f"{out}/{p}"
+        if not p:
+            continue
+        if "\x00" in p or "\\" in p or "::" in p or "://" in p or ".." in p.split("/"):
+            raise UnsafePathError(f"path part {p!r} would leave {root or '.'!r}; names from inputs never "
+                                  "leave their root")
+        out = f"{out}/{p}"
     return out
 
 

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Iterator
 
 from distributed import Future, as_completed
 from tqdm import tqdm
 
+from genotex_dask.cluster import PauseWatch
+
 
 def as_completed_with_progress(
     futures: Iterable[Future], desc: str, enabled: bool = True
 ) -> Iterator[Future]:
-    """Yield futures as they complete while a bar on stderr counts them."""
+    """Yield futures as they complete while a bar on stderr counts them.
+
+    While waiting, a :class:`~genotex_dask.cluster.PauseWatch` turns a cluster whose workers all stay paused
+    (memory) into ``ClusterPausedError`` instead of waiting forever.
+    """
     futures = list(futures)
     bar = tqdm(total=len(futures), desc=desc, unit="task", file=sys.stderr, disable=not enabled,
                dynamic_ncols=True, leave=True)
+    watch = PauseWatch(futures[0].client) if futures else None
     try:
-        for fut in as_completed(futures):
-            bar.update(1)
-            yield fut
+        ac = as_completed(futures)
+        while not ac.is_empty():
+            batch = ac.next_batch(block=False)
+            if not batch:  # nothing finished yet: make sure the cluster can still run anything
+                watch.check()
+                time.sleep(0.02)
+                continue
+            for fut in batch:
+                bar.update(1)
+                yield fut
     finally:
         bar.close()

@@ -419,6 +419,11 @@ def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None
     truth = _truth_url(truth) if truth else None
     ti_url = _find_task_info(task_info, pred, ref, truth)
     ti = fs.read_json(ti_url) if ti_url else None
+    if isinstance(ti, dict):  # names that would build paths outside the runs: reported, left out
+        from genotex_dask.metadata import safe_task_info
+
+        ti, unsafe = safe_task_info(ti, ti_url)
+        errors += [{"task": "task_info", "item": k, "file": ti_url, "error": v} for k, v in unsafe.items()]
     truth_obj = fs.read_json(truth) if truth else None
     pred_side = _Side(pred, ti, errors)
     ref_side = _Side(ref, ti, errors) if ref else None

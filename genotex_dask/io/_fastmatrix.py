@@ -51,7 +51,9 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
     marker_nl = b"\n" + marker
     at_end = False
     while True:
-        if filled == len(work):  # one line longer than the buffer: grow it
+        if filled == len(work):  # one line longer than the buffer: grow it (up to the reader's line bound)
+            if len(work) > 2 * getattr(lb, "max_line_bytes", 1 << 62):
+                raise GiveUp("a line longer than MAX_LINE_BYTES")  # the general reader names it
             work.extend(bytes(len(work)))
             idbuf = np.empty(len(work) + 1, dtype=np.uint8)
         with memoryview(work) as mv:

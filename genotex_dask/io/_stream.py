@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from genotex_dask.io import fs
-from genotex_dask.io.errors import InputFormatError
+from genotex_dask.io.errors import InputFormatError, InputLimitError
 
 try:  # ISA-L's gzip is ~3x faster than zlib at decompression; fall back silently when absent.
     from isal import igzip as _gz
@@ -27,6 +28,23 @@ except ImportError:  # pragma: no cover - isal is a dependency, the fallback is 
 
 BLOCK = 1 << 20  # bytes decompressed per refill
 _GZIP_MAGIC = b"\x1f\x8b"
+
+# Bounds on what a reader inflates (inputs are untrusted: a 10 MB gzip can hold 10 GB of zeros).  Each is a
+# module default, overridable per call (keywords of :func:`open_lines`) or per process, workers included, by the
+# environment variable of the same name prefixed ``GENOTEX_DASK_`` (e.g. ``GENOTEX_DASK_MAX_LINE_BYTES``).
+MAX_LINE_BYTES = 16 << 20          # one text line; GEO's longest real lines (a sample row of ~20k GSMs) are ~2 MB
+MAX_INFLATE_RATIO = 100.0          # decompressed / compressed bytes; real GEO/TCGA files are 2-10x, zeros ~1000x
+RATIO_GRACE_BYTES = 16 << 20       # the ratio is checked once this much was decompressed (small files vary)
+MAX_INFLATED_BYTES = 64 << 30      # total decompressed bytes of one file (GEO's largest family SOFTs are ~20 GB)
+MAX_HEADER_BYTES = 256 << 20       # memory for text kept whole: a matrix's header lines (their text plus ~56 bytes
+                                   # per field; GEO's largest real headers cost ~50 MB), a TCGA clinical matrix
+
+
+def _limit(name: str, value: float | None) -> float:
+    if value is not None:
+        return value
+    env = os.environ.get(f"GENOTEX_DASK_{name}")
+    return float(env) if env else globals()[name]
 
 
 def _decode(raw: bytes) -> str:
@@ -43,8 +61,10 @@ class LineBuffer:
     ``lineno`` is the 1-based number of the line that the next ``readline`` returns.
     """
 
-    def __init__(self, stream, path: str):
+    def __init__(self, stream, path: str, raw=None, max_line_bytes: int | None = None,
+                 max_inflate_ratio: float | None = None, max_inflated_bytes: int | None = None):
         self._stream = stream
+        self._raw = raw  # the compressed byte stream (None for plain text: nothing is inflated)
         self.path = path
         self.buf = bytearray()
         self.pos = 0
@@ -52,8 +72,51 @@ class LineBuffer:
         self.lineno = 1
         self.error: InputFormatError | None = None
         self.lineno_exact = True  # False once a raw reader skipped line counting
+        self.inflated = 0
+        self.max_line_bytes = int(_limit("MAX_LINE_BYTES", max_line_bytes))
+        self.max_inflate_ratio = float(_limit("MAX_INFLATE_RATIO", max_inflate_ratio))
+        self.max_inflated_bytes = int(_limit("MAX_INFLATED_BYTES", max_inflated_bytes))
+        self.max_header_bytes = int(_limit("MAX_HEADER_BYTES", None))
+
+    def header_limit(self, nbytes: int, what: str) -> None:
+        """InputLimitError once ``nbytes`` of text that is kept whole (``what``) exceed ``MAX_HEADER_BYTES``."""
+        if nbytes > self.max_header_bytes:
+            self.error = InputLimitError(self.path, f"{what} would hold more than {self.max_header_bytes} bytes "
+                                         "in memory (MAX_HEADER_BYTES)", self.lineno)
+            raise self.error
 
     # -- low level ------------------------------------------------------------------------------
+    def _gzip_error(self, exc: BaseException) -> InputFormatError:
+        """The error for a corrupt/truncated stream, at the first line that could not be read whole."""
+        if self._raw is None:  # plain text: a read error of the file system, lines so far are exact
+            self.error = InputFormatError(self.path, f"read error ({type(exc).__name__}: {exc})",
+                                          self.lineno + self.buf.count(b"\n", self.pos) if self.lineno_exact
+                                          else None)
+            return self.error
+        self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})",
+                                      _first_unreadable_line(self.path, self.max_inflated_bytes))
+        return self.error
+
+    def _account(self, n: int) -> None:
+        """Count ``n`` more decompressed bytes; a bound exceeded -> InputLimitError naming the knob."""
+        self.inflated += n
+        if self._raw is None:
+            return
+        if self.inflated > self.max_inflated_bytes:
+            self.error = InputLimitError(self.path, f"decompressed size exceeds {self.max_inflated_bytes} bytes "
+                                         "(MAX_INFLATED_BYTES; a decompression bomb?)")
+            raise self.error
+        if self.inflated > RATIO_GRACE_BYTES:
+            try:
+                packed = max(int(self._raw.tell()), 1)
+            except (OSError, ValueError, AttributeError):
+                return
+            if self.inflated / packed > self.max_inflate_ratio:
+                self.error = InputLimitError(
+                    self.path, f"decompression ratio above {self.max_inflate_ratio:g} ({self.inflated} bytes from "
+                    f"{packed}; MAX_INFLATE_RATIO; a decompression bomb?)")
+                raise self.error
+
     def _read_block(self, n: int) -> bytes:
         """n decompressed bytes (fewer at the end); corrupt/truncated gzip -> InputFormatError."""
         if self.eof:
@@ -61,15 +124,14 @@ class LineBuffer:
         try:
             chunk = self._stream.read(n)
         except (EOFError, OSError, zlib.error) as exc:
-            self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})", self.lineno)
-            raise self.error from exc
+            raise self._gzip_error(exc) from exc
         except Exception as exc:  # isal raises its own error type for corrupt data
             if type(exc).__name__ in ("IsalError", "error"):
-                self.error = InputFormatError(self.path, f"corrupt gzip stream ({exc})", self.lineno)
-                raise self.error from exc
+                raise self._gzip_error(exc) from exc
             raise
         if not chunk:
             self.eof = True
+        self._account(len(chunk))
         return chunk
 
     def _fill(self) -> bool:
@@ -108,15 +170,14 @@ class LineBuffer:
                 n = len(data)
                 view[:n] = data
         except (EOFError, OSError, zlib.error) as exc:
-            self.error = InputFormatError(self.path, f"truncated or corrupt gzip stream ({exc})", self.lineno)
-            raise self.error from exc
+            raise self._gzip_error(exc) from exc
         except Exception as exc:
             if type(exc).__name__ in ("IsalError", "error"):
-                self.error = InputFormatError(self.path, f"corrupt gzip stream ({exc})", self.lineno)
-                raise self.error from exc
+                raise self._gzip_error(exc) from exc
             raise
         if not n:
             self.eof = True
+        self._account(n or 0)
         return n or 0
 
     def push_back(self, data: bytes) -> None:
@@ -133,6 +194,10 @@ class LineBuffer:
         """Next line without its line ending; None at the end of the file."""
         while True:
             nl = self.buf.find(b"\n", self.pos)
+            if nl - self.pos > self.max_line_bytes or (nl < 0 and len(self.buf) - self.pos > self.max_line_bytes):
+                self.error = InputLimitError(self.path, f"line longer than {self.max_line_bytes} bytes "
+                                             "(MAX_LINE_BYTES)", self.lineno)
+                raise self.error
             if nl >= 0:
                 line = bytes(self.buf[self.pos : nl])
                 self.pos = nl + 1
@@ -237,16 +302,52 @@ class MarkerReader(io.RawIOBase):
         return len(data)
 
 
+def _first_unreadable_line(url: str, max_bytes: int) -> int | None:
+    """1-based number of the first line a corrupt or truncated gzip file does not hold whole.
+
+    Only called after a read failed: the file is decompressed again with zlib in small steps, so no output
+    is lost with the failing call (a buffered reader drops up to a block, which made lines off by thousands).
+    """
+    lines, total = 0, 0
+    try:
+        with fs.open_binary(url) as raw:
+            d = zlib.decompressobj(wbits=31)
+            while total <= max_bytes:
+                chunk = d.unconsumed_tail or raw.read(1 << 16)
+                if not chunk:
+                    break
+                out = d.decompress(chunk, 1 << 20)
+                lines += out.count(b"\n")
+                total += len(out)
+                if d.eof:  # next gzip member (concatenated files are valid gzip)
+                    rest = d.unused_data
+                    d = zlib.decompressobj(wbits=31)
+                    if rest:
+                        out = d.decompress(rest, 1 << 20)
+                        lines += out.count(b"\n")
+                        total += len(out)
+    except (zlib.error, OSError, EOFError):
+        pass
+    return lines + 1
+
+
 @contextmanager
-def open_lines(url: str) -> Iterator[LineBuffer]:
-    """Open ``url`` (gzip detected from its magic bytes, not its name) as a LineBuffer."""
+def open_lines(url: str, max_line_bytes: int | None = None, max_inflate_ratio: float | None = None,
+               max_inflated_bytes: int | None = None) -> Iterator[LineBuffer]:
+    """Open ``url`` (gzip detected from its magic bytes, not its name) as a LineBuffer.
+
+    The bounds (module defaults ``MAX_LINE_BYTES``, ``MAX_INFLATE_RATIO``, ``MAX_INFLATED_BYTES``) stop a
+    decompression bomb or an endless line with :class:`InputLimitError` before memory or time runs away.
+    """
     raw = fs.open_binary(url)
     try:
         head = raw.read(2)
         raw.seek(0)
-        stream = _gz.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
+        gz = head == _GZIP_MAGIC
+        stream = _gz.GzipFile(fileobj=raw, mode="rb") if gz else raw
         try:
-            yield LineBuffer(stream, url)
+            yield LineBuffer(stream, url, raw if gz else None, max_line_bytes, max_inflate_ratio,
+                             max_inflated_bytes)
         finally:
             if stream is not raw:
                 stream.close()

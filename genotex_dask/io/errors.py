@@ -23,3 +23,8 @@ class InputFormatError(ValueError):
 
     def __reduce__(self):  # picklable across Dask workers with all three fields
         return (type(self), (self.path, self.cause, self.line))
+
+
+class InputLimitError(InputFormatError):
+    """An input exceeded a reader bound (line length, decompressed size or compression ratio): a probable
+    decompression bomb or a file that is not what its name says.  The cause names the bound and its knob."""

@@ -9,6 +9,7 @@ killed process never leaves a half-written file under its final name.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -22,7 +23,10 @@ import fsspec
 import numpy as np
 from fsspec.core import url_to_fs
 
+from genotex_dask.layout import is_safe_name
+
 TMP_MARK = ".genotex-tmp-"
+log = logging.getLogger("genotex_dask")
 
 
 def get_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -40,13 +44,44 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
-def listdir(url: str) -> list[str]:
-    """Sorted base names of the entries directly under ``url`` (empty when it does not exist)."""
-    fs, path = get_fs(url)
-    fs.invalidate_cache(path)  # object-store listings are cached per process; workers write elsewhere
-    if not fs.exists(path):
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def entries(url: str, within: str | None = None) -> list[tuple[str, bool]]:
+    """Sorted ``(base name, is_dir)`` of the entries directly under ``url`` (empty when it does not exist).
+
+    Untrusted trees are listed the same way everywhere (ingest, spec suggestion): an entry whose name is unsafe
+    as a path component (``..``, a separator, NUL; object-store keys can hold these) and, on local disk, a
+    symbolic link that resolves outside ``within`` (default: ``url`` itself) are skipped with a warning.  A
+    symlink that stays inside is followed and reported as what it points to.
+    """
+    fsys, path = get_fs(url)
+    fsys.invalidate_cache(path)  # object-store listings are cached per process; workers write elsewhere
+    if not fsys.exists(path):
         return []
-    return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
+    local = is_local(url)
+    top = os.path.realpath(get_fs(within)[1] if within else path) if local else ""
+    out = []
+    for info in fsys.ls(path, detail=True):
+        name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+        if not is_safe_name(name):
+            log.warning("%s: skipped entry %r: unsafe as a path component", url, name)
+            continue
+        is_dir = info.get("type") == "directory"
+        if local and info.get("islink"):
+            target = os.path.realpath(info["name"])
+            if not _under(target, top):
+                log.warning("%s: skipped symbolic link %r: it leaves %s", url, name, top)
+                continue
+            is_dir = os.path.isdir(target)
+        out.append((name, is_dir))
+    return sorted(out)
+
+
+def listdir(url: str, within: str | None = None) -> list[str]:
+    """Sorted base names of the entries directly under ``url`` (see :func:`entries` for what is skipped)."""
+    return [name for name, _ in entries(url, within)]
 
 
 def isdir(url: str) -> bool:

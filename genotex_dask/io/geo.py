@@ -136,6 +136,7 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
     series: dict[str, list[str]] = {}
     sample_rows: list[tuple[str, list[str]]] = []
     n_samples: int | None = None
+    kept = 0
     while True:
         lineno = lb.lineno
         line = lb.readline()
@@ -147,6 +148,8 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
             return series, sample_rows, True
         head, _, rest = line.partition("\t")
         fields = split_tab_unquote(rest) if _ else []
+        kept += len(line) + 56 * len(fields)  # what the kept strings cost in memory, not just their text
+        lb.header_limit(kept, "the header before '!series_matrix_table_begin'")
         if head.startswith("!Series_"):
             series.setdefault(head[len("!Series_"):], []).extend(fields)
         elif head.startswith("!Sample_"):
@@ -177,7 +180,7 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
         series, sample_rows, found = _read_matrix_header(lb, url)
         if not found:
             raise InputFormatError(url, "missing '!series_matrix_table_begin' marker (no value table)",
-                                   lb.lineno - 1)
+                                   max(lb.lineno - 1, 1))
         gsm_row = next((v for k, v in sample_rows if k == "geo_accession"), None)
         if gsm_row is not None:
             dup = pd.Index(gsm_row)[pd.Index(gsm_row).duplicated()].unique().tolist()
@@ -212,6 +215,10 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
                 probes = vals = None  # the general reader reports it with a line number
     if vals is None:
         probes, vals = _matrix_values_pyarrow(url, header_line, names, threads)
+    if len(probes) == 0:  # said plainly here, not later as "no mappable genes"
+        raise InputFormatError(url, "value table has a header row but no data rows", header_line)
+    if not sample_ids:
+        raise InputFormatError(url, "value table has no sample columns (only the ID column)", header_line)
     if gsm_row is not None:
         samples = _samples_frame(url, sample_rows, n_meta).loc[sample_ids]
     else:
@@ -380,6 +387,7 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
     """
     entities: list[SoftEntity] = []
     cur: SoftEntity | None = None
+    kept = 0
     with open_lines(url) as lb:
         while True:
             lineno = lb.lineno
@@ -388,6 +396,8 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                 break
             if not line:
                 continue
+            kept += len(line) + 112  # attribute lines are kept: bound what they cost in memory
+            lb.header_limit(kept, "the SOFT section lines")
             c = line[0]
             if c == "^":
                 if stop_when is not None and stop_when(entities):

@@ -24,9 +24,12 @@ __all__ = ["read_xena_clinical", "parse_xena_clinical", "read_xena_expression", 
 def read_xena_clinical_text(url: str) -> str:
     """The clinical matrix as text (small: tens of KB); kept verbatim in the store for exact re-reading."""
     with open_lines(url) as lb:
-        parts = []
-        while (chunk := lb.until(b"\x00never-a-marker").read()) != b"":
+        parts, size = [], 0
+        reader = lb.until(b"\x00never-a-marker")
+        while (chunk := reader.read(1 << 20)) != b"":
             parts.append(chunk)
+            size += len(chunk)
+            lb.header_limit(size, "clinical matrix")
     return b"".join(parts).decode("utf-8", errors="replace")
 
 
@@ -70,6 +73,8 @@ def read_xena_expression(url: str, threads: bool = True) -> pd.DataFrame:
         reader = lb.until(b"\x00never-a-marker")
         table = _parse_table(url, reader, names, {names[0]: pa.string()}, pa.float64(), 1, quoted=True,
                              threads=threads)
+    if table.num_rows == 0:
+        raise InputFormatError(url, "expression table has a header row but no gene rows", 1)
     genes = pd.Index(table.column(0).to_pylist(), dtype=object, name=names[0])
     vals = np.empty((len(samples), table.num_rows), dtype=np.float64)
     for j in range(len(samples)):

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from genotex_dask import layout
 from genotex_dask.analysis import models, problems, tuning
+from genotex_dask.cluster import PauseWatch
 from genotex_dask.io import fs
 
 MODES = ("exact", "fast")
@@ -310,6 +311,9 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
     for prob in problems.list_problems(task_info):
         key = prob.key
         try:
+            for what, name in (("trait", prob.trait), ("condition", prob.condition)):
+                if name is not None:
+                    layout.check_name(name, f"{what} name", layout.task_info_path(root))
             if prob.category == problems.TWO_STEP:
                 sel = problems.select_two_step(
                     prob.trait, prob.condition, info(prob.trait), info(prob.condition),
@@ -317,7 +321,10 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
                     lambda t, c: _header(layout.linked_data_path(out, t, c), memo))
             else:
                 sel = problems.select_one_step(info(prob.trait), prob.condition)
-        except AnalysisInputError as e:
+            for cid in (sel.trait_cohort, sel.condition_cohort):
+                if cid is not None:
+                    layout.check_name(cid, "cohort name", "cohort_info.json")
+        except (AnalysisInputError, layout.UnsafePathError) as e:
             missing.append({"problem": key, "reason": str(e)})
             continue
         if sel.trait_cohort is None:
@@ -439,6 +446,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
         fut, keys = submit(s, routed=True)
         pending[fut] = (s, keys)
     done, failed = [], []
+    pause_watch = PauseWatch(client)
     bar = tqdm(total=len(pending), desc=f"analyze ({mode})", unit="task", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
     try:
@@ -447,6 +455,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                 finished = wait(list(pending), timeout=STALL_CHECK_S, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 finished = set()
+                pause_watch.check()
                 for fut in _resubmit_stuck(client, pending, submit):
                     bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
             for fut in finished:

@@ -21,6 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from distributed import Client
 
@@ -50,16 +51,10 @@ class CohortJob:
     platform_dirs: list[str] = field(default_factory=list)        # the --platforms directories
 
 
-def _entries(url: str) -> list[tuple[str, bool]]:
-    """(name, is_dir) of the entries directly under ``url``, sorted by name."""
-    fsys, path = fs.get_fs(url)
-    if not fsys.exists(path):
-        return []
-    out = []
-    for info in fsys.ls(path, detail=True):
-        name = info["name"].rstrip("/").rsplit("/", 1)[-1]
-        out.append((name, info.get("type") == "directory"))
-    return sorted(out)
+def _entries(url: str, root: str) -> list[tuple[str, bool]]:
+    """(name, is_dir) of the entries directly under ``url``, sorted by name; unsafe names and symbolic links
+    leaving ROOT/input are skipped with a warning (:func:`fs.entries`, the rule spec suggestion follows too)."""
+    return fs.entries(url, within=layout.join(root, "input"))
 
 
 def _matrix_cohort_id(gse: str, name: str) -> str:
@@ -78,14 +73,14 @@ def discover(root: str, store_url: str, platforms: str | list[str] | None = None
     jobs: list[CohortJob] = []
     shared = _platform_dirs(platforms, store_url)
     geo = layout.input_geo_dir(root)
-    for trait, is_dir in _entries(geo):
+    for trait, is_dir in _entries(geo, root):
         if not is_dir:
             continue
-        for gse, gdir in _entries(layout.join(geo, trait)):
+        for gse, gdir in _entries(layout.join(geo, trait), root):
             if not gdir:
                 continue
             d = layout.join(geo, trait, gse)
-            files = [n for n, isd in _entries(d) if not isd]
+            files = [n for n, isd in _entries(d, root) if not isd]
             matrices = [n for n in files if layout.is_series_matrix(n)]
             softs = [n for n in files if layout.is_family_soft(n) and not n.upper().startswith("GPL")]
             soft = next((n for n in softs if gse.lower() in n.lower()), softs[0] if softs else None)
@@ -103,11 +98,11 @@ def discover(root: str, store_url: str, platforms: str | list[str] | None = None
                                       layout.store_geo_cohort(store_url, trait, cid), f,
                                       platform_files=platform_files(d, shared), platform_dirs=shared))
     tcga = layout.input_tcga_dir(root)
-    for name, is_dir in _entries(tcga):
+    for name, is_dir in _entries(tcga, root):
         if not is_dir:
             continue
         d = layout.join(tcga, name)
-        files = [n for n, isd in _entries(d) if not isd]
+        files = [n for n, isd in _entries(d, root) if not isd]
         expr = [n for n in files if layout.is_tcga_expression(n)]
         clin = [n for n in files if layout.is_tcga_clinical(n)]
         job = CohortJob(f"TCGA/{name}", "TCGA", "", name, d, layout.store_tcga_cohort(store_url, name))
@@ -235,6 +230,32 @@ def _tcga_pieces(job: CohortJob):
     return expr.to_numpy().T, obs, var, uns
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarray, dict[str, int]]:
+    """Set ±inf cells (and, for a float32 store, cells beyond float32's range, which would become inf) to NaN;
+    returns (X, counts; empty when none); X is changed in place when writable.  Missing is what every later
+    rule understands: an inf cell passed the missing-value rules, became an empty CSV cell and broke the
+    regressions."""
+    out: dict[str, int] = {}
+    if not X.flags.writeable:
+        X = np.array(X)
+    for lo in range(0, X.shape[0], 256):  # row blocks: the masks stay small for wide cohorts
+        block = X[lo:lo + 256]
+        inf = np.isinf(block)
+        if inf.any():
+            out["inf"] = out.get("inf", 0) + int(inf.sum())
+            block[inf] = np.nan
+        if not float64:
+            with np.errstate(invalid="ignore"):
+                big = np.abs(block) > _F32_MAX
+            if big.any():
+                out["beyond_float32"] = out.get("beyond_float32", 0) + int(big.sum())
+                block[big] = np.nan
+    return X, out
+
+
 def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
     """Dask task: ingest one cohort unless unchanged; never raises (failures come back as a status)."""
     t0 = time.perf_counter()
@@ -254,6 +275,10 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         plat = uns.get("platform") or {}
         sources.update(_platform_sources(job, plat.get("id"),
                                          always=job.kind == "GEO" and not plat.get("annotation_file")))
+        X, non_finite = infinite_as_missing(X, float64)
+        if non_finite:
+            uns["ingest"]["infinite_as_missing"] = non_finite
+            res["infinite_as_missing"] = non_finite
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:

@@ -42,7 +42,7 @@ from dask import delayed
 from dask.base import tokenize
 from distributed import Client
 
-from genotex_dask import layout
+from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines.csv_out import (
@@ -192,6 +192,8 @@ def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: st
     try:
         return clinical.feature_values(spec, obs, numeric)
     except IndexError as exc:
+        raise SpecError(file, spec.line, str(exc)) from None
+    except safe_regex.RegexError as exc:  # a spec pattern the linear-time engine refuses: the spec's fault
         raise SpecError(file, spec.line, str(exc)) from None
 
 
@@ -613,6 +615,26 @@ def _match_jobs(specs: dict[str, dict[str, CohortSpec]], ingest_jobs: list) -> t
     return matched, missing
 
 
+def _drop_unsafe_names(specs: dict[str, dict[str, CohortSpec]]) -> dict[str, str]:
+    """Remove (in place) the cohorts whose trait, cohort, matrix or TCGA directory name is unsafe as a path
+    component; returns ``{"trait/cohort": one-line cause naming the spec file and line}``."""
+    bad = {}
+    for trait in list(specs):
+        for cid, spec in list(specs[trait].items()):
+            try:
+                layout.check_name(trait, "trait name", spec.where())
+                layout.check_name(cid, "cohort name", spec.where())
+                for what, name in (("matrix file name", spec.matrix), ("TCGA directory", spec.tcga_directory)):
+                    if name is not None:
+                        layout.check_name(name, what, spec.where())
+            except layout.UnsafePathError as exc:
+                bad[f"{trait}/{cid}"] = str(exc)
+                del specs[trait][cid]
+        if not specs[trait]:
+            del specs[trait]
+    return bad
+
+
 def _fingerprint(spec: CohortSpec, compat: str | None, ingest_out: str, syn_fp: dict) -> str:
     rec = store.read_completion(ingest_out) or {}
     blob = json.dumps([ENGINE_VERSION, spec.fingerprint(), compat, rec.get("sources"), rec.get("dtype"), syn_fp],
@@ -660,11 +682,13 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     syn_url = layout.gene_synonym_path(root)
     syn_fp = fs.file_fingerprint(syn_url)
     ingest_jobs = discover(root, store_url, platforms)
-    excluded = {(t, c): s for t, cs in spec_map.items() for c, s in cs.items() if s.excluded is not None}
-    matched, missing = _match_jobs({t: {c: s for c, s in cs.items() if (t, c) not in excluded}
-                                    for t, cs in spec_map.items()}, ingest_jobs)
     failed: dict[str, str] = {}
     cohorts: dict[str, dict] = {}
+    unsafe = _drop_unsafe_names(spec_map)
+    for key, cause in unsafe.items():  # named error, nothing written for them
+        failed[key] = cause
+        cohorts[key] = {"cohort": key, "status": "failed", "error": cause}
+    excluded = {(t, c): s for t, cs in spec_map.items() for c, s in cs.items() if s.excluded is not None}
     for (trait, cid), spec in sorted(excluded.items()):  # GenoTEX's decision: recorded, never processed
         rec = _excluded(Prepared(), spec).failure
         fs.write_json_atomic(meta_path(out, trait, cid), {"trait": trait, "cohort": cid, "fingerprint": "",
@@ -681,6 +705,8 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         fs.write_json_atomic(meta_path(out, trait, cid), part)
         cohorts[key] = {"cohort": key, "status": "failed", "error": cause, "record": rec}
 
+    matched, missing = _match_jobs({t: {c: s for c, s in cs.items() if (t, c) not in excluded}
+                                    for t, cs in spec_map.items()}, ingest_jobs)
     for (trait, cid), cause in missing.items():
         fail(trait, cid, spec_map[trait][cid], cause)
     # 1. bring the needed cohorts up to date in the store (skips unchanged ones)
@@ -742,7 +768,7 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     done = sum(1 for c in cohorts.values() if c.get("status") == "done")
     filtered = sorted(k for k, c in cohorts.items() if c.get("status") == "filtered")
     summary = {"stage": "preprocess", "version": ENGINE_VERSION, "root": root, "out": out, "store": store_url,
-               "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()), "done": done,
+               "compat": compat, "n_cohorts": sum(len(c) for c in spec_map.values()) + len(unsafe), "done": done,
                "skipped": skipped, "filtered": filtered, "failed": failed,
                "usable": sorted(k for k, c in cohorts.items() if (c.get("record") or {}).get("is_usable")),
                "cohorts": {k: cohorts[k] for k in sorted(cohorts)}, "golden_mismatches": golden_mismatches,

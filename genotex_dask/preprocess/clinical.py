@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from re import Pattern
+from typing import Any
 
 import numpy as np
 
-Rule = tuple[Pattern[str], float]
+from genotex_dask import safe_regex
+
+Rule = tuple[Any, float]  # (compiled linear-time pattern, value)
 
 DEFAULT_GENDER_RULES: list[tuple[str, float]] = [
     (r"^\s*(f|female|woman|women|girl|fem)\s*$", 0.0),
@@ -76,8 +78,9 @@ def select_characteristic(rows: Sequence[Sequence[object]], n_samples: int, key:
     return out
 
 
-def compile_rules(rules: Sequence[tuple[str, float]]) -> list[Rule]:
-    return [(re.compile(p, re.IGNORECASE), float(v)) for p, v in rules]
+def compile_rules(rules: Sequence[tuple[str, float]], where: str = "") -> list[Rule]:
+    """Spec rules compiled on the linear-time engine (:mod:`genotex_dask.safe_regex`), case-insensitive."""
+    return [(safe_regex.compile(p, ignore_case=True, where=where), float(v)) for p, v in rules]
 
 
 def apply_rules(cells: Sequence[object], rules: Sequence[Rule], strip_key: bool = True) -> np.ndarray:
@@ -95,10 +98,10 @@ def apply_rules(cells: Sequence[object], rules: Sequence[Rule], strip_key: bool 
 
 
 def parse_number(cells: Sequence[object], pattern: str = DEFAULT_NUMBER, scale: float = 1.0,
-                 strip_key: bool = True) -> np.ndarray:
+                 strip_key: bool = True, where: str = "") -> np.ndarray:
     """First number matching ``pattern`` (its first group when it has one) in each cell value, times ``scale``
     (e.g. 1/12 for months)."""
-    rx = re.compile(pattern)
+    rx = safe_regex.compile(pattern, where=where)
     out = np.full(len(cells), np.nan)
     for i, c in enumerate(cells):
         v = cell_value(c, strip_key)
@@ -203,7 +206,7 @@ def tcga_gender(cells: Sequence[object]) -> np.ndarray:
     return out
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"\d+")  # a fixed pattern of ours, not from an input
 
 
 def tcga_age(cells: Sequence[object], unit: str = "years", compat: str | None = None) -> np.ndarray:
