@@ -97,8 +97,9 @@ def _template(s: str) -> str:
 
 def _template_pattern(t: str) -> str:
     """The template's words in order with anything but letters between them; letter boundaries instead of \\b
-    (a word next to a digit or '_' , as in 'ND_1', must still match)."""
-    return r"(?<![a-z])" + r"[^a-z]+".join(re.escape(w) for w in t.split()) + r"(?![a-z])"
+    (a word next to a digit or '_' , as in 'ND_1', must still match), written without lookaround so that the
+    rule runs on the linear-time engine that specs use (:mod:`genotex_dask.safe_regex`)."""
+    return r"(?:^|[^a-z])" + r"[^a-z]+".join(re.escape(w) for w in t.split()) + r"(?:[^a-z]|$)"
 
 
 def _group_keys(rows: Sequence[Sequence[object]]) -> dict[str, list[str]]:
