@@ -467,5 +467,17 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                "done": done, "skipped": skipped, "errors": failed, "no_cohort_problems": missing,
                "batch_rule_could_not_fire": sorted(d["problem"] for d in done if not d["batch_rule_could_fire"]),
                "seconds": round(time.perf_counter() - t0, 3)}
+    _write_results_table(out, summary)
     fs.write_json_atomic(layout.join(layout.regress_dir(out), "run_summary.json"), fs.json_safe(summary))
     return summary
+
+
+def _write_results_table(out: str, summary: dict) -> None:
+    """The run's significant genes as a Parquet dataset (OUT/results/, see genotex_dask.results); a failure
+    to write it is recorded, never fatal (the JSON files are the results; the loader rebuilds the table)."""
+    from genotex_dask import results
+
+    try:
+        summary["results_dataset"] = results.write_results_parquet(out)
+    except Exception as e:  # noqa: BLE001 - the table is a derived view
+        summary["results_dataset_error"] = f"{type(e).__name__}: {e}"
