@@ -108,3 +108,14 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
                                        truth=truth if fs.exists(truth) else None, client=c)
     fs.write_json_atomic(layout.join(out, "run_summary.json"), fs.json_safe(summary))
     return summary
+
+
+# ---- loaders: results as AnnData, pandas and Dask DataFrames (genotex_dask.results) ----------------------
+from genotex_dask.results import (  # noqa: E402, F401 - re-exported as part of the public API
+    load_cohort,
+    preprocessed_cohort,
+    read_results,
+    recurrent_genes,
+    results_dataset,
+    significant_genes,
+)

@@ -184,6 +184,7 @@ class Prepared:
     failure: dict | None = None                            # an initial cohort_info record when set
     filtered: bool = False                                 # failure = GenoTEX's "trait not available" filter
     sig: int = 7
+    platform: str | None = None                            # the matrix's platform (GEO) or expression file (TCGA)
 
 
 def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
@@ -244,6 +245,7 @@ def _prepare_geo(job: Job) -> Prepared:
     p = Prepared(samples=[str(s) for s in obs.index], layout_kind="GEO", gene_index_name="Gene")
     p.clinical_samples = list(p.samples)
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
+    p.platform = spec.platform or (meta.uns.get("platform") or {}).get("id")
     if spec.trait_spec is None:
         p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
         p.filtered = True
@@ -340,6 +342,7 @@ def _prepare_tcga(job: Job) -> Prepared:
     meta = store.CohortMeta(url)
     clin = parse_xena_clinical(str(meta.uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
     p = Prepared(samples=meta.index("obs"), layout_kind="TCGA")
+    p.platform = job.ingest.files.get("expression", "").rsplit("/", 1)[-1] or None
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
     p.clinical_samples = [str(s) for s in clin.index]
     p.trait = clinical.tcga_trait(p.clinical_samples)
@@ -383,7 +386,7 @@ def apply_block(p: Prepared, url: str, start: int, stop: int) -> np.ndarray | No
 
 def _write_part(job: Job, record: dict, extra: dict) -> None:
     part = {"trait": job.trait, "cohort": job.cohort, "fingerprint": job.fingerprint, "record": record,
-            "spec": job.spec.where(), **extra}
+            "spec": job.spec.where(), "needs_review": bool(job.spec.needs_review), **extra}
     fs.write_json_atomic(meta_path(job.out, job.trait, job.cohort), part)
 
 
@@ -395,7 +398,8 @@ def _remove_outputs(job: Job, keep: set[str]) -> None:
             fs.remove(url)
 
 
-def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) -> None:
+def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, uns: dict | None = None,
+                              var_columns: dict | None = None) -> None:
     """AnnData (samples x genes) as a Zarr group readable by ``anndata.read_zarr``.
 
     Why not ``write_zarr`` straight to disk: anndata writes ~30 small arrays/groups and every Zarr operation
@@ -410,9 +414,12 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     import anndata as ad
     import zarr
 
+    from genotex_dask.preprocess import anndata_fields
+
     obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
-    var = pd.DataFrame(index=pd.Index(quality.gene_names(d), name="gene"))
-    adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var)
+    obs = anndata_fields.scanpy_obs(obs, trait)
+    var = pd.DataFrame(var_columns or {}, index=pd.Index(quality.gene_names(d), name="gene"))
+    adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var, uns=dict(uns or {}))
     objects: dict = {}
     with warnings.catch_warnings(), ad.settings.override(zarr_write_format=store.ZARR_FORMAT):
         warnings.simplefilter("ignore", UserWarning)  # zarr v3 format announcements, not actionable here
@@ -422,6 +429,17 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     del adata
     with fs.atomic_dir(url) as tmp:
         store.dump_memory_store(objects, tmp)
+
+
+def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
+    """(uns, var columns) of the preprocessed store: what scanpy users need to take it as it is."""
+    from genotex_dask.preprocess import anndata_fields as af
+
+    uns = af.cohort_uns(trait=job.trait, cohort=job.cohort, platform=p.platform, spec_file=job.spec.file,
+                        spec_line=job.spec.line, spec_mapping=job.spec.as_dict(), mode=job.compat or "default",
+                        value_scale=af.detect_value_scale(d.X), engine_version=ENGINE_VERSION)
+    per = af.probes_per_symbol(p.op.W, p.op.symbols)
+    return uns, {"n_probes": np.array([per.get(g, 0) for g in quality.gene_names(d)], dtype=np.int32)}
 
 
 def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene_labels: list[str],
@@ -489,7 +507,8 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
         kept.add("linked")
     del cells
     if len(d.samples):
-        _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
+        _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype,
+                                  *_store_fields(job, p, d))
         kept.add("store")
     _remove_outputs(job, kept)
     _write_part(job, record, {"mapping": summary, "steps": res.steps, "status": "done",
