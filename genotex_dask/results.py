@@ -180,3 +180,59 @@ def load_cohort(url: str, lazy: bool = False):
 def preprocessed_cohort(out: str, trait: str, cohort: str, lazy: bool = False):
     """The preprocessed cohort ``trait``/``cohort`` of the run at ``out`` as AnnData (see :func:`load_cohort`)."""
     return load_cohort(preprocessed_cohort_url(out, trait, cohort), lazy=lazy)
+
+
+# ---- a run at a glance (what the report's results section shows) ----------------------------------------
+
+def _exclusion_reason(rec: dict[str, Any], status: str | None) -> str:
+    """Why a cohort was not used, from its cohort_info record (GenoTEX's fields) and preprocessing status."""
+    if status == "failed":
+        return f"failed: {rec.get('note') or 'see preprocess run_summary.json'}"
+    if rec.get("is_gene_available") is False:
+        return "no mappable genes"
+    if rec.get("is_trait_available") is False:
+        return "no trait information"
+    if not rec.get("sample_size"):
+        return "too few samples (none left after filtering)"
+    if rec.get("is_biased"):
+        return "biased (trait classes too unbalanced or constant)"
+    return str(rec.get("note") or "not usable")
+
+
+def run_overview(out: str) -> dict[str, Any]:
+    """Per trait the cohorts used and excluded (with the reason), per problem the selected cohort(s), its
+    significant genes and their selection frequency across CV folds, and the problems without a cohort."""
+    traits: dict[str, list[dict[str, Any]]] = {}
+    pre = layout.preprocess_dir(out)
+    for trait in fs.listdir(pre) if fs.isdir(pre) else []:
+        url = layout.cohort_info_path(out, trait)
+        if not fs.exists(url):
+            continue
+        rows = []
+        for cohort, rec in sorted((fs.read_json(url) or {}).items()):
+            meta_url = layout.join(out, "preprocess_meta", trait, f"{cohort}.json")
+            meta = fs.read_json(meta_url) if fs.exists(meta_url) else {}
+            usable = bool(rec.get("is_usable"))
+            rows.append({"cohort": cohort, "usable": usable, "sample_size": rec.get("sample_size"),
+                         "has_age": rec.get("has_age"), "has_gender": rec.get("has_gender"),
+                         "needs_review": bool(meta.get("needs_review")),
+                         "reason": "" if usable else _exclusion_reason(rec, meta.get("status"))})
+        traits[trait] = rows
+    problems = []
+    for trait, cond, url in result_files(out):
+        res = fs.read_json(url)
+        eng = res.get(ENGINE_KEY) if isinstance(res.get(ENGINE_KEY), dict) else {}
+        rows = problem_rows(trait, cond, res)
+        folds = (eng.get("cv_fold_selection") or {}).get("folds") or []
+        freq = {r["gene"]: sum(r["gene"] in set(f) for f in folds) / len(folds) for r in rows} if folds else {}
+        problems.append({"trait": trait, "condition": cond, "category": eng.get("category") or _category(cond),
+                         "trait_cohort": eng.get("trait_cohort"), "condition_cohort": eng.get("condition_cohort"),
+                         "model": eng.get("model"), "mode": eng.get("mode"), "alpha": eng.get("alpha"),
+                         "genes": [r["gene"] for r in rows], "coefficients": [r["coefficient"] for r in rows],
+                         "n_significant": len(rows), "fold_frequency": freq, "n_folds": len(folds)})
+    summary_url = layout.join(layout.regress_dir(out), "run_summary.json")
+    summary = fs.read_json(summary_url) if fs.exists(summary_url) else {}
+    return {"out": out, "traits": traits, "problems": problems,
+            "no_cohort": list(summary.get("no_cohort_problems") or []),
+            "failed": [{"problem": e.get("problem"), "error": e.get("error")} for e in summary.get("errors") or []],
+            "table": significant_genes(out)}
