@@ -63,10 +63,20 @@ def preprocess(root: str, specs: str, out: str, compat: str | None = None, store
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,
-            **cluster_kw: Any) -> dict:
-    """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
-    from genotex_dask.pipelines.analyze import run_analyze
+            estimator: Any = None, param_grid: dict | None = None, method: str | None = None,
+            scoring: Any = None, **cluster_kw: Any) -> dict:
+    """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress.
 
+    With ``estimator`` (any scikit-learn-compatible estimator exposing ``coef_``) and ``param_grid``, the
+    problems are solved by that method instead, tuned with dask-ml's GridSearchCV on the cluster, into
+    OUT/methods/<method>/ (default method name: the class name in lower case); ``mode`` is then unused.
+    """
+    from genotex_dask.pipelines.analyze import run_analyze, run_estimator
+
+    if estimator is not None:
+        with _client(client, **cluster_kw) as c:
+            return run_estimator(root, out, c, estimator, param_grid or {}, method=method, scoring=scoring,
+                                 progress=progress)
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)

@@ -481,3 +481,58 @@ def _write_results_table(out: str, summary: dict) -> None:
         summary["results_dataset"] = results.write_results_parquet(out)
     except Exception as e:  # noqa: BLE001 - the table is a derived view
         summary["results_dataset_error"] = f"{type(e).__name__}: {e}"
+
+
+# ---- bring your own method (one seam beside Lasso/LMM: analysis/estimators.py) ------------------------------
+
+def _problem_arrays(spec: dict) -> dict:
+    """Worker task: a planned problem's arrays, built as for Lasso/LMM (genes in file order)."""
+    data, _ = prepare(spec)
+    return {"X": data.X, "Y": data.Y, "Z": data.Z, "genes": data.gene_names, "trait": data.trait}
+
+
+def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict, method: str | None = None,
+                  scoring: Any = None, progress: bool = True) -> dict:
+    """Every problem with a user estimator: results in GenoTEX's layout under OUT/methods/<method>/.
+
+    Problems and cohort choice are the Lasso run's (same plan); each problem's (parameter set x fold) fits run
+    on the cluster through dask-ml's GridSearchCV.  OUT/methods/<method>/preprocess/<Trait>/cohort_info.json
+    are copies, so ``evaluate --pred OUT/methods/<method>`` scores the method exactly as it scores Lasso/LMM.
+    """
+    from genotex_dask.analysis import estimators
+
+    t0 = time.perf_counter()
+    method = method or estimators.method_name(estimator)
+    if not method.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"method name {method!r}: use letters, digits, '_' or '-'")
+    mout = layout.join(out, "methods", method)
+    raw = fs.read_bytes(layout.task_info_path(root))
+    specs, missing = plan(root, out, "fast", json.loads(raw), hashlib.sha256(raw).hexdigest())
+    for trait in sorted({s["trait"] for s in specs} | {s["condition"] for s in specs if s.get("cond_cohort")}):
+        src = layout.cohort_info_path(out, trait)
+        if fs.exists(src):
+            fs.write_bytes_atomic(layout.cohort_info_path(mout, trait), fs.read_bytes(src))
+    done, failed = [], []
+    for s in tqdm(specs, desc=f"analyze ({method})", unit="problem", file=sys.stderr, disable=not progress):
+        try:
+            a = client.submit(_problem_arrays, s, pure=False).result()
+            sig, rec = estimators.search_problem(estimator, param_grid, a["X"], a["Y"], a["Z"], a["genes"],
+                                                 a["trait"], scheduler=client, scoring=scoring)
+        except Exception as e:  # noqa: BLE001 - one failing problem never stops the others
+            failed.append({"problem": s["key"], "error": f"{type(e).__name__}: {e}",
+                           "traceback": traceback.format_exc()})
+            continue
+        seconds = rec.pop("seconds")
+        rec.update(method=method, mode="estimator", category=s["category"], model=method,
+                   trait_cohort=s["trait_cohort"], condition_cohort=s.get("cond_cohort"),
+                   regressors=list(s.get("regressors") or []), n_samples=int(len(a["Y"])), n_genes=len(a["genes"]))
+        fs.write_json_atomic(layout.significant_genes_path(mout, s["trait"], s["condition"]),
+                             fs.json_safe({"significant_genes": sig, "cv_performance": {}, ENGINE_KEY: rec}))
+        done.append({"problem": s["key"], "n_genes_selected": len(sig["Variable"]), "seconds": seconds,
+                     "best_params": rec["best_params"]})
+    summary = {"mode": "estimator", "method": method, "out": mout, "problems": len(specs) + len(missing),
+               "written": len(done), "failed": len(failed), "no_cohort": len(missing), "done": done,
+               "errors": failed, "no_cohort_problems": missing, "seconds": round(time.perf_counter() - t0, 3)}
+    _write_results_table(mout, summary)
+    fs.write_json_atomic(layout.join(layout.regress_dir(mout), "run_summary.json"), fs.json_safe(summary))
+    return summary
