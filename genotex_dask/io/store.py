@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from genotex_dask import config as gconfig
 from genotex_dask.io import fs
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
@@ -110,7 +111,8 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     # one JSON string instead of a Zarr node per scalar: each node costs a few ms of metadata I/O
     packed = {UNS_KEY: json.dumps(_to_jsonable(uns_all), default=str)}
     adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
-    chunks = (min(CHUNKS[0], max(1, X.shape[0])), min(CHUNKS[1], max(1, X.shape[1])))
+    c0, c1 = (int(v) for v in gconfig.get("store.chunks") or CHUNKS)  # dask.config genotex_dask.store.chunks
+    chunks = (min(c0, max(1, X.shape[0])), min(c1, max(1, X.shape[1])))
     record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -28,6 +28,7 @@ import pandas as pd
 from distributed import wait
 from tqdm import tqdm
 
+from genotex_dask import config as gconfig
 from genotex_dask import layout
 from genotex_dask.analysis import models, problems, tuning
 from genotex_dask.io import fs
@@ -85,7 +86,7 @@ def cohort(url: str, fingerprint: str) -> _Cohort:
         with _cache_lock:
             _stats["loads"] += 1
             _cache[key] = c
-            while len(_cache) > _CACHE_SIZE:
+            while len(_cache) > gconfig.positive_int("analyze.cohorts-per-worker"):
                 old, _ = _cache.popitem(last=False)
                 _loading.pop(old, None)
         return c

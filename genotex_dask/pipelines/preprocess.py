@@ -42,6 +42,7 @@ from dask import delayed
 from dask.base import tokenize
 from distributed import Client
 
+from genotex_dask import config as gconfig
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
@@ -525,9 +526,10 @@ def cohort_graph(job: Job):
     url = job.ingest.out
     n = zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r").shape[0]
     # each block task reads its own rows from the store (the fingerprint covers the store's sources and dtype)
-    blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + BLOCK_SAMPLES),
+    step = gconfig.positive_int("preprocess.block-samples")  # BLOCK_SAMPLES unless a site sets it
+    blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + step),
                                               dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}")
-              for i in range(0, n, BLOCK_SAMPLES)]
+              for i in range(0, n, step)]
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
     out_token = tokenize(job.out)[:10]
@@ -645,7 +647,8 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         if st.get("status") == "failed":
             fail(trait, cid, spec, f"ingest failed: {st.get('error')}")
             continue
-        job = Job(trait, cid, spec, ij, out, compat, syn_url, operators_dir=layout.join(store_url, "operators"))
+        job = Job(trait, cid, spec, ij, out, compat, syn_url,
+                  operators_dir=gconfig.get("cache.operators") or layout.join(store_url, "operators"))
         job.fingerprint = _fingerprint(spec, compat, ij.out, syn_fp)
         if _up_to_date(job):
             skipped += 1
