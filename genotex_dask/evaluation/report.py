@@ -173,7 +173,8 @@ def coefficient_plot(rec: Mapping[str, Any]) -> bytes:
     cond = rec.get("condition")
     ax.set_title(f"{rec['trait']} | {cond}  (top {len(genes)} of {rec.get('n_significant', len(genes))})",
                  fontsize=8)
-    ax.set_xlabel("coefficient (green: in reference or planted set)", fontsize=7)
+    flagged = rec.get("in_ref") is not None or rec.get("in_truth") is not None
+    ax.set_xlabel("coefficient (green: in reference or planted set)" if flagged else "coefficient", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
     return _png(fig)
 
@@ -475,7 +476,7 @@ def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, ma
         b64 = base64.b64encode(tsv.encode()).decode("ascii")
         links.append(f'<a href="data:text/tab-separated-values;base64,{b64}" download="{TSV_NAME}">'
                      "download TSV (embedded)</a>")
-    parts.append(f"<h3>Significant genes ({len(table)} rows, {len(probs)} problems)</h3>")
+    parts.append(f"<h3>Significant genes ({len(table)} rows, {len(probs)} problem{'s' if len(probs) != 1 else ''})</h3>")
     parts.append(f"<p>{' &middot; '.join(links)} &middot; click a column header to sort</p>")
     head = "".join(f'<th class="{"l" if i < 4 else ""}">{h}</th>' for i, h in enumerate(
         ["trait", "condition", "gene", "cohort(s)", "coefficient", "sign", "rank", "of"]))

@@ -8,12 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from sklearn.linear_model import ElasticNet
 
 from genotex_dask import results
-from genotex_dask.evaluation.evaluate import run_evaluate
 from genotex_dask.evaluation.metrics import problem_category
-from genotex_dask.pipelines.analyze import run_analyze, run_estimator
+from genotex_dask.pipelines.analyze import run_analyze
 from tests._analysis_fixtures import write_corpus
 
 pytestmark = pytest.mark.integration
@@ -31,17 +29,23 @@ def _truth(path: Path, planted: dict) -> str:
 
 
 def test_elasticnet_through_dask_ml_scored_beside_lasso(dask_cluster, tmp_path):
+    """The README's example, run as written (paths substituted) after a Lasso run of the same corpus."""
+    from genotex_dask import api
+    from tests._readme import run_block
+
     root, out = tmp_path / "root", tmp_path / "out"
     planted = write_corpus(str(root), str(out), n=60, p=120)
-    truth = _truth(tmp_path / "truth.json", planted)
+    _truth(root / "truth.json", planted)
     with dask_cluster.client(timeout=30) as client:
         lasso = run_analyze(str(root), str(out), client, mode="fast", progress=False)
-        enet = run_estimator(str(root), str(out), client, ElasticNet(max_iter=20000), GRID, progress=False)
+        run_block("### Bring your own method", {"corpus": str(root), "out": str(out)},
+                  {"gd": api, "client": client})
         # the fits ran on both worker processes (dask-ml's graph, one task per candidate x fold)
         per_worker = client.run(lambda dask_worker: sum(1 for t in dask_worker.state.log if "fit" in str(t[0])))
+    mout = out / "methods" / "elasticnet"
+    enet = json.loads((mout / "regress" / "run_summary.json").read_text())
     assert lasso["failed"] == 0 and enet["failed"] == 0 and enet["written"] == len(PROBLEMS)
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
-    mout = out / "methods" / "elasticnet"
     for t, c in PROBLEMS:
         res = json.loads((mout / "regress" / t / f"significant_genes_condition_{c}.json").read_text())
         rec = res["genotex_dask"]
@@ -50,12 +54,10 @@ def test_elasticnet_through_dask_ml_scored_beside_lasso(dask_cluster, tmp_path):
         coefs = res["significant_genes"]["Coefficient"]
         assert all(c != 0 for c in coefs) and [abs(c) for c in coefs] == sorted(map(abs, coefs), reverse=True)
     scores = {}
-    for name, pred in (("lasso", out), ("elasticnet", mout)):
-        ev = run_evaluate(str(pred), truth=truth, report=str(tmp_path / f"report_{name}"))
-        m = json.loads(Path(ev["metrics_path"]).read_text())["planted_truth"]
+    for name in ("lasso", "elasticnet"):
+        m = json.loads((out / f"report_{name}" / "metrics.json").read_text())["planted_truth"]
         scores[name] = m["categorized"]["overall"]
         assert len(m["per_problem"]) == len(PROBLEMS)
-    (tmp_path / "scores.json").write_text(json.dumps(scores))
     print("planted-truth overall:", json.dumps(scores))
     # both methods find the planted genes on this corpus; ElasticNet's grouping keeps more of them
     assert scores["elasticnet"]["recall"] >= 60 and scores["lasso"]["recall"] >= 40
