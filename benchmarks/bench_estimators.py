@@ -58,9 +58,13 @@ def run_case(name: str, n: int, p: int) -> dict:
         t0 = time.perf_counter()
         lasso = analyze.run_analyze(str(root), str(out), c, mode="fast", progress=False)
         t_lasso = time.perf_counter() - t0
+        w0 = sum(c.run(time.process_time).values())
+        p0 = time.process_time()  # the client process also hosts the LocalCluster's scheduler
         t0 = time.perf_counter()
         enet = analyze.run_estimator(str(root), str(out), c, ElasticNet(max_iter=20000), GRID, progress=False)
         t_enet = time.perf_counter() - t0
+        cpu_workers = sum(c.run(time.process_time).values()) - w0
+        cpu_client = time.process_time() - p0
         raw = json.loads((root / "metadata" / "task_info.json").read_bytes())
         specs, _ = analyze.plan(str(root), str(out), "fast", raw, "x")
         arrays = {s["key"]: analyze._problem_arrays(s) for s in specs}
@@ -76,6 +80,7 @@ def run_case(name: str, n: int, p: int) -> dict:
     cpu_sk = time.process_time() - cpu0
     return {"case": name, "samples": n, "genes": p, "problems": len(specs), "candidates_x_folds": 8 * 5,
             "lasso_fast_wall_s": round(t_lasso, 2), "dask_ml_wall_s": round(t_enet, 2),
+            "dask_ml_cpu_workers_s": round(cpu_workers, 2), "dask_ml_cpu_client_scheduler_s": round(cpu_client, 2),
             "sklearn_serial_wall_s": round(t_sk, 2), "sklearn_serial_cpu_s": round(cpu_sk, 2),
             "problems_equal_to_sklearn": same, "lasso_failed": lasso["failed"], "enet_failed": enet["failed"]}
 
@@ -86,12 +91,17 @@ def main() -> None:
     (RESULTS / "estimators.json").write_text(json.dumps(rows, indent=1))
     lines = ["# Bring your own method: dask-ml GridSearchCV on a 2-worker LocalCluster vs scikit-learn serial",
              "", "| case | samples x genes | problems | fits per problem | Lasso fast (wall s) | dask-ml ElasticNet "
-             "(wall s) | scikit-learn serial ElasticNet (wall s / CPU s) | same params and genes |",
+             "(wall s / CPU s workers + client-and-scheduler) | scikit-learn serial ElasticNet (wall s / CPU s) | "
+             "same params and genes |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['samples']} x {r['genes']} | {r['problems']} | {r['candidates_x_folds']} + 1 | "
-                     f"{r['lasso_fast_wall_s']} | {r['dask_ml_wall_s']} | {r['sklearn_serial_wall_s']} / "
+                     f"{r['lasso_fast_wall_s']} | {r['dask_ml_wall_s']} / {r['dask_ml_cpu_workers_s']} + "
+                     f"{r['dask_ml_cpu_client_scheduler_s']} | {r['sklearn_serial_wall_s']} / "
                      f"{r['sklearn_serial_cpu_s']} | {r['problems_equal_to_sklearn']} of {r['problems']} |")
+    lines += ["", "Wall times move with the other jobs on this shared 2-core machine; the CPU seconds are the robust "
+              "figures. Each problem's 40 fits are milliseconds each, so dask-ml's graph and the scheduler's "
+              "per-task cost dominate; problems are searched 4 at a time to keep both workers busy."]
     (RESULTS / "estimators.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,8 +1,10 @@
 """Bring your own method: any scikit-learn-compatible estimator with a parameter grid, tuned over GenoTEX's
 folds by dask-ml's ``GridSearchCV`` on the cluster, its significant genes read off as GenoTEX reads Lasso's.
 
-The seam beside Lasso/LMM: the problem's arrays are built exactly as for them (trait residualized on
-[1, condition] by least squares, genes standardized), then
+The seam beside Lasso/LMM: the problem's arrays are built exactly as for them, the trait residualized on
+[1, condition] by least squares (once, on all samples: dask-ml's search takes one target; the reference
+residualizes inside each fold, which for a least-squares fit on one or two regressors changes the target by
+O(1/n)), then
 
 * every (parameter set, fold) fit is one task of dask-ml's graph (folds = the reference's seeded slicing,
   :func:`genotex_dask.analysis.tuning.folds`; standardization inside each fold via a Pipeline, on the training

@@ -492,6 +492,9 @@ def _problem_arrays(spec: dict) -> dict:
     return {"X": data.X, "Y": data.Y, "Z": data.Z, "genes": data.gene_names, "trait": data.trait}
 
 
+ESTIMATOR_PROBLEMS_IN_FLIGHT = 4
+
+
 def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict, method: str | None = None,
                   scoring: Any = None, progress: bool = True) -> dict:
     """Every problem with a user estimator: results in GenoTEX's layout under OUT/methods/<method>/.
@@ -514,15 +517,31 @@ def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict,
         if fs.exists(src):
             fs.write_bytes_atomic(layout.cohort_info_path(mout, trait), fs.read_bytes(src))
     done, failed = [], []
-    for s in tqdm(specs, desc=f"analyze ({method})", unit="problem", file=sys.stderr, disable=not progress):
+    arrays = {s["key"]: client.submit(_problem_arrays, s, pure=False) for s in specs}
+
+    def search(s: dict) -> tuple[dict, dict, dict]:
+        a = arrays[s["key"]].result()
+        sig, rec = estimators.search_problem(estimator, param_grid, a["X"], a["Y"], a["Z"], a["genes"],
+                                             a["trait"], scheduler=client, scoring=scoring)
+        return a, sig, rec
+
+    # several problems' searches in flight at once: one problem's (candidate x fold) graph is small, and
+    # waiting for each before submitting the next leaves the workers idle between graphs
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=ESTIMATOR_PROBLEMS_IN_FLIGHT)
+    running = [(s, pool.submit(search, s)) for s in specs]
+    bar = tqdm(total=len(running), desc=f"analyze ({method})", unit="problem", file=sys.stderr,
+               disable=not progress)
+    for s, fut in running:
         try:
-            a = client.submit(_problem_arrays, s, pure=False).result()
-            sig, rec = estimators.search_problem(estimator, param_grid, a["X"], a["Y"], a["Z"], a["genes"],
-                                                 a["trait"], scheduler=client, scoring=scoring)
+            a, sig, rec = fut.result()
         except Exception as e:  # noqa: BLE001 - one failing problem never stops the others
             failed.append({"problem": s["key"], "error": f"{type(e).__name__}: {e}",
-                           "traceback": traceback.format_exc()})
+                           "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))})
+            bar.update(1)
             continue
+        bar.update(1)
         seconds = rec.pop("seconds")
         rec.update(method=method, mode="estimator", category=s["category"], model=method,
                    trait_cohort=s["trait_cohort"], condition_cohort=s.get("cond_cohort"),
@@ -531,6 +550,8 @@ def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict,
                              fs.json_safe({"significant_genes": sig, "cv_performance": {}, ENGINE_KEY: rec}))
         done.append({"problem": s["key"], "n_genes_selected": len(sig["Variable"]), "seconds": seconds,
                      "best_params": rec["best_params"]})
+    bar.close()
+    pool.shutdown()
     summary = {"mode": "estimator", "method": method, "out": mout, "problems": len(specs) + len(missing),
                "written": len(done), "failed": len(failed), "no_cohort": len(missing), "done": done,
                "errors": failed, "no_cohort_problems": missing, "seconds": round(time.perf_counter() - t0, 3)}
