@@ -410,8 +410,6 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
     writing the raw bytes.
     """
-    import warnings
-
     import anndata as ad
     import zarr
 
@@ -422,8 +420,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     var = pd.DataFrame(var_columns or {}, index=pd.Index(quality.gene_names(d), name="gene"))
     adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var, uns=dict(uns or {}))
     objects: dict = {}
-    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=store.ZARR_FORMAT):
-        warnings.simplefilter("ignore", UserWarning)  # zarr v3 format announcements, not actionable here
+    with store.zarr_v3_writes():  # one thread at a time: anndata's format setting is process-wide
         ad.io.write_zarr(zarr.storage.MemoryStore(store_dict=objects), adata,
                          chunks=(min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1])),
                          compressors=store.X_COMPRESSORS)
