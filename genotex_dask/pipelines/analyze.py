@@ -35,7 +35,7 @@ from genotex_dask.io import fs
 
 MODES = ("exact", "fast")
 ENGINE_KEY = "genotex_dask"
-_CACHE_SIZE = 3  # cohorts kept per worker process (each with its fold copies, ~6x the matrix)
+_CACHE_SIZE = 3  # default of dask.config genotex_dask.analyze.cohorts-per-worker (each cohort ~6x its matrix)
 
 
 class AnalysisInputError(ValueError):

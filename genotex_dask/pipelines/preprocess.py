@@ -70,7 +70,7 @@ from genotex_dask.preprocess.symbols import looks_like_symbols
 from genotex_dask.progress import as_completed_with_progress
 
 ENGINE_VERSION = 1
-BLOCK_SAMPLES = 128
+BLOCK_SAMPLES = 128  # default of dask.config genotex_dask.preprocess.block-samples (genotex_dask.yaml)
 SHARED_CELLS_MAX = 8_000_000  # gene values formatted once for both CSVs up to this many (~140 MB)
 GENE_COLUMN_NAMES = ("gene symbol", "gene_symbol", "symbol", "gene symbols", "genesymbol", "ilmn_gene",
                      "gene_assignment", "gene assignment", "gene", "gene_name", "gene name")
@@ -525,7 +525,7 @@ def cohort_graph(job: Job):
     # each block task reads its own rows from the store (the fingerprint covers the store's sources and dtype)
     step = gconfig.positive_int("preprocess.block-samples")  # BLOCK_SAMPLES unless a site sets it
     blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + step),
-                                              dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}")
+                                              dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}:{step}")
               for i in range(0, n, step)]
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
