@@ -454,7 +454,7 @@ def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, ma
     # selected cohorts per problem
     probs = overview["problems"]
     parts.append("<h3>Selected cohorts per problem</h3>")
-    prow = [[p["trait"], _cond(p["condition"]), CATEGORY_LABELS.get(p["category"], p["category"]),
+    prow = [[p["trait"], _cond(p["condition"]), CATEGORY_LABELS[problem_category(p["condition"])],
              p["trait_cohort"] or "", p["condition_cohort"] or "", p["model"] or "", p["alpha"], p["n_significant"]]
             for p in probs]
     prow += [[n.get("problem", ""), "", "", "none", "", "", None, 0] for n in overview.get("no_cohort") or []]
