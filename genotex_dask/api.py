@@ -74,6 +74,7 @@ def analyze(root: str, out: str, mode: str = "fast", client: Client | None = Non
     from genotex_dask.pipelines.analyze import run_analyze, run_estimator
 
     if estimator is not None:
+        fs.sweep_temporaries(layout.join(out, "methods"))
         with _client(client, **cluster_kw) as c:
             return run_estimator(root, out, c, estimator, param_grid or {}, method=method, scoring=scoring,
                                  progress=progress)

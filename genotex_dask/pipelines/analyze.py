@@ -516,6 +516,16 @@ def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict,
         src = layout.cohort_info_path(out, trait)
         if fs.exists(src):
             fs.write_bytes_atomic(layout.cohort_info_path(mout, trait), fs.read_bytes(src))
+    # resume: a problem is skipped when its inputs (the Lasso plan's record), estimator, grid and scoring are
+    # those its result was made from
+    for s in specs:
+        s["out_url"] = layout.significant_genes_path(mout, s["trait"], s["condition"])
+        s["record_url"] = layout.join(layout.regress_dir(mout), s["trait"], ".records", f"condition_{s['condition']}.json")
+        s["record"] = json.loads(json.dumps(fs.json_safe(
+            {**s["record"], "method": method, "estimator": repr(estimator), "param_grid": param_grid,
+             "scoring": repr(scoring)}), default=str))
+    skipped = [s["key"] for s in specs if _up_to_date(s)]
+    specs = [s for s in specs if s["key"] not in set(skipped)]
     done, failed = [], []
     arrays = {s["key"]: client.submit(_problem_arrays, s, pure=False) for s in specs}
 
@@ -546,14 +556,16 @@ def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict,
         rec.update(method=method, mode="estimator", category=s["category"], model=method,
                    trait_cohort=s["trait_cohort"], condition_cohort=s.get("cond_cohort"),
                    regressors=list(s.get("regressors") or []), n_samples=int(len(a["Y"])), n_genes=len(a["genes"]))
-        fs.write_json_atomic(layout.significant_genes_path(mout, s["trait"], s["condition"]),
-                             fs.json_safe({"significant_genes": sig, "cv_performance": {}, ENGINE_KEY: rec}))
+        fs.write_json_atomic(s["out_url"], fs.json_safe({"significant_genes": sig, "cv_performance": {}, ENGINE_KEY: rec}))
+        fs.write_json_atomic(s["record_url"], s["record"])
         done.append({"problem": s["key"], "n_genes_selected": len(sig["Variable"]), "seconds": seconds,
                      "best_params": rec["best_params"]})
     bar.close()
     pool.shutdown()
-    summary = {"mode": "estimator", "method": method, "out": mout, "problems": len(specs) + len(missing),
-               "written": len(done), "failed": len(failed), "no_cohort": len(missing), "done": done,
+    summary = {"mode": "estimator", "method": method, "out": mout,
+               "problems": len(specs) + len(skipped) + len(missing), "written": len(done),
+               "skipped_up_to_date": len(skipped), "skipped": skipped, "failed": len(failed),
+               "no_cohort": len(missing), "done": done,
                "errors": failed, "no_cohort_problems": missing, "seconds": round(time.perf_counter() - t0, 3)}
     _write_results_table(mout, summary)
     fs.write_json_atomic(layout.join(layout.regress_dir(mout), "run_summary.json"), fs.json_safe(summary))

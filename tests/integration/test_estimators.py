@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sklearn.linear_model import ElasticNet
 
 from genotex_dask import results
 from genotex_dask.evaluation.metrics import problem_category
@@ -40,12 +41,19 @@ def test_elasticnet_through_dask_ml_scored_beside_lasso(dask_cluster, tmp_path):
         lasso = run_analyze(str(root), str(out), client, mode="fast", progress=False)
         run_block("### Bring your own method", {"corpus": str(root), "out": str(out)},
                   {"gd": api, "client": client})
+        mout = out / "methods" / "elasticnet"
+        enet = json.loads((mout / "regress" / "run_summary.json").read_text())
         # the fits ran on both worker processes (dask-ml's graph, one task per candidate x fold)
         per_worker = client.run(lambda dask_worker: sum(1 for t in dask_worker.state.log if "fit" in str(t[0])))
-    mout = out / "methods" / "elasticnet"
-    enet = json.loads((mout / "regress" / "run_summary.json").read_text())
+        # a rerun with the same estimator and grid skips every problem; another grid redoes them
+        again = api.analyze(str(root), str(out), estimator=ElasticNet(max_iter=20000), param_grid=GRID,
+                            client=client, progress=False)
+        other = api.analyze(str(root), str(out), estimator=ElasticNet(max_iter=20000), param_grid={"alpha": [0.1]},
+                            method="enet_one", client=client, progress=False)
     assert lasso["failed"] == 0 and enet["failed"] == 0 and enet["written"] == len(PROBLEMS)
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
+    assert (again["written"], again["skipped_up_to_date"]) == (0, len(PROBLEMS))
+    assert (other["written"], other["skipped_up_to_date"]) == (len(PROBLEMS), 0)
     for t, c in PROBLEMS:
         res = json.loads((mout / "regress" / t / f"significant_genes_condition_{c}.json").read_text())
         rec = res["genotex_dask"]
