@@ -117,12 +117,23 @@ def import_specs(genotex_dir: str, out: str, root: str | None = None) -> dict:
 
 
 def analyze(root: str, out: str, mode: str = "fast", client: Client | None = None, progress: bool = True,
-            **cluster_kw: Any) -> dict:
-    """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress."""
-    from genotex_dask.pipelines.analyze import run_analyze
+            estimator: Any = None, param_grid: dict | None = None, method: str | None = None,
+            scoring: Any = None, **cluster_kw: Any) -> dict:
+    """Solve every trait/condition problem of ROOT/metadata/task_info.json into OUT/regress.
+
+    With ``estimator`` (any scikit-learn-compatible estimator exposing ``coef_``) and ``param_grid``, the
+    problems are solved by that method instead, tuned with dask-ml's GridSearchCV on the cluster, into
+    OUT/methods/<method>/ (default method name: the class name in lower case); ``mode`` is then unused.
+    """
+    from genotex_dask.pipelines.analyze import run_analyze, run_estimator
 
     metadata.check_metadata(root, synonyms=False)  # task_info.json, by name, before any work
     preflight.require_path(layout.preprocess_dir(out), "preprocessed cohorts (run preprocess first)")
+    if estimator is not None:
+        fs.sweep_temporaries(layout.join(out, "methods"))
+        with _client(client, **cluster_kw) as c:
+            return run_estimator(root, out, c, estimator, param_grid or {}, method=method, scoring=scoring,
+                                 progress=progress)
     fs.sweep_temporaries(layout.regress_dir(out))
     with _client(client, **cluster_kw) as c:
         return run_analyze(root, out, client=c, mode=mode, progress=progress)
@@ -189,3 +200,14 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
     summary["overview"] = run_overview(out, summary, report)
     fs.write_json_atomic(layout.join(out, "run_summary.json"), fs.json_safe(summary))
     return summary
+
+
+# ---- loaders: results as AnnData, pandas and Dask DataFrames (genotex_dask.results) ----------------------
+from genotex_dask.results import (  # noqa: E402, F401 - re-exported as part of the public API
+    load_cohort,
+    preprocessed_cohort,
+    read_results,
+    recurrent_genes,
+    results_dataset,
+    significant_genes,
+)

@@ -16,6 +16,8 @@ import dask.config
 import fsspec.config
 from distributed import Client, LocalCluster
 
+from genotex_dask import config as gconfig
+
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 # Environment for worker processes: one BLAS thread each, so processes (not threads) give the parallelism.
@@ -64,6 +66,13 @@ EMBEDDED_CONFIG = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.profile.enabled": False,
 }
+FROM_CONFIG = "config"  # connect()'s defaults: take the value from dask.config genotex_dask.cluster.*
+
+
+def embedded_config() -> dict:
+    """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile settings."""
+    return {"distributed.admin.tick.interval": gconfig.get("cluster.tick-interval", "200ms"),
+            "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False))}
 
 
 # A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
@@ -151,17 +160,19 @@ class PauseWatch:
 def connect(
     scheduler: str | None = None,
     workers: int | None = None,
-    threads: int = 1,
-    memory_limit: str | None = "auto",
+    threads: int | None = None,
+    memory_limit: str | None = FROM_CONFIG,
     quiet: bool = False,
 ) -> Iterator[Client]:
     """Yield a Client: to ``scheduler`` (or $DASK_SCHEDULER_ADDRESS) if given, else to a new LocalCluster.
 
     ``scheduler`` is an address (``tcp://host:8786``) or a scheduler-file path; with it, ``workers``,
     ``threads`` and ``memory_limit`` are ignored (the deployment sets them, see cluster/README.md).
-    The LocalCluster is closed on exit; an external cluster is left running.
+    The LocalCluster is closed on exit; an external cluster is left running.  Without arguments the address
+    is dask's own ``scheduler-address`` setting, and the LocalCluster's size the ``genotex_dask.cluster.*``
+    settings (:mod:`genotex_dask.config`).
     """
-    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    address = scheduler or os.environ.get(SCHEDULER_ENV) or gconfig.scheduler_address()
     if address:
         client = _connect_existing(address)
         try:
@@ -176,9 +187,13 @@ def connect(
     check_memory_limit(memory_limit, workers or default_worker_count())
     for k, v in SINGLE_THREAD_BLAS.items():
         os.environ.setdefault(k, v)
-    with dask.config.set(EMBEDDED_CONFIG):
+    workers = workers or gconfig.get("cluster.workers") or default_worker_count()
+    threads = threads or gconfig.positive_int("cluster.threads")
+    if memory_limit == FROM_CONFIG:
+        memory_limit = gconfig.get("cluster.memory-limit", "auto")
+    with dask.config.set(embedded_config()):
         cluster = LocalCluster(
-            n_workers=workers or default_worker_count(),
+            n_workers=int(workers),
             threads_per_worker=threads,
             memory_limit=memory_limit,
             processes=True,

@@ -87,3 +87,34 @@ def test_shape_mismatch_is_refused(tmp_path):
     with pytest.raises(ValueError):
         store.write_cohort(str(tmp_path / "c.zarr"), X[:, :5], obs, var, uns, SOURCES)
     assert not fs.exists(str(tmp_path / "c.zarr")) and fs.leftover_temporaries(str(tmp_path)) == []
+
+
+def test_anndata_format_setting_is_not_restored_under_another_writer():
+    """Two threads writing: the first to finish must not reset anndata's (process-wide) Zarr format while the
+    second is still writing (a format-2 string codec in a format-3 array broke ingest on a loaded machine)."""
+    import threading
+    import time
+
+    import anndata as ad
+
+    first_in, first_out = threading.Event(), threading.Event()
+    seen: list = []
+
+    def first():
+        with store.zarr_v3_writes():
+            first_in.set()
+            time.sleep(0.3)  # the second writer arrives meanwhile
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with store.zarr_v3_writes():
+            first_out.wait(1)  # without the lock the first writer leaves while we are still inside
+            seen.append(ad.settings.zarr_write_format)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert first_out.is_set() and seen == [store.ZARR_FORMAT]

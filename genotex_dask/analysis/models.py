@@ -203,7 +203,21 @@ def predict_condition(X_cond: np.ndarray, y_cond: np.ndarray, X_trait: np.ndarra
     return np.asarray(z, dtype=float), type(model).__name__ + ("(l1)" if binary and wide else "")
 
 
-# ---- significant genes --------------------------------------------------------------------------------------
+# ---- significant genes -----------------------------------------------------------------------------------
+
+def bh_adjust(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (scipy's ``false_discovery_control``, the same numbers as
+    statsmodels' ``multipletests(method="fdr_bh")`` the reference calls); NaN p-values stay NaN and are left
+    out of the family."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = false_discovery_control(p[ok], method="bh")
+    return out
+
 
 def significant_genes(var_names: Sequence[str], trait: str, condition: str | None, coefs: np.ndarray,
                       p_values: np.ndarray | None = None, threshold: float = 0.05,
@@ -232,10 +246,8 @@ def significant_genes(var_names: Sequence[str], trait: str, condition: str | Non
         else:
             sig = sig.sort_values("Absolute Coefficient", ascending=False)
     else:
-        from statsmodels.stats.multitest import multipletests
-
         genes = genes.copy()
-        genes.loc[:, "corrected_p_value"] = multipletests(genes["p_value"], alpha=threshold, method="fdr_bh")[1]
+        genes.loc[:, "corrected_p_value"] = bh_adjust(genes["p_value"].to_numpy(dtype=float))
         sig = genes[genes["corrected_p_value"] < threshold]
         sig = sig.sort_values("corrected_p_value", ascending=True, kind="mergesort" if stable else "quicksort")
     return sig.to_dict(orient="list")

@@ -235,6 +235,7 @@ def tune_fast(data: ProblemData, designs: Sequence[FoldDesign] | None = None,
     designs = designs if designs is not None else fold_designs(data.X)
     binary = is_binary(data.Y)
     per_alpha: list[list[dict]] = [[] for _ in grid]
+    fold_genes: list[list[list[str]]] = [[] for _ in grid]  # per grid value, per fold: the selected genes
     worst_gap = 0.0
     worst_kkt = -np.inf
     rounds = []
@@ -250,13 +251,17 @@ def tune_fast(data: ProblemData, designs: Sequence[FoldDesign] | None = None,
         base = 0.0 if Zte is None else models._z_ones(Zte) @ beta_Z.ravel()
         for j in range(len(grid)):
             pred = fd.Xte @ sol.coef[:, j] + sol.intercept[j] + base
+            fold_genes[j].append(_genes_at(sol.coef[:, j], data.gene_names))
             per_alpha[j].append({
                 "prediction": prediction_metrics_fast(data.Y[fd.test], pred, binary),
-                "selection": selection_metrics(_genes_at(sol.coef[:, j], data.gene_names), data.ref_genes)})
+                "selection": selection_metrics(fold_genes[j][-1], data.ref_genes)})
     results = [(a, mean_performance(per_alpha[j])) for j, a in enumerate(grid)]
     alpha, perf = choose(results, binary)
     conv = {"cv_max_rel_duality_gap": worst_gap, "cv_max_kkt_violation": worst_kkt,
-            "cv_working_set_rounds": rounds}
+            "cv_working_set_rounds": rounds,
+            # which genes each CV fold selected at the chosen value: the report's stability plot
+            "cv_fold_selection": {"alpha": alpha, "folds": fold_genes[list(grid).index(alpha)]
+                                  if alpha in grid else []}}
     return alpha, perf, conv
 
 

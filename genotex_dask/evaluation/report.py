@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
@@ -172,7 +173,8 @@ def coefficient_plot(rec: Mapping[str, Any]) -> bytes:
     cond = rec.get("condition")
     ax.set_title(f"{rec['trait']} | {cond}  (top {len(genes)} of {rec.get('n_significant', len(genes))})",
                  fontsize=8)
-    ax.set_xlabel("coefficient (green: in reference or planted set)", fontsize=7)
+    flagged = rec.get("in_ref") is not None or rec.get("in_truth") is not None
+    ax.set_xlabel("coefficient (green: in reference or planted set)" if flagged else "coefficient", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
     return _png(fig)
 
@@ -212,10 +214,15 @@ def _heatmap_matrix(result: Mapping[str, Any]) -> tuple[list[str], list[str], np
     return rows, [c[0] for c in cols], vals
 
 
-def render_report(result: Mapping[str, Any], max_coef_plots: int = 60) -> str:
-    """The whole report as one HTML string."""
+def render_report(result: Mapping[str, Any], max_coef_plots: int = 60, overview: Mapping[str, Any] | None = None,
+                  tsv_name: str | None = None) -> str:
+    """The whole report as one HTML string (with the run's results section when ``overview`` is given)."""
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>genotex_dask evaluation</title>"
              f"<style>{CSS}</style></head><body>", "<h1>genotex_dask evaluation report</h1>"]
+    if overview is not None:
+        # the evaluation's own coefficient plots (coloured by reference/truth membership) stand in for ours
+        parts.append(results_section(overview, tsv_name=tsv_name, max_plots=max_coef_plots,
+                                     coefficient_plots=not result.get("coefficients")))
     s = result.get("summary") or {}
     parts.append(_table(["", ""], [["prediction", result.get("pred")], ["reference", result.get("ref")],
                                    ["planted truth", result.get("truth")], ["task info", result.get("task_info")],
@@ -336,6 +343,195 @@ def render_report(result: Mapping[str, Any], max_coef_plots: int = 60) -> str:
 
 
 def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60) -> str:
-    """Render and write the report atomically to ``url`` (any fsspec URL); returns ``url``."""
-    fs.write_text_atomic(url, render_report(result, max_coef_plots=max_coef_plots))
+    """Render and write the report atomically to ``url`` (any fsspec URL); returns ``url``.
+
+    The run's results section (cohorts, selected cohorts, significant genes, TSV beside the page) comes
+    first whenever the predicted run has results; a run whose results cannot be read gets the scores only.
+    """
+    overview = None
+    tsv_name = None
+    if result.get("pred"):
+        from genotex_dask.results import run_overview
+
+        try:
+            overview = run_overview(str(result["pred"]))
+        except Exception:  # noqa: BLE001 - the scores are still worth a report
+            overview = None
+        if overview is not None:
+            tsv_name = _write_tsv(url, overview)
+    fs.write_text_atomic(url, render_report(result, max_coef_plots=max_coef_plots, overview=overview,
+                                            tsv_name=tsv_name))
     return url
+
+
+# ---- the run's results (works with no truth and no reference) ---------------------------------------------
+
+TSV_NAME = "significant_genes.tsv"
+DATA_URI_MAX = 4_000_000  # bytes of TSV embedded in the page as a download link; larger runs link the file only
+NCBI_GENE = "https://www.ncbi.nlm.nih.gov/gene/?term={}%5Bsym%5D+AND+human%5Borgn%5D"
+TSV_COLUMNS = ("trait", "condition", "category", "gene", "coefficient", "sign", "rank", "n_significant",
+               "trait_cohort", "condition_cohort", "mode", "model", "alpha")
+
+SORT_JS = """<script>
+document.querySelectorAll('table.sortable').forEach(function (t) {
+  t.querySelectorAll('th').forEach(function (th, col) {
+    th.style.cursor = 'pointer'; th.title = 'sort';
+    th.addEventListener('click', function () {
+      var body = t.tBodies[0], rows = Array.from(body.rows), asc = th.dataset.dir !== 'asc';
+      th.dataset.dir = asc ? 'asc' : 'desc';
+      rows.sort(function (a, b) {
+        var x = a.cells[col].dataset.v || a.cells[col].textContent, y = b.cells[col].dataset.v || b.cells[col].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+</script>"""
+
+
+def gene_url(symbol: str) -> str:
+    """The gene's NCBI Gene search page (human, by official symbol)."""
+    from urllib.parse import quote
+
+    return NCBI_GENE.format(quote(symbol, safe=""))
+
+
+def results_tsv(overview: Mapping[str, Any]) -> str:
+    """The significant-genes table as TSV (one row per problem and gene)."""
+    table = overview["table"]
+    cols = [c for c in TSV_COLUMNS if c in table.columns]
+    return table[cols].to_csv(sep="\t", index=False, na_rep="")
+
+
+def _write_tsv(report_url: str, overview: Mapping[str, Any]) -> str:
+    """Write the TSV next to the report page; returns its file name."""
+    base = report_url.rsplit("/", 1)[0] if "/" in report_url else "."
+    fs.write_text_atomic(f"{base}/{TSV_NAME}", results_tsv(overview))
+    return TSV_NAME
+
+
+def stability_plot(problem: Mapping[str, Any], top: int = 25) -> bytes:
+    """Share of CV folds that selected each significant gene (at the chosen penalty), top genes by |coef|."""
+    genes = list(problem["genes"])[:top][::-1]
+    freq = [problem["fold_frequency"].get(g, 0.0) * 100 for g in genes]
+    fig = Figure(figsize=(4.6, 0.9 + 0.22 * max(1, len(genes))))
+    ax = fig.add_subplot(111)
+    ax.barh(range(len(genes)), freq, color="#4C72B0")
+    ax.set_yticks(range(len(genes)), genes, fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"% of {problem['n_folds']} CV folds selecting the gene", fontsize=7)
+    ax.set_title(f"{problem['trait']} | {_cond(problem['condition'])}: stability", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    return _png(fig)
+
+
+def _cell(v: Any, left: bool = False, sort_value: Any = None, inner: str | None = None) -> str:
+    cls = ' class="l"' if left else ""
+    dv = f' data-v="{html.escape(str(sort_value))}"' if sort_value is not None else ""
+    return f"<td{cls}{dv}>{inner if inner is not None else html.escape(_fmt(v, 4))}</td>"
+
+
+def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, max_plots: int = 60,
+                    coefficient_plots: bool = True) -> str:
+    """HTML of the run's results: cohorts per trait (used / excluded and why), selected cohort(s) per problem,
+    a sortable significant-genes table with NCBI Gene links, the TSV download, coefficient and stability plots."""
+    parts = ["<h2 id=\"results\">Results of the run</h2>",
+             f"<p>Run: <code>{html.escape(str(overview.get('out', '')))}</code></p>"]
+    # cohorts per trait
+    parts.append("<h3>Cohorts per trait</h3>")
+    rows, classes = [], []
+    for trait, cohorts in sorted(overview["traits"].items()):
+        for c in cohorts:
+            rows.append([trait, c["cohort"], "used" if c["usable"] else "excluded", c["reason"] or "",
+                         "review needed" if c["needs_review"] else "", c["sample_size"], c["has_age"],
+                         c["has_gender"]])
+            classes.append("" if c["usable"] else "bad")
+    parts.append(_table(["trait", "cohort", "status", "reason", "review", "samples", "Age", "Gender"], rows,
+                        left=5, row_class=classes) if rows else "<p class=\"muted\">no cohort_info.json found</p>")
+    # selected cohorts per problem
+    probs = overview["problems"]
+    parts.append("<h3>Selected cohorts per problem</h3>")
+    prow = [[p["trait"], _cond(p["condition"]), CATEGORY_LABELS[problem_category(p["condition"])],
+             p["trait_cohort"] or "", p["condition_cohort"] or "", p["model"] or "", p["alpha"], p["n_significant"]]
+            for p in probs]
+    prow += [[n.get("problem", ""), "", "", "none", "", "", None, 0] for n in overview.get("no_cohort") or []]
+    parts.append(_table(["trait", "condition", "category", "trait cohort", "condition cohort", "model", "alpha",
+                         "genes"], prow, left=6))
+    if overview.get("no_cohort"):
+        parts.append(_table(["problem without a usable cohort", "reason"],
+                            [[n.get("problem"), n.get("reason")] for n in overview["no_cohort"]], left=2))
+    if overview.get("failed"):
+        parts.append(_table(["failed problem", "error"],
+                            [[f.get("problem"), f.get("error")] for f in overview["failed"]], left=2))
+    # significant genes: sortable, linked, downloadable
+    table = overview["table"]
+    tsv = results_tsv(overview)
+    links = []
+    if tsv_name:
+        links.append(f'<a href="{html.escape(tsv_name)}" download>{html.escape(tsv_name)}</a> (next to this page)')
+    if len(tsv.encode()) <= DATA_URI_MAX:
+        b64 = base64.b64encode(tsv.encode()).decode("ascii")
+        links.append(f'<a href="data:text/tab-separated-values;base64,{b64}" download="{TSV_NAME}">'
+                     "download TSV (embedded)</a>")
+    parts.append(f"<h3>Significant genes ({len(table)} rows, {len(probs)} problem{'s' if len(probs) != 1 else ''})</h3>")
+    parts.append(f"<p>{' &middot; '.join(links)} &middot; click a column header to sort</p>")
+    head = "".join(f'<th class="{"l" if i < 4 else ""}">{h}</th>' for i, h in enumerate(
+        ["trait", "condition", "gene", "cohort(s)", "coefficient", "sign", "rank", "of"]))
+    body = []
+    for r in table.itertuples(index=False):
+        g = str(r.gene)
+        link = f'<a class="gene" href="{html.escape(gene_url(g))}" target="_blank" rel="noopener">{html.escape(g)}</a>'
+        cond = "None" if r.condition is None or r.condition is pd.NA or str(r.condition) == "<NA>" else str(r.condition)
+        body.append("<tr>" + _cell(r.trait, True) + _cell(cond, True) + _cell(g, True, g, link)
+                    + _cell(r.cohorts if isinstance(r.cohorts, str) else "", True)
+                    + _cell(float(r.coefficient), sort_value=float(r.coefficient))
+                    + _cell("+" if r.sign > 0 else "−", sort_value=int(r.sign)) + _cell(int(r.rank))
+                    + _cell(int(r.n_significant)) + "</tr>")
+    parts.append(f'<table class="sortable" id="genes"><thead><tr>{head}</tr></thead>'
+                 f"<tbody>{''.join(body)}</tbody></table>")
+    # plots: coefficients and fold stability per problem
+    shown = [p for p in probs if p["genes"] and (coefficient_plots or p["n_folds"])][:max_plots]
+    if shown:
+        parts.append(f"<h3>Coefficients and CV-fold stability ({len(shown)} of {len(probs)} problems)</h3>"
+                     "<div class=\"plots\">")
+        for p in shown:
+            rec = {"trait": p["trait"], "condition": _cond(p["condition"]), "genes": p["genes"][:20],
+                   "coefficients": p["coefficients"][:20], "n_significant": p["n_significant"]}
+            if coefficient_plots:
+                parts.append(_img(coefficient_plot(rec), f"coefficients {p['trait']}|{_cond(p['condition'])}"))
+            if p["n_folds"]:
+                parts.append(_img(stability_plot(p), f"stability {p['trait']}|{_cond(p['condition'])}"))
+        parts.append("</div>")
+    parts.append(SORT_JS)
+    return "\n".join(parts)
+
+
+def render_results_report(overview: Mapping[str, Any], tsv_name: str | None = None, max_plots: int = 60) -> str:
+    """A results-only page (a real run with no reference and no planted truth)."""
+    return "\n".join([f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>genotex_dask results"
+                      f"</title><style>{CSS}</style></head><body>", "<h1>genotex_dask results</h1>",
+                      results_section(overview, tsv_name=tsv_name, max_plots=max_plots), "</body></html>"])
+
+
+def write_results_report(report_dir: str, pred: str, ref: str | None = None, truth: str | None = None,
+                         max_plots: int = 60) -> str:
+    """Write ``report_dir``/index.html (+ significant_genes.tsv) for the run ``pred``; returns the page URL.
+
+    With neither ``ref`` nor ``truth`` (a real run) the page holds the results only; otherwise this is the
+    evaluation report (scores + results), as ``genotex_dask.evaluation.evaluate.run_evaluate`` writes it.
+    """
+    from genotex_dask import layout
+    from genotex_dask.results import run_overview
+
+    url = layout.join(report_dir, "index.html")
+    if ref is None and truth is None:
+        overview = run_overview(pred)
+        tsv_name = _write_tsv(url, overview)
+        fs.write_text_atomic(url, render_results_report(overview, tsv_name=tsv_name, max_plots=max_plots))
+        return url
+    from genotex_dask.evaluation.evaluate import run_evaluate
+
+    return run_evaluate(pred, ref=ref, truth=truth, report=report_dir, max_coef_plots=max_plots)["report_path"]

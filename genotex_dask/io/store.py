@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from genotex_dask import config as gconfig
 from genotex_dask.io import fs
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
@@ -110,12 +112,13 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     # one JSON string instead of a Zarr node per scalar: each node costs a few ms of metadata I/O
     packed = {UNS_KEY: json.dumps(_to_jsonable(uns_all), default=str)}
     adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
-    chunks = (min(CHUNKS[0], max(1, X.shape[0])), min(CHUNKS[1], max(1, X.shape[1])))
+    c0, c1 = (int(v) for v in gconfig.get("store.chunks") or CHUNKS)  # dask.config genotex_dask.store.chunks
+    chunks = (min(c0, max(1, X.shape[0])), min(c1, max(1, X.shape[1])))
     record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     objects: dict = {}
-    with _quiet(), ad.settings.override(zarr_write_format=ZARR_FORMAT):
+    with zarr_v3_writes():
         target = zarr.storage.MemoryStore(store_dict=objects)  # built in memory, then written as plain files
         adata.write_zarr(target, convert_strings_to_categoricals=False)
         # X with its own codec (obs/var strings keep anndata's default), then the consolidated metadata again
@@ -151,6 +154,21 @@ def dump_memory_store(objects: dict, url: str) -> None:
                 f.write(buf.as_numpy_array())  # a view: no second copy of X in memory
         else:
             fsys.pipe_file(path, buf.to_bytes())
+
+
+_ANNDATA_SETTINGS = threading.Lock()
+
+
+@contextmanager
+def zarr_v3_writes():
+    """anndata writes Zarr format 3 inside this block, one thread of the process at a time.
+
+    ``anndata.settings.override`` sets a process-wide value and restores the old one on exit: two worker
+    threads writing at once restore each other's format mid-write, and a format-2 string codec lands in a
+    format-3 array ("Expected a ArrayArrayCodec. Got VLenUTF8", seen on a minimum-version install).
+    """
+    with _ANNDATA_SETTINGS, _quiet(), ad.settings.override(zarr_write_format=ZARR_FORMAT):
+        yield
 
 
 @contextmanager

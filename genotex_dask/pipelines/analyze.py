@@ -28,6 +28,7 @@ import pandas as pd
 from distributed import wait
 from tqdm import tqdm
 
+from genotex_dask import config as gconfig
 from genotex_dask import layout
 from genotex_dask.analysis import models, problems, tuning
 from genotex_dask.cluster import PauseWatch
@@ -35,7 +36,7 @@ from genotex_dask.io import fs
 
 MODES = ("exact", "fast")
 ENGINE_KEY = "genotex_dask"
-_CACHE_SIZE = 3  # cohorts kept per worker process (each with its fold copies, ~6x the matrix)
+_CACHE_SIZE = 3  # default of dask.config genotex_dask.analyze.cohorts-per-worker (each cohort ~6x its matrix)
 
 
 class AnalysisInputError(ValueError):
@@ -86,7 +87,7 @@ def cohort(url: str, fingerprint: str) -> _Cohort:
         with _cache_lock:
             _stats["loads"] += 1
             _cache[key] = c
-            while len(_cache) > _CACHE_SIZE:
+            while len(_cache) > gconfig.positive_int("analyze.cohorts-per-worker"):
                 old, _ = _cache.popitem(last=False)
                 _loading.pop(old, None)
         return c
@@ -476,5 +477,105 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                "done": done, "skipped": skipped, "errors": failed, "no_cohort_problems": missing,
                "batch_rule_could_not_fire": sorted(d["problem"] for d in done if not d["batch_rule_could_fire"]),
                "seconds": round(time.perf_counter() - t0, 3)}
+    _write_results_table(out, summary)
     fs.write_json_atomic(layout.join(layout.regress_dir(out), "run_summary.json"), fs.json_safe(summary))
+    return summary
+
+
+def _write_results_table(out: str, summary: dict) -> None:
+    """The run's significant genes as a Parquet dataset (OUT/results/, see genotex_dask.results); a failure
+    to write it is recorded, never fatal (the JSON files are the results; the loader rebuilds the table)."""
+    from genotex_dask import results
+
+    try:
+        summary["results_dataset"] = results.write_results_parquet(out)
+    except Exception as e:  # noqa: BLE001 - the table is a derived view
+        summary["results_dataset_error"] = f"{type(e).__name__}: {e}"
+
+
+# ---- bring your own method (one seam beside Lasso/LMM: analysis/estimators.py) ------------------------------
+
+def _problem_arrays(spec: dict) -> dict:
+    """Worker task: a planned problem's arrays, built as for Lasso/LMM (genes in file order)."""
+    data, _ = prepare(spec)
+    return {"X": data.X, "Y": data.Y, "Z": data.Z, "genes": data.gene_names, "trait": data.trait}
+
+
+ESTIMATOR_PROBLEMS_IN_FLIGHT = 4
+
+
+def run_estimator(root: str, out: str, client, estimator: Any, param_grid: dict, method: str | None = None,
+                  scoring: Any = None, progress: bool = True) -> dict:
+    """Every problem with a user estimator: results in GenoTEX's layout under OUT/methods/<method>/.
+
+    Problems and cohort choice are the Lasso run's (same plan); each problem's (parameter set x fold) fits run
+    on the cluster through dask-ml's GridSearchCV.  OUT/methods/<method>/preprocess/<Trait>/cohort_info.json
+    are copies, so ``evaluate --pred OUT/methods/<method>`` scores the method exactly as it scores Lasso/LMM.
+    """
+    from genotex_dask.analysis import estimators
+
+    t0 = time.perf_counter()
+    method = method or estimators.method_name(estimator)
+    if not method.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"method name {method!r}: use letters, digits, '_' or '-'")
+    mout = layout.join(out, "methods", method)
+    raw = fs.read_bytes(layout.task_info_path(root))
+    specs, missing = plan(root, out, "fast", json.loads(raw), hashlib.sha256(raw).hexdigest())
+    for trait in sorted({s["trait"] for s in specs} | {s["condition"] for s in specs if s.get("cond_cohort")}):
+        src = layout.cohort_info_path(out, trait)
+        if fs.exists(src):
+            fs.write_bytes_atomic(layout.cohort_info_path(mout, trait), fs.read_bytes(src))
+    # resume: a problem is skipped when its inputs (the Lasso plan's record), estimator, grid and scoring are
+    # those its result was made from
+    for s in specs:
+        s["out_url"] = layout.significant_genes_path(mout, s["trait"], s["condition"])
+        s["record_url"] = layout.join(layout.regress_dir(mout), s["trait"], ".records", f"condition_{s['condition']}.json")
+        s["record"] = json.loads(json.dumps(fs.json_safe(
+            {**s["record"], "method": method, "estimator": repr(estimator), "param_grid": param_grid,
+             "scoring": repr(scoring)}), default=str))
+    skipped = [s["key"] for s in specs if _up_to_date(s)]
+    specs = [s for s in specs if s["key"] not in set(skipped)]
+    done, failed = [], []
+    arrays = {s["key"]: client.submit(_problem_arrays, s, pure=False) for s in specs}
+
+    def search(s: dict) -> tuple[dict, dict, dict]:
+        a = arrays[s["key"]].result()
+        sig, rec = estimators.search_problem(estimator, param_grid, a["X"], a["Y"], a["Z"], a["genes"],
+                                             a["trait"], scheduler=client, scoring=scoring)
+        return a, sig, rec
+
+    # several problems' searches in flight at once: one problem's (candidate x fold) graph is small, and
+    # waiting for each before submitting the next leaves the workers idle between graphs
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=ESTIMATOR_PROBLEMS_IN_FLIGHT)
+    running = [(s, pool.submit(search, s)) for s in specs]
+    bar = tqdm(total=len(running), desc=f"analyze ({method})", unit="problem", file=sys.stderr,
+               disable=not progress)
+    for s, fut in running:
+        try:
+            a, sig, rec = fut.result()
+        except Exception as e:  # noqa: BLE001 - one failing problem never stops the others
+            failed.append({"problem": s["key"], "error": f"{type(e).__name__}: {e}",
+                           "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))})
+            bar.update(1)
+            continue
+        bar.update(1)
+        seconds = rec.pop("seconds")
+        rec.update(method=method, mode="estimator", category=s["category"], model=method,
+                   trait_cohort=s["trait_cohort"], condition_cohort=s.get("cond_cohort"),
+                   regressors=list(s.get("regressors") or []), n_samples=int(len(a["Y"])), n_genes=len(a["genes"]))
+        fs.write_json_atomic(s["out_url"], fs.json_safe({"significant_genes": sig, "cv_performance": {}, ENGINE_KEY: rec}))
+        fs.write_json_atomic(s["record_url"], s["record"])
+        done.append({"problem": s["key"], "n_genes_selected": len(sig["Variable"]), "seconds": seconds,
+                     "best_params": rec["best_params"]})
+    bar.close()
+    pool.shutdown()
+    summary = {"mode": "estimator", "method": method, "out": mout,
+               "problems": len(specs) + len(skipped) + len(missing), "written": len(done),
+               "skipped_up_to_date": len(skipped), "skipped": skipped, "failed": len(failed),
+               "no_cohort": len(missing), "done": done,
+               "errors": failed, "no_cohort_problems": missing, "seconds": round(time.perf_counter() - t0, 3)}
+    _write_results_table(mout, summary)
+    fs.write_json_atomic(layout.join(layout.regress_dir(mout), "run_summary.json"), fs.json_safe(summary))
     return summary

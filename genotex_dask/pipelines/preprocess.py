@@ -42,6 +42,7 @@ from dask import delayed
 from dask.base import tokenize
 from distributed import Client
 
+from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
@@ -69,7 +70,7 @@ from genotex_dask.preprocess.symbols import looks_like_symbols
 from genotex_dask.progress import as_completed_with_progress
 
 ENGINE_VERSION = 1
-BLOCK_SAMPLES = 128
+BLOCK_SAMPLES = 128  # default of dask.config genotex_dask.preprocess.block-samples (genotex_dask.yaml)
 SHARED_CELLS_MAX = 8_000_000  # gene values formatted once for both CSVs up to this many (~140 MB)
 GENE_COLUMN_NAMES = ("gene symbol", "gene_symbol", "symbol", "gene symbols", "genesymbol", "ilmn_gene",
                      "gene_assignment", "gene assignment", "gene", "gene_name", "gene name")
@@ -185,6 +186,7 @@ class Prepared:
     filtered: bool = False                                 # failure = GenoTEX's "trait not available" filter
     sig: int = 7
     error_traceback: str = ""                              # of an expected failure: kept in the meta part
+    platform: str | None = None                            # the matrix's platform (GEO) or expression file (TCGA)
 
 
 def _feature(spec: FeatureSpec, obs: pd.DataFrame, numeric: str | None, file: str = "<spec>") -> np.ndarray:
@@ -223,6 +225,7 @@ def _prepare_geo(job: Job) -> Prepared:
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
     if spec.excluded is not None:
         return _excluded(p, spec)
+    p.platform = spec.platform or (meta.uns.get("platform") or {}).get("id")
     if spec.trait_spec is None:
         p.failure = quality.initial_record(True, False, "no trait information in the spec (source: none)")
         p.filtered = True
@@ -352,6 +355,7 @@ def _prepare_tcga(job: Job) -> Prepared:
     meta = store.CohortMeta(url)
     clin = parse_xena_clinical(str(meta.uns.get("clinical_matrix_tsv", "")), job.ingest.files.get("clinical", url))
     p = Prepared(samples=meta.index("obs"), layout_kind="TCGA")
+    p.platform = job.ingest.files.get("expression", "").rsplit("/", 1)[-1] or None
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
     if spec.excluded is not None:
         return _excluded(p, spec)
@@ -424,7 +428,7 @@ class BlockFailure:
 
 def _write_part(job: Job, record: dict, extra: dict) -> None:
     part = {"trait": job.trait, "cohort": job.cohort, "fingerprint": job.fingerprint, "record": record,
-            "spec": job.spec.where(), **extra}
+            "spec": job.spec.where(), "needs_review": bool(job.spec.needs_review), **extra}
     fs.write_json_atomic(meta_path(job.out, job.trait, job.cohort), part)
 
 
@@ -436,7 +440,8 @@ def _remove_outputs(job: Job, keep: set[str]) -> None:
             fs.remove(url)
 
 
-def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) -> None:
+def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, uns: dict | None = None,
+                              var_columns: dict | None = None) -> None:
     """AnnData (samples x genes) as a Zarr group readable by ``anndata.read_zarr``.
 
     Why not ``write_zarr`` straight to disk: anndata writes ~30 small arrays/groups and every Zarr operation
@@ -446,23 +451,34 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype) ->
     store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
     writing the raw bytes.
     """
-    import warnings
-
     import anndata as ad
     import zarr
 
+    from genotex_dask.preprocess import anndata_fields
+
     obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
-    var = pd.DataFrame(index=pd.Index(quality.gene_names(d), name="gene"))
-    adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var)
+    obs = anndata_fields.scanpy_obs(obs, trait)
+    var = pd.DataFrame(var_columns or {}, index=pd.Index(quality.gene_names(d), name="gene"))
+    adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var, uns=dict(uns or {}))
     objects: dict = {}
-    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=store.ZARR_FORMAT):
-        warnings.simplefilter("ignore", UserWarning)  # zarr v3 format announcements, not actionable here
+    with store.zarr_v3_writes():  # one thread at a time: anndata's format setting is process-wide
         ad.io.write_zarr(zarr.storage.MemoryStore(store_dict=objects), adata,
                          chunks=(min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1])),
                          compressors=store.X_COMPRESSORS)
     del adata
     with fs.atomic_dir(url) as tmp:
         store.dump_memory_store(objects, tmp)
+
+
+def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
+    """(uns, var columns) of the preprocessed store: what scanpy users need to take it as it is."""
+    from genotex_dask.preprocess import anndata_fields as af
+
+    uns = af.cohort_uns(trait=job.trait, cohort=job.cohort, platform=p.platform, spec_file=job.spec.file,
+                        spec_line=job.spec.line, spec_mapping=job.spec.as_dict(), mode=job.compat or "default",
+                        value_scale=af.detect_value_scale(d.X), engine_version=ENGINE_VERSION)
+    per = af.probes_per_symbol(p.op.W, p.op.symbols)
+    return uns, {"n_probes": np.array([per.get(g, 0) for g in quality.gene_names(d)], dtype=np.int32)}
 
 
 def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene_labels: list[str],
@@ -558,7 +574,8 @@ def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
         kept.add("linked")
     del cells
     if len(d.samples):
-        _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype)
+        _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype,
+                                  *_store_fields(job, p, d))
         kept.add("store")
     _remove_outputs(job, kept)
     outcome = {"record": record, "n_genes": int(len(genes)), "trait_counts": golden.trait_counts(d.trait)}
@@ -578,9 +595,10 @@ def cohort_graph(job: Job):
     url = job.ingest.out
     n = zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r").shape[0]
     # each block task reads its own rows from the store (the fingerprint covers the store's sources and dtype)
-    blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + BLOCK_SAMPLES),
-                                              dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}")
-              for i in range(0, n, BLOCK_SAMPLES)]
+    step = gconfig.positive_int("preprocess.block-samples")  # BLOCK_SAMPLES unless a site sets it
+    blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + step),
+                                              dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}:{step}")
+              for i in range(0, n, step)]
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
     out_token = tokenize(job.out)[:10]
@@ -730,7 +748,8 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
         if st.get("status") == "failed":
             fail(trait, cid, spec, f"ingest failed: {st.get('error')}")
             continue
-        job = Job(trait, cid, spec, ij, out, compat, syn_url, operators_dir=layout.join(store_url, "operators"))
+        job = Job(trait, cid, spec, ij, out, compat, syn_url,
+                  operators_dir=gconfig.get("cache.operators") or layout.join(store_url, "operators"))
         job.fingerprint = _fingerprint(spec, compat, ij.out, syn_fp)
         if _up_to_date(job):
             skipped += 1

@@ -1,0 +1,46 @@
+"""Settings under the ``genotex_dask`` namespace of ``dask.config``.
+
+Why dask.config: a site already configures Dask in YAML files and ``DASK_*`` variables; our settings join
+them there (``DASK_GENOTEX_DASK__CLUSTER__THREADS=2``, ``dask.config.set({"genotex_dask.preprocess.
+block-samples": 256})``) instead of adding a second configuration system.  Defaults ship as package data
+(``genotex_dask/genotex_dask.yaml``) and are registered on import with ``dask.config.update_defaults``, so
+values a user set before importing us win.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask.config
+import yaml
+
+NAMESPACE = "genotex_dask"
+_DEFAULTS_FILE = os.path.join(os.path.dirname(__file__), "genotex_dask.yaml")
+
+with open(_DEFAULTS_FILE, encoding="utf-8") as _f:
+    DEFAULTS: dict = yaml.safe_load(_f)
+
+dask.config.update_defaults(DEFAULTS)
+
+
+def get(key: str, default: Any = None) -> Any:
+    """``genotex_dask.<key>`` from dask.config (e.g. ``get("preprocess.block-samples")``)."""
+    return dask.config.get(f"{NAMESPACE}.{key}", default=default)
+
+
+def positive_int(key: str) -> int:
+    """An integer setting that must be >= 1; a wrong value is one line naming the key."""
+    v = get(key)
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a positive integer, got {v!r}") from None
+    if n < 1:
+        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a positive integer, got {v!r}")
+    return n
+
+
+def scheduler_address() -> str | None:
+    """Dask's own ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS`` or YAML), if any."""
+    return dask.config.get("scheduler-address", default=None) or None

@@ -1,0 +1,75 @@
+"""The fields that make a preprocessed cohort usable in scanpy as it is: categorical obs columns, ``uns`` as a
+plain dict saying what the numbers are, and ``var['n_probes']``.
+
+Pure functions over arrays and frames; the preprocess pipeline writes what they return.
+
+Value scale: GenoTEX keeps values on the scale the series was published in and never records it; a scanpy user
+needs to know before ``sc.pp.log1p``.  The rule is GEO2R's published check (the one NCBI applies before its own
+log2 transform), restated here: with q = quantiles (0, 25, 99, 100 %) of the finite values, the data are raw
+(linear intensities such as MAS5, or counts) when q100 > 100, or when q99 - q0 > 50 and q25 > 0; otherwise log2
+(or another compressed scale).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RAW = "raw"
+LOG2 = "log2"
+UNKNOWN = "unknown"
+GENDER_LABELS = ("female", "male")  # GenoTEX codes Gender 0 = female, 1 = male
+
+
+def detect_value_scale(X: np.ndarray) -> str:
+    """``"raw"`` (linear intensities/counts), ``"log2"``, or ``"unknown"`` when there is no finite value."""
+    v = np.asarray(X, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return UNKNOWN
+    q0, q25, q99, q100 = np.quantile(v, [0.0, 0.25, 0.99, 1.0])
+    raw = q100 > 100 or (q99 - q0 > 50 and q25 > 0)
+    return RAW if raw else LOG2
+
+
+def scanpy_obs(obs: pd.DataFrame, trait: str) -> pd.DataFrame:
+    """obs with a binary trait as a categorical (categories 0, 1: control, case) and Gender as a categorical
+    ("female", "male"); Age and a continuous trait stay numeric (float)."""
+    obs = obs.copy()
+    t = obs[trait].to_numpy(dtype=float)
+    if np.isin(t[np.isfinite(t)], (0.0, 1.0)).all():
+        obs[trait] = pd.Categorical(np.where(np.isfinite(t), t, -1).astype(int), categories=[0, 1])
+    if "Gender" in obs.columns:
+        g = obs["Gender"].to_numpy(dtype=float)
+        labels = np.array([GENDER_LABELS[int(v)] if v in (0.0, 1.0) else None for v in g], dtype=object)
+        obs["Gender"] = pd.Categorical(labels, categories=list(GENDER_LABELS))
+    if "Age" in obs.columns:
+        obs["Age"] = obs["Age"].astype(float)
+    return obs
+
+
+def probes_per_symbol(W: Any, symbols: np.ndarray) -> dict[str, int]:
+    """How many input rows (probes; genes for TCGA) feed each output symbol of a probes x symbols operator."""
+    counts = np.diff(W.tocsc().indptr)
+    return {str(s): int(c) for s, c in zip(symbols.tolist(), counts.tolist())}
+
+
+def spec_digest(spec_mapping: dict) -> str:
+    """sha256 of the cohort's spec mapping in canonical JSON (a callable rule counts by its kind only)."""
+    text = json.dumps(spec_mapping, sort_keys=True, default=lambda o: f"<{type(o).__name__}>")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cohort_uns(*, trait: str, cohort: str, platform: str | None, spec_file: str, spec_line: int | None,
+               spec_mapping: dict, mode: str, value_scale: str, engine_version: int) -> dict:
+    """``uns`` of a preprocessed cohort: plain strings and numbers only (every writer and reader keeps them)."""
+    return {"trait": trait, "cohort": cohort, "platform": platform or "",
+            "spec": {"name": spec_file.replace("\\", "/").rsplit("/", 1)[-1], "line": -1 if spec_line is None
+                     else int(spec_line), "digest": spec_digest(spec_mapping)},
+            "mode": mode, "value_scale": value_scale,
+            "codes": {trait: "1 = case, 0 = control (GenoTEX)", "Gender": "female / male (GenoTEX 0 / 1)"},
+            "genotex_dask": {"preprocess_engine_version": int(engine_version)}}
