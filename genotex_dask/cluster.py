@@ -184,13 +184,13 @@ def connect(
         finally:
             client.close()
         return
-    check_memory_limit(memory_limit, workers or default_worker_count())
-    for k, v in SINGLE_THREAD_BLAS.items():
-        os.environ.setdefault(k, v)
     workers = workers or gconfig.get("cluster.workers") or default_worker_count()
     threads = threads or gconfig.positive_int("cluster.threads")
     if memory_limit == FROM_CONFIG:
         memory_limit = gconfig.get("cluster.memory-limit", "auto")
+    check_memory_limit(memory_limit, int(workers))  # refused before any process starts
+    for k, v in SINGLE_THREAD_BLAS.items():
+        os.environ.setdefault(k, v)
     with dask.config.set(embedded_config()):
         cluster = LocalCluster(
             n_workers=int(workers),
