@@ -10,19 +10,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
-from distributed import Client, LocalCluster
 
 from genotex_dask import api
 from genotex_dask.io import store
 from genotex_dask.pipelines.ingest import infinite_as_missing
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as lc:
-        with Client(lc) as c:
-            yield c
 
 
 def _poison(root: Path, word: str) -> int:

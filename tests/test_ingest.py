@@ -13,7 +13,6 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 
 from genotex_dask.io import fs, store
 from genotex_dask.pipelines.ingest import SUMMARY_NAME, run_ingest
@@ -52,13 +51,6 @@ def _make_tree(root: Path) -> None:
     tcga = root / "input" / "TCGA"
     shutil.copytree(DLBC, tcga / DLBC.name)
     (tcga / "TCGA_Empty_(XX)").mkdir(parents=True)
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 
 from genotex_dask import api
 from genotex_dask.io.platforms import candidates, read_miniml_table, read_platform_annotation
@@ -50,15 +49,6 @@ def test_miniml_table_gets_its_column_names_from_the_xml(tmp_path):
     del files["GPL1_family.xml"]
     with pytest.raises(ValueError, match="no header line"):
         read_miniml_table(files["GPL1-tbl-1.txt"], files)
-
-
-@pytest.fixture(scope="module")
-def client():
-    lc = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    c = Client(lc)
-    yield c
-    c.close()
-    lc.close()
 
 
 def test_platform_from_a_shared_directory_and_a_clear_error_without_one(tmp_path, client):

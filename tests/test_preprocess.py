@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 
 from benchmarks.oracle import preprocess_oracle as oracle
 from genotex_dask.pipelines.preprocess import load_synonyms, run_preprocess, run_suggest_specs
@@ -26,15 +25,6 @@ DATA = Path(__file__).parent / "data"
 GSE781_ROOT = DATA / "genotex_gse781"
 TCGA_ROOT = DATA / "tcga"
 SPEC_781 = Path(__file__).parent.parent / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _read(p: Path) -> pd.DataFrame:

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 
 from genotex_dask.api import shipped_specs
 from genotex_dask.pipelines.preprocess import run_preprocess
@@ -20,15 +19,6 @@ from genotex_dask.preprocess.specs import parse_specs
 
 DATA = Path(__file__).parent / "data"
 SHIPPED = Path(shipped_specs("genotex"))
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _imported(trait: str) -> dict:

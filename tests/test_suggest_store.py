@@ -7,9 +7,6 @@ import gzip
 import shutil
 from pathlib import Path
 
-import pytest
-from distributed import Client, LocalCluster
-
 from genotex_dask.io import geo
 from genotex_dask.pipelines.ingest import run_ingest
 from genotex_dask.pipelines.preprocess import run_suggest_specs
@@ -17,15 +14,6 @@ from genotex_dask.preprocess.specs import parse_specs
 
 DATA = Path(__file__).parent / "data"
 TRAIT = "Kidney_Clear_Cell_Carcinoma"
-
-
-@pytest.fixture(scope="module")
-def client():
-    lc = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
-    c = Client(lc)
-    yield c
-    c.close()
-    lc.close()
 
 
 def test_suggest_reads_the_store_and_skips_failed_cohorts(tmp_path, client, monkeypatch):

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 
 from genotex_dask import layout
 from genotex_dask.io import fs
@@ -22,15 +21,6 @@ DATA = Path(__file__).parent / "data"
 GSE781_ROOT = DATA / "genotex_gse781"
 SPEC_781 = Path(__file__).parent.parent / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
 TRAIT = "Kidney_Clear_Cell_Carcinoma"
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _tree(top: Path) -> set[str]:
