@@ -2,7 +2,7 @@
 per series against the series' own ground truth, and no series gets a confident (needs_review: false) wrong label.
 
 Ground truth comes from fields the suggestion does not read for that decision (GSE55235: the source names;
-GSE29746: the sample accessions of each group as the series lists them; GSE781: the hand-reviewed spec shipped
+GSE29746: the sample accessions of each group as the series lists them; GSE7621: the titles; GSE781: the hand-reviewed spec shipped
 in genotex_dask/specs, checked against GEO's curated GDS507).  The accuracy table in the README is printed by
 ``python -m tests.test_suggest_real``.
 """
@@ -53,6 +53,14 @@ GSE29746_AGE = [76, 63, 77, 73, 72, 64, 82, 74, 69, 21, 40, 58, 68, 79, 46, 84, 
                 56, 73, 76, 74, 80, 72]
 
 
+def _truth_gse7621(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    title = obs["title"]   # 'Substantia nigra normal repN' / 'Substantia nigra PD repN'
+    return np.where(title.str.contains(" normal rep"), 0.0, np.where(title.str.contains(" PD rep"), 1.0, NAN))
+
+
+GSE7621_SEX = "FMFFFFMMMMMMMMFMMFMMFMMMM"   # the series' keyless female/male row, F = 0, M = 1
+
+
 def _truth_gse781(trait: str, obs: pd.DataFrame) -> np.ndarray:
     spec = parse_specs(REVIEWED.read_text(), str(REVIEWED))["GSE781"]
     return _feature(spec.trait_spec, obs, None)
@@ -63,6 +71,8 @@ SERIES = {  # series -> (matrix, traits, truth function, Age truth, Gender truth
                  _truth_gse55235, None, None),
     "GSE29746": (DATA / "geo_gse29746/GSE29746_series_matrix.txt.gz", ["Rheumatoid_Arthritis", "Osteoarthritis"],
                  _truth_gse29746, GSE29746_AGE, [float(c == "M") for c in GSE29746_SEX]),
+    "GSE7621": (DATA / "geo_gse7621/GSE7621_series_matrix.txt.gz", ["Parkinsons_Disease"], _truth_gse7621, None,
+                [float(c == "M") for c in GSE7621_SEX]),
     "GSE781": (DATA / "genotex_gse781/input/GEO/Kidney_Clear_Cell_Carcinoma/GSE781/GSE781-GPL96_series_matrix.txt.gz",
                ["Kidney_Clear_Cell_Carcinoma"], _truth_gse781, None, None),
 }
@@ -115,6 +125,22 @@ def test_three_class_status_is_never_binarised():
         for trait in ("Rheumatoid_Arthritis", "Osteoarthritis"):
             r = accuracy(series, trait)
             assert r["needs_review"] and "left out" in r["note"] and r["confidence"] < 0.8, r
+
+
+def test_gse7621_keyless_rows_and_null_cells():
+    """GSE7621 (real): characteristics rows without 'key:' ('Old Control' / "Parkinson's Disease", then
+    'female' / 'male') are read by position with full confidence; its spike-in probes are 'null' in every
+    sample and read as missing, the other values as numbers."""
+    path = SERIES["GSE7621"][0]
+    obs = _obs(path)
+    s = suggest_geo("Parkinsons_Disease", "GSE7621", obs["title"].tolist(), obs["source_name_ch1"].tolist(),
+                    _chars(obs))
+    assert (s.trait_spec.key, s.trait_spec.row, s.gender.key, s.gender.row) == (None, 0, None, 1)
+    assert s.confidence >= 0.8 and not s.needs_review
+    m = read_series_matrix(str(path))
+    spike = np.array([p.startswith("AFFX-LysX") for p in m.probes])
+    assert spike.sum() == 3 and np.isnan(m.values[spike]).all() and np.isfinite(m.values[~spike]).all()
+    assert m.values.shape == (13, 25) and m.values[0, 0] == 1538.87
 
 
 # ---- the row shapes of real series the issue names (made-up cells in those shapes, marked as such) ------------
