@@ -2,7 +2,7 @@
 per series against the series' own ground truth, and no series gets a confident (needs_review: false) wrong label.
 
 Ground truth comes from fields the suggestion does not read for that decision (GSE55235: the source names;
-GSE29746: the sample accessions of each group as the series lists them; GSE7621: the titles; GSE781: the hand-reviewed spec shipped
+GSE29746: the sample accessions of each group as the series lists them; GSE55457 and GSE7621: the titles; GSE781: the hand-reviewed spec shipped
 in genotex_dask/specs, checked against GEO's curated GDS507).  The accuracy table in the README is printed by
 ``python -m tests.test_suggest_real``.
 """
@@ -53,6 +53,17 @@ GSE29746_AGE = [76, 63, 77, 73, 72, 64, 82, 74, 69, 21, 40, 58, 68, 79, 46, 84, 
                 56, 73, 76, 74, 80, 72]
 
 
+def _truth_gse55457(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    title = obs["title"]   # 'Normal, synovial membrane ...' / 'Rheumatoid arthritis, ...' / 'Osteoarthritis, ...'
+    case = "Rheumatoid arthritis," if trait == "Rheumatoid_Arthritis" else "Osteoarthritis,"
+    return np.where(title.str.startswith("Normal,"), 0.0, np.where(title.str.startswith(case), 1.0, NAN))
+
+
+GSE55457_SEX = "MMFMMMFMMMMFFFFFFFFFMMFFFFFFMMFFF"   # the series' gender row
+GSE55457_AGE = [61, 64, 78, 65, 53, 68, 29, 17, 39, 36, 75, 79, 63, 66, 64, 63, 46, 71, 72, 2, 47, 59, 73, 77, 71,
+                76, 61, 75, 78, 69, 71, 80, 66]   # the series' age row ('age: 2' for an RA patient, as given)
+
+
 def _truth_gse7621(trait: str, obs: pd.DataFrame) -> np.ndarray:
     title = obs["title"]   # 'Substantia nigra normal repN' / 'Substantia nigra PD repN'
     return np.where(title.str.contains(" normal rep"), 0.0, np.where(title.str.contains(" PD rep"), 1.0, NAN))
@@ -71,6 +82,8 @@ SERIES = {  # series -> (matrix, traits, truth function, Age truth, Gender truth
                  _truth_gse55235, None, None),
     "GSE29746": (DATA / "geo_gse29746/GSE29746_series_matrix.txt.gz", ["Rheumatoid_Arthritis", "Osteoarthritis"],
                  _truth_gse29746, GSE29746_AGE, [float(c == "M") for c in GSE29746_SEX]),
+    "GSE55457": (DATA / "geo_gse55457/GSE55457_series_matrix.txt.gz", ["Osteoarthritis", "Rheumatoid_Arthritis"],
+                 _truth_gse55457, GSE55457_AGE, [float(c == "M") for c in GSE55457_SEX]),
     "GSE7621": (DATA / "geo_gse7621/GSE7621_series_matrix.txt.gz", ["Parkinsons_Disease"], _truth_gse7621, None,
                 [float(c == "M") for c in GSE7621_SEX]),
     "GSE781": (DATA / "genotex_gse781/input/GEO/Kidney_Clear_Cell_Carcinoma/GSE781/GSE781-GPL96_series_matrix.txt.gz",
@@ -119,9 +132,9 @@ def test_real_series_are_labelled_right_or_flagged(series, trait):
 
 
 def test_three_class_status_is_never_binarised():
-    """GSE55235 / GSE29746 (RA, OA, healthy): for either disease only its own class is a case, the other disease
+    """GSE55235 / GSE29746 / GSE55457 (RA, OA, healthy): for either disease only its own class is a case, the other disease
     is left out, and the cohort is flagged with the classes and their counts."""
-    for series in ("GSE55235", "GSE29746"):
+    for series in ("GSE55235", "GSE29746", "GSE55457"):
         for trait in ("Rheumatoid_Arthritis", "Osteoarthritis"):
             r = accuracy(series, trait)
             assert r["needs_review"] and "left out" in r["note"] and r["confidence"] < 0.8, r
