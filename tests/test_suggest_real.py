@@ -2,7 +2,8 @@
 per series against the series' own ground truth, and no series gets a confident (needs_review: false) wrong label.
 
 Ground truth comes from fields the suggestion does not read for that decision (GSE55235: the source names;
-GSE29746: the sample accessions of each group as the series lists them; GSE55457 and GSE7621: the titles; GSE781: the hand-reviewed spec shipped
+GSE29746: the sample accessions of each group as the series lists them; GSE55457 and GSE7621: the titles; GSE20986:
+no disease at all, only four endothelial tissues; GSE781: the hand-reviewed spec shipped
 in genotex_dask/specs, checked against GEO's curated GDS507).  The accuracy table in the README is printed by
 ``python -m tests.test_suggest_real``.
 """
@@ -72,6 +73,10 @@ def _truth_gse7621(trait: str, obs: pd.DataFrame) -> np.ndarray:
 GSE7621_SEX = "FMFFFFMMMMMMMMFMMFMMFMMMM"   # the series' keyless female/male row, F = 0, M = 1
 
 
+def _truth_gse20986(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    return np.full(len(obs), NAN)   # endothelial cells of four tissues (iris, retina, choroid, HUVEC): no disease
+
+
 def _truth_gse781(trait: str, obs: pd.DataFrame) -> np.ndarray:
     spec = parse_specs(REVIEWED.read_text(), str(REVIEWED))["GSE781"]
     return _feature(spec.trait_spec, obs, None)
@@ -86,6 +91,8 @@ SERIES = {  # series -> (matrix, traits, truth function, Age truth, Gender truth
                  _truth_gse55457, GSE55457_AGE, [float(c == "M") for c in GSE55457_SEX]),
     "GSE7621": (DATA / "geo_gse7621/GSE7621_series_matrix.txt.gz", ["Parkinsons_Disease"], _truth_gse7621, None,
                 [float(c == "M") for c in GSE7621_SEX]),
+    "GSE20986": (DATA / "geo_gse20986/GSE20986_series_matrix.txt.gz", ["Age-Related_Macular_Degeneration"],
+                 _truth_gse20986, None, None),
     "GSE781": (DATA / "genotex_gse781/input/GEO/Kidney_Clear_Cell_Carcinoma/GSE781/GSE781-GPL96_series_matrix.txt.gz",
                ["Kidney_Clear_Cell_Carcinoma"], _truth_gse781, None, None),
 }
@@ -154,6 +161,19 @@ def test_gse7621_keyless_rows_and_null_cells():
     spike = np.array([p.startswith("AFFX-LysX") for p in m.probes])
     assert spike.sum() == 3 and np.isnan(m.values[spike]).all() and np.isfinite(m.values[~spike]).all()
     assert m.values.shape == (13, 25) and m.values[0, 0] == 1538.87
+
+
+def test_gse20986_already_log2_and_no_trait():
+    """GSE20986 (real, gcrma): values are already log2 and read as they are; its classes are tissues, not a
+    disease, so no trait is suggested for an eye disease and the cohort is flagged."""
+    path = SERIES["GSE20986"][0]
+    m = read_series_matrix(str(path))
+    assert m.values.shape == (10, 12) and m.values[0, 0] == 2.867330709
+    assert 1.0 < np.nanmin(m.values) and np.nanmax(m.values) < 16.0
+    obs = _obs(path)
+    s = suggest_geo("Age-Related_Macular_Degeneration", "GSE20986", obs["title"].tolist(),
+                    obs["source_name_ch1"].tolist(), _chars(obs))
+    assert s.trait_spec is None and s.needs_review and s.age is None and s.gender is None
 
 
 # ---- the row shapes of real series the issue names (made-up cells in those shapes, marked as such) ------------
