@@ -176,6 +176,19 @@ def test_gse20986_already_log2_and_no_trait():
     assert s.trait_spec is None and s.needs_review and s.age is None and s.gender is None
 
 
+@pytest.mark.parametrize("series,trait", [("GSE7621", "Parkinsons_Disease"), ("GSE55457", "Osteoarthritis"),
+                                          ("GSE55457", "Rheumatoid_Arthritis")])
+def test_real_titles_alone_label_every_sample(series, trait):
+    """Labels only in titles: the real titles of GSE7621 ('Substantia nigra PD rep10') and GSE55457
+    ('Osteoarthritis, synovial membrane patient EB_21 (U133A)'), with the characteristics withheld (as in a
+    series that has none), give title rules that label every sample as its title says, and are flagged."""
+    path, _, truth, *_ = SERIES[series]
+    obs = _obs(path)
+    s = suggest_geo(trait, series, obs["title"].tolist(), obs["source_name_ch1"].tolist(), [])
+    assert s.trait_spec.source == "title" and s.needs_review
+    assert _agree(_feature(s.trait_spec, obs, None), truth(trait, obs)) == len(obs)
+
+
 # ---- the row shapes of real series the issue names (made-up cells in those shapes, marked as such) ------------
 
 def test_keyless_characteristics_rows_are_read_by_their_values():
