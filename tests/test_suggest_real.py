@@ -2,7 +2,8 @@
 per series against the series' own ground truth, and no series gets a confident (needs_review: false) wrong label.
 
 Ground truth comes from fields the suggestion does not read for that decision (GSE55235: the source names;
-GSE29746: the sample accessions of each group as the series lists them; GSE781: the hand-reviewed spec shipped
+GSE29746: the sample accessions of each group as the series lists them; GSE55457 and GSE7621: the titles; GSE20986:
+no disease at all, only four endothelial tissues; GSE781: the hand-reviewed spec shipped
 in genotex_dask/specs, checked against GEO's curated GDS507).  The accuracy table in the README is printed by
 ``python -m tests.test_suggest_real``.
 """
@@ -53,6 +54,29 @@ GSE29746_AGE = [76, 63, 77, 73, 72, 64, 82, 74, 69, 21, 40, 58, 68, 79, 46, 84, 
                 56, 73, 76, 74, 80, 72]
 
 
+def _truth_gse55457(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    title = obs["title"]   # 'Normal, synovial membrane ...' / 'Rheumatoid arthritis, ...' / 'Osteoarthritis, ...'
+    case = "Rheumatoid arthritis," if trait == "Rheumatoid_Arthritis" else "Osteoarthritis,"
+    return np.where(title.str.startswith("Normal,"), 0.0, np.where(title.str.startswith(case), 1.0, NAN))
+
+
+GSE55457_SEX = "MMFMMMFMMMMFFFFFFFFFMMFFFFFFMMFFF"   # the series' gender row
+GSE55457_AGE = [61, 64, 78, 65, 53, 68, 29, 17, 39, 36, 75, 79, 63, 66, 64, 63, 46, 71, 72, 2, 47, 59, 73, 77, 71,
+                76, 61, 75, 78, 69, 71, 80, 66]   # the series' age row ('age: 2' for an RA patient, as given)
+
+
+def _truth_gse7621(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    title = obs["title"]   # 'Substantia nigra normal repN' / 'Substantia nigra PD repN'
+    return np.where(title.str.contains(" normal rep"), 0.0, np.where(title.str.contains(" PD rep"), 1.0, NAN))
+
+
+GSE7621_SEX = "FMFFFFMMMMMMMMFMMFMMFMMMM"   # the series' keyless female/male row, F = 0, M = 1
+
+
+def _truth_gse20986(trait: str, obs: pd.DataFrame) -> np.ndarray:
+    return np.full(len(obs), NAN)   # endothelial cells of four tissues (iris, retina, choroid, HUVEC): no disease
+
+
 def _truth_gse781(trait: str, obs: pd.DataFrame) -> np.ndarray:
     spec = parse_specs(REVIEWED.read_text(), str(REVIEWED))["GSE781"]
     return _feature(spec.trait_spec, obs, None)
@@ -63,6 +87,12 @@ SERIES = {  # series -> (matrix, traits, truth function, Age truth, Gender truth
                  _truth_gse55235, None, None),
     "GSE29746": (DATA / "geo_gse29746/GSE29746_series_matrix.txt.gz", ["Rheumatoid_Arthritis", "Osteoarthritis"],
                  _truth_gse29746, GSE29746_AGE, [float(c == "M") for c in GSE29746_SEX]),
+    "GSE55457": (DATA / "geo_gse55457/GSE55457_series_matrix.txt.gz", ["Osteoarthritis", "Rheumatoid_Arthritis"],
+                 _truth_gse55457, GSE55457_AGE, [float(c == "M") for c in GSE55457_SEX]),
+    "GSE7621": (DATA / "geo_gse7621/GSE7621_series_matrix.txt.gz", ["Parkinsons_Disease"], _truth_gse7621, None,
+                [float(c == "M") for c in GSE7621_SEX]),
+    "GSE20986": (DATA / "geo_gse20986/GSE20986_series_matrix.txt.gz", ["Age-Related_Macular_Degeneration"],
+                 _truth_gse20986, None, None),
     "GSE781": (DATA / "genotex_gse781/input/GEO/Kidney_Clear_Cell_Carcinoma/GSE781/GSE781-GPL96_series_matrix.txt.gz",
                ["Kidney_Clear_Cell_Carcinoma"], _truth_gse781, None, None),
 }
@@ -109,12 +139,54 @@ def test_real_series_are_labelled_right_or_flagged(series, trait):
 
 
 def test_three_class_status_is_never_binarised():
-    """GSE55235 / GSE29746 (RA, OA, healthy): for either disease only its own class is a case, the other disease
+    """GSE55235 / GSE29746 / GSE55457 (RA, OA, healthy): for either disease only its own class is a case, the other disease
     is left out, and the cohort is flagged with the classes and their counts."""
-    for series in ("GSE55235", "GSE29746"):
+    for series in ("GSE55235", "GSE29746", "GSE55457"):
         for trait in ("Rheumatoid_Arthritis", "Osteoarthritis"):
             r = accuracy(series, trait)
             assert r["needs_review"] and "left out" in r["note"] and r["confidence"] < 0.8, r
+
+
+def test_gse7621_keyless_rows_and_null_cells():
+    """GSE7621 (real): characteristics rows without 'key:' ('Old Control' / "Parkinson's Disease", then
+    'female' / 'male') are read by position with full confidence; its spike-in probes are 'null' in every
+    sample and read as missing, the other values as numbers."""
+    path = SERIES["GSE7621"][0]
+    obs = _obs(path)
+    s = suggest_geo("Parkinsons_Disease", "GSE7621", obs["title"].tolist(), obs["source_name_ch1"].tolist(),
+                    _chars(obs))
+    assert (s.trait_spec.key, s.trait_spec.row, s.gender.key, s.gender.row) == (None, 0, None, 1)
+    assert s.confidence >= 0.8 and not s.needs_review
+    m = read_series_matrix(str(path))
+    spike = np.array([p.startswith("AFFX-LysX") for p in m.probes])
+    assert spike.sum() == 3 and np.isnan(m.values[spike]).all() and np.isfinite(m.values[~spike]).all()
+    assert m.values.shape == (13, 25) and m.values[0, 0] == 1538.87
+
+
+def test_gse20986_already_log2_and_no_trait():
+    """GSE20986 (real, gcrma): values are already log2 and read as they are; its classes are tissues, not a
+    disease, so no trait is suggested for an eye disease and the cohort is flagged."""
+    path = SERIES["GSE20986"][0]
+    m = read_series_matrix(str(path))
+    assert m.values.shape == (10, 12) and m.values[0, 0] == 2.867330709
+    assert 1.0 < np.nanmin(m.values) and np.nanmax(m.values) < 16.0
+    obs = _obs(path)
+    s = suggest_geo("Age-Related_Macular_Degeneration", "GSE20986", obs["title"].tolist(),
+                    obs["source_name_ch1"].tolist(), _chars(obs))
+    assert s.trait_spec is None and s.needs_review and s.age is None and s.gender is None
+
+
+@pytest.mark.parametrize("series,trait", [("GSE7621", "Parkinsons_Disease"), ("GSE55457", "Osteoarthritis"),
+                                          ("GSE55457", "Rheumatoid_Arthritis")])
+def test_real_titles_alone_label_every_sample(series, trait):
+    """Labels only in titles: the real titles of GSE7621 ('Substantia nigra PD rep10') and GSE55457
+    ('Osteoarthritis, synovial membrane patient EB_21 (U133A)'), with the characteristics withheld (as in a
+    series that has none), give title rules that label every sample as its title says, and are flagged."""
+    path, _, truth, *_ = SERIES[series]
+    obs = _obs(path)
+    s = suggest_geo(trait, series, obs["title"].tolist(), obs["source_name_ch1"].tolist(), [])
+    assert s.trait_spec.source == "title" and s.needs_review
+    assert _agree(_feature(s.trait_spec, obs, None), truth(trait, obs)) == len(obs)
 
 
 # ---- the row shapes of real series the issue names (made-up cells in those shapes, marked as such) ------------
