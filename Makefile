@@ -5,15 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install kernels demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/python -m genotex_dask.kernels
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Compile the numba kernels into the environment's cache ahead of any run (install does it once; rerun after
+# editing a kernel or to fill another NUMBA_CACHE_DIR), so no worker compiles in the middle of a run.
+kernels: $(STAMP)
+	$(BIN)/python -m genotex_dask.kernels
 
 # The main job on the embedded default (a LocalCluster): a small synthetic corpus plus the real GSE781 cohort.
 demo: $(STAMP)
