@@ -30,6 +30,7 @@ KERNEL_MODULES = (
     "genotex_dask.pipelines.csv_out",
     "genotex_dask.preprocess.mapping",
     "genotex_dask.analysis._lars_kernel",
+    "genotex_dask.synth._format",
 )
 
 
@@ -86,6 +87,13 @@ def _warm_lars() -> None:
     _lars_kernel.grid_path_t(XT, y, np.array([2.0, 1.0, 0.5]), 100)
 
 
+def _warm_synth() -> None:
+    from genotex_dask.synth._format import format_block, id_blob
+
+    blob, off = id_blob(["a", "b"])
+    format_block(blob, off, _np().array([[1.5, _np().nan], [-2.0, 3.0]]), "null", True)
+
+
 def _np():
     import numpy
 
@@ -97,6 +105,7 @@ _WARMERS = {
     "genotex_dask.pipelines.csv_out": _warm_csv,
     "genotex_dask.preprocess.mapping": _warm_mapping,
     "genotex_dask.analysis._lars_kernel": _warm_lars,
+    "genotex_dask.synth._format": _warm_synth,
 }
 
 
