@@ -262,6 +262,31 @@ def _fast_task(spec: dict, out: str, record: dict) -> dict:
     return {"problem": spec["key"], "n_genes_selected": len(sig["Variable"]), **_brief(eng)}
 
 
+def _fast_batch_task(specs: list[dict], out: str) -> list[dict]:
+    """Fast mode: the problems of one trait cohort in one task (one scheduler round trip, one task's overhead,
+    the cohort parsed and standardized once); a failing problem is reported with its traceback, the others
+    run on."""
+    res = []
+    for s in specs:
+        try:
+            res.append(_fast_task(s, out, s["record"]))
+        except Exception as exc:
+            res.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": traceback.format_exc()})
+    return res
+
+
+BATCH_PROBLEMS = 8  # problems per fast-mode task: few enough that a cluster still spreads a big cohort's load
+
+
+def _batches(specs: list[dict]) -> list[list[dict]]:
+    """Fast-mode problems grouped by trait cohort, at most BATCH_PROBLEMS per group."""
+    groups: dict[str, list[dict]] = {}
+    for s in specs:
+        groups.setdefault(s["trait_url"], []).append(s)
+    return [g[i:i + BATCH_PROBLEMS] for g in groups.values() for i in range(0, len(g), BATCH_PROBLEMS)]
+
+
 def _brief(eng: dict) -> dict:
     keys = ("model", "alpha", "trait_cohort", "condition_cohort", "converged", "seconds")
     out = {k: eng.get(k) for k in keys}
@@ -431,9 +456,14 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                      for a in s["grid"] for f in range(s["k"])]
             fut = client.submit(_exact_final_task, s, out, s["record"], folds, pure=False, **kw)
             return fut, [f.key for f in folds] + [fut.key]
-        fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
+        if "batch" in s:
+            fut = client.submit(_fast_batch_task, s["batch"], out, pure=False, **kw)
+        else:
+            fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
         return fut, [fut.key]
 
+    if mode == "fast":  # one task per cohort batch; routed like its problems
+        todo = [{"key": b[0]["key"], "batch": b} for b in _batches(todo)]
     pending = {}
     for s in todo:
         fut, keys = submit(s, routed=True)
@@ -453,11 +483,13 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                 s, _ = pending.pop(fut)
                 bar.update(1)
                 if fut.status == "finished":
-                    done.append(fut.result())
+                    for r in (fut.result() if "batch" in s else [fut.result()]):
+                        (failed if "error" in r else done).append(r)
                 else:
                     exc = fut.exception()
                     tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
-                    failed.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+                    for p in s.get("batch", [s]):
+                        failed.append({"problem": p["key"], "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
     finally:
         bar.close()
     done.sort(key=lambda d: d["problem"])
