@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install kernels demo test lint bench clean
+.PHONY: install kernels demo test lint bench bench-fullscale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# The whole pipeline on stratified samples of the GenoTEX-scale corpus (corpora under benchmarks/results/tmp).
+bench-fullscale: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_fullscale --fraction 1/8 --check 1/16 --scaling 1/16
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
