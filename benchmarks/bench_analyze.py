@@ -82,9 +82,11 @@ def _run_engine(root: Path, out: Path, mode: str, workers: int) -> dict:
     from genotex_dask.pipelines.analyze import run_analyze
 
     # the embedded LocalCluster's settings (200 ms tick, no statistical profiler), as `genotex-dask` runs it
-    with dask.config.set(EMBEDDED_CONFIG), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                         env=SINGLE_THREAD_BLAS) as lc, Client(lc) as c:
+    with dask.config.set(EMBEDDED_CONFIG):
+        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          env=SINGLE_THREAD_BLAS)
+    c = Client(lc)
+    try:
         # warm the workers' imports so that the timing compares solving, like the oracle's warm process
         c.run(lambda: __import__("genotex_dask.pipelines.analyze", fromlist=["x"])._single_thread_blas())
         # and load fast mode's compiled LARS kernel from numba's on-disk cache (a one-off ~0.7 CPU-s per
@@ -96,6 +98,12 @@ def _run_engine(root: Path, out: Path, mode: str, workers: int) -> dict:
         secs = time.perf_counter() - t0
         cpu1 = c.run(_cpu)
         rss = c.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    finally:  # on a loaded machine worker processes can outlive close()'s default timeout: not a result
+        c.close()
+        try:
+            lc.close(timeout=120)
+        except Exception:
+            pass
     return {"seconds": secs, "cpu_seconds": sum(cpu1[w] - cpu0[w] for w in cpu1),
             "written": summary["written"], "failed": summary["failed"],
             "peak_rss_mb_per_worker": sorted(round(v, 1) for v in rss.values()),

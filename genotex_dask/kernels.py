@@ -3,8 +3,8 @@
 Every kernel is declared ``cache=True``: numba keeps the machine code beside the module source
 (``__pycache__`` in the installed package, shared by every worker of that environment) or, when that
 directory is not writable, in ``~/.cache/numba``; ``NUMBA_CACHE_DIR`` (or ``--cache-dir`` here) puts it
-anywhere else, e.g. a directory shared by a cluster's workers.  A cold compile of all kernels costs ~25 CPU-s;
-loading them from the cache costs well under a second.  ``make install`` and the cluster Dockerfile run
+anywhere else, e.g. a directory shared by a cluster's workers.  A cold compile of all kernels costs ~8-10 CPU-s
+per process (every worker of a fresh environment paid it); loading them from the cache costs about a second.  ``make install`` and the cluster Dockerfile run
 ``python -m genotex_dask.kernels`` so that no worker compiles in the middle of a run.
 
 Concurrent writers are safe: numba writes each index and object file to a unique temporary name and renames
