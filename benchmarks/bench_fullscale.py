@@ -121,14 +121,19 @@ def _task_records(ts_data: list[dict]) -> list[dict]:
     return out
 
 
-def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast") -> dict:
+def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
+                 only: tuple[str, ...] = ()) -> dict:
     import dask
     from distributed import Client, LocalCluster, get_task_stream
 
     from genotex_dask import api
     from genotex_dask.cluster import EMBEDDED_CONFIG, SINGLE_THREAD_BLAS
 
-    if out.exists():
+    if only:  # rerun these stages on an earlier run's outputs (their own outputs removed first)
+        for stage in only:
+            if stage in ("analyze", "evaluate"):
+                shutil.rmtree(out / ("regress" if stage == "analyze" else "report"), ignore_errors=True)
+    elif out.exists():
         shutil.rmtree(out)
     store, specs = out / "store", out / "specs"
     rec: dict = {"workers": n_workers, "stages": {}, "load_avg_before": os.getloadavg()}
@@ -147,7 +152,7 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast") ->
             "evaluate": lambda: api.evaluate(str(out), truth=str(corpus / "truth.json"),
                                              report=str(out / "report"), client=client),
         }
-        for stage in STAGES:
+        for stage in only or STAGES:
             w0, c0 = client.run(_cpu), _cpu()
             t0 = time.perf_counter()
             with RssPoller(pids) as poll, get_task_stream(client) as ts:
@@ -329,6 +334,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--corpora", default=str(RESULTS / "tmp"))
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--main-from", help="take the 1/k (--fraction) run from this fullscale.json (its check_run or "
+                    "main entry, measured earlier) instead of running it again")
+    ap.add_argument("--rerun-stages", default="", help="with --main-from: rerun these stages (comma-separated, "
+                    "e.g. analyze,evaluate) on that run's outputs and replace their records")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite fullscale.md from fullscale.json (a run stopped early: its smaller completed "
                          "sample is reported as the main one)")
@@ -364,8 +373,29 @@ def main(argv: list[str] | None = None) -> dict:
                                                              a.workers)}
         res["check_run"] = runs[a.check]
         save()
-    path, corp = _corpus(base, a.fraction)
-    run = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers)
+    if a.main_from:
+        old = json.loads(Path(a.main_from).read_text())
+        prev = old["main"] if old.get("fraction") == a.fraction and "main" in old else old["check_run"]
+        corp, run = prev["corpus"], prev["run"]
+        res["main_from"] = a.main_from
+        if a.rerun_stages:
+            stages = tuple(x for x in a.rerun_stages.split(",") if x)
+            path, _ = _corpus(base, a.fraction)
+            again = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers, only=stages)
+            run["stages"].update(again["stages"])
+            for k in ("planted_truth", "usability_vs_truth"):
+                if k in again:
+                    run[k] = again[k]
+            run["rerun_stages"] = {"stages": list(stages), "load_avg_before": again["load_avg_before"],
+                                   "load_avg_after": again["load_avg_after"]}
+            run["disk_mb"]["regress_out"] = again["disk_mb"]["regress_out"]
+            run["total_wall_s"] = round(sum(s["wall_s"] for s in run["stages"].values()), 2)
+            run["total_worker_cpu_s"] = round(sum(s["worker_cpu_s"] for s in run["stages"].values()), 2)
+            run["total_client_scheduler_cpu_s"] = round(sum(s["client_scheduler_cpu_s"]
+                                                            for s in run["stages"].values()), 2)
+    else:
+        path, corp = _corpus(base, a.fraction)
+        run = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers)
     res["main"] = {"corpus": corp, "run": run,
                    "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS))}
     save()
