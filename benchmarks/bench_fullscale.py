@@ -314,6 +314,22 @@ def to_markdown(res: dict) -> str:
                   "| stage | predicted s | measured s | error |", "|---|---:|---:|---:|"]
         for stage, e in ch["errors"].items():
             lines.append(f"| {stage} | {e['predicted']} | {e['measured']} | {e['error_pct']}% |")
+        small = res.get("check_run", {}).get("run")
+        if small:
+            rep = ch["fraction"] // k
+            lines += ["", "The same check on worker CPU seconds (load-independent; the runs saw different loads):", "",
+                      "| stage | predicted CPU s | measured CPU s | error | load (small / big run) |",
+                      "|---|---:|---:|---:|---:|"]
+            for stage in STAGES:
+                p_, m_ = small["stages"][stage]["worker_cpu_s"] * rep, r["stages"][stage]["worker_cpu_s"]
+                err = f"{round(100 * (p_ - m_) / m_, 1)}%" if m_ >= 1 else "n/a"
+                lines.append(f"| {stage} | {round(p_, 1)} | {m_} | {err} | "
+                             f"{small['stages'][stage]['load_avg_end'][0]:.1f} / "
+                             f"{r['stages'][stage]['load_avg_end'][0]:.1f} |")
+            lines.append("Problems: the samples hold " + f"{res['check_run']['corpus'].get('problems')} and "
+                         f"{c.get('problems')} problems ({c.get('cohorts')} vs "
+                         f"{res['check_run']['corpus'].get('cohorts')} cohorts): a 1/k sample of 132 traits is "
+                         "only roughly proportional, and analysis cost follows the few largest (TCGA) cohorts.")
     if res.get("scaling"):
         sc = res["scaling"]
         lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",
