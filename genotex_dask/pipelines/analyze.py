@@ -262,7 +262,7 @@ def _fast_task(spec: dict, out: str, record: dict) -> dict:
     return {"problem": spec["key"], "n_genes_selected": len(sig["Variable"]), **_brief(eng)}
 
 
-def _fast_batch_task(specs: list[dict], out: str) -> list[dict]:
+def _fast_task_batch(specs: list[dict], out: str) -> list[dict]:
     """Fast mode: the problems of one trait cohort in one task (one scheduler round trip, one task's overhead,
     the cohort parsed and standardized once); a failing problem is reported with its traceback, the others
     run on."""
@@ -470,7 +470,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
             fut = client.submit(_exact_final_task, s, out, s["record"], folds, pure=False, **kw)
             return fut, [f.key for f in folds] + [fut.key]
         if "batch" in s:
-            fut = client.submit(_fast_batch_task, s["batch"], out, pure=False, **kw)
+            fut = client.submit(_fast_task_batch, s["batch"], out, pure=False, **kw)
         else:
             fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
         return fut, [fut.key]
