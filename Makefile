@@ -5,15 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install kernels demo test lint bench bench-fullscale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/python -m genotex_dask.kernels
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Compile the numba kernels into the environment's cache ahead of any run (install does it once; rerun after
+# editing a kernel or to fill another NUMBA_CACHE_DIR), so no worker compiles in the middle of a run.
+kernels: $(STAMP)
+	$(BIN)/python -m genotex_dask.kernels
 
 # The main job on the embedded default (a LocalCluster): a small synthetic corpus plus the real GSE781 cohort.
 demo: $(STAMP)
@@ -28,6 +34,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# The whole pipeline on stratified samples of the GenoTEX-scale corpus (corpora under benchmarks/results/tmp).
+bench-fullscale: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_fullscale --fraction 1/8 --check 1/16 --scaling 1/16
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -50,12 +50,15 @@ def _client(client: Client | None, **cluster_kw: Any) -> Iterator[Client]:
 
 
 def synth(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
-          platforms: int = 2, seed: int = 0) -> dict:
-    """Write a synthetic GenoTEX corpus (input/, metadata/, truth.json) to ``out``."""
+          platforms: int = 2, seed: int = 0, scale: str | None = None, fraction: float = 1.0,
+          progress: bool = False) -> dict:
+    """Write a synthetic GenoTEX corpus (input/, metadata/, truth.json) to ``out`` (``scale="genotex"``: the
+    benchmark's full shape, ``fraction`` 1/k a stratified sample of it)."""
     from genotex_dask.synth.corpus import write_corpus
 
     return write_corpus(out, traits=traits, cohorts_per_trait=cohorts_per_trait, samples=samples,
-                        probes=probes, platforms=platforms, seed=seed)
+                        probes=probes, platforms=platforms, seed=seed, scale=scale, fraction=fraction,
+                        progress=progress)
 
 
 def ingest(root: str, store: str, client: Client | None = None, progress: bool = True,

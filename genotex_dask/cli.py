@@ -79,7 +79,17 @@ def _progress(a: argparse.Namespace) -> bool:
 
 def _cmd_synth(a: argparse.Namespace) -> dict:
     return api.synth(a.out, traits=a.traits, cohorts_per_trait=a.cohorts_per_trait, samples=a.samples,
-                     probes=a.probes, platforms=a.platforms, seed=a.seed)
+                     probes=a.probes, platforms=a.platforms, seed=a.seed, scale=a.scale,
+                     fraction=_fraction(a.fraction))
+
+
+def _fraction(text: str) -> float:
+    """``1/8`` or ``0.125``."""
+    num, _, den = text.partition("/")
+    try:
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"--fraction: not a fraction: {text!r}") from None
 
 
 def _cmd_ingest(a: argparse.Namespace) -> dict:
@@ -150,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("out")
     corpus_knobs(sp, 4, 3, 40, 2000)
     sp.add_argument("--platforms", type=int, default=2)
+    sp.add_argument("--scale", choices=["genotex"], help="GenoTEX's shape: 132 traits, 911 cohorts, 1,384 problems "
+                    "(the shape options are ignored)")
+    sp.add_argument("--fraction", default="1", help="with --scale: a stratified 1/k sample (e.g. 1/8) of that corpus")
 
     sp = add("ingest", _cmd_ingest, "ingest ROOT/input into a Zarr cohort store")
     sp.add_argument("root")

@@ -156,3 +156,16 @@ def test_cohorts_are_parsed_once_per_worker(runs, client, tmp_path):
     uses = s["written"] + 1  # every problem reads its trait cohort, the two-step one also the condition's
     assert s["written"] == len(PROBLEMS)
     assert stats["loads"] == 3 and stats["hits"] == uses - 3  # GSE100, GSE200, GSE400 parsed once each
+
+
+def test_fast_batches_group_small_cohorts_and_split_big_ones():
+    def spec(url, size, i):
+        return {"key": f"{url}/{i}", "trait_url": url, "trait_fp": json.dumps({"size": size, "mtime": 0})}
+
+    small = [spec("small.csv", 8 << 20, i) for i in range(11)]
+    big = [spec("big.csv", 140 << 20, i) for i in range(3)]
+    batches = analyze._batches(small + big)
+    sizes = sorted(len(b) for b in batches)
+    assert sizes == [1, 1, 1, 5, 6]  # 48 MB budget: six 8 MB problems per task; a 140 MB cohort's one by one
+    assert all(len({s["trait_url"] for s in b}) == 1 for b in batches)
+    assert sorted(s["key"] for b in batches for s in b) == sorted(s["key"] for s in small + big)

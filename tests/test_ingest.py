@@ -186,3 +186,42 @@ def test_memory_filesystem_root_and_store(client, tmp_path):
     assert store.cohort_X_dask(url).shape == (3, 3)
     assert fs.leftover_temporaries(f"memory://{base}/store") == []
     assert run_ingest(f"memory://{base}/root", f"memory://{base}/store", client, progress=False)["skipped"] == 1
+
+
+def _group_files(st: Path) -> dict[str, bytes]:
+    skip = {store.COMPLETE_MARK, fs.COMPLETE_MARK}
+    return {str(p.relative_to(st)): p.read_bytes() for p in sorted(st.rglob("*"))
+            if p.is_file() and p.name not in skip and "platforms" not in p.relative_to(st).parts
+            and p.name != SUMMARY_NAME}
+
+
+def test_shared_platform_annotation_gives_the_same_groups(tmp_path, client, monkeypatch):
+    from genotex_dask.pipelines import ingest as ing
+    from genotex_dask.synth.corpus import write_corpus
+
+    root = tmp_path / "corpus"
+    write_corpus(str(root), traits=3, cohorts_per_trait=3, samples=20, probes=600, platforms=2, seed=1)
+    ing._platform_memory.clear()
+    a = run_ingest(str(root), str(tmp_path / "a"), client, progress=False)  # first of a platform parses
+    keys = sorted(p.name for p in (tmp_path / "a" / ing.PLATFORMS_DIR).iterdir() if not p.name.startswith("."))
+    geo = [k for k in a["cohorts"] if k.startswith("GEO/")]
+    assert 1 <= len(keys) < len(geo) and not a["failed"]
+    # every cohort parsed from its own SOFT (no sharing at all)
+    ing._platform_memory.clear()
+    with monkeypatch.context() as m:
+        m.setattr(ing, "load_platform", lambda store_root, key: None)
+        run_ingest(str(root), str(tmp_path / "b"), client, progress=False)
+    # every cohort's annotation taken from the store's platforms/ written by an earlier run (no parsing)
+    ing._platform_memory.clear()
+    shutil.copytree(tmp_path / "a" / ing.PLATFORMS_DIR, tmp_path / "c" / ing.PLATFORMS_DIR)
+    with monkeypatch.context() as m:
+        m.setattr(ing, "read_soft_platforms", lambda *a, **k: pytest.fail("parsed a known platform table"))
+        c = run_ingest(str(root), str(tmp_path / "c"), client, progress=False)
+    assert not c["failed"]
+    fa, fb, fc = (_group_files(tmp_path / x) for x in "abc")
+    assert fa.keys() == fb.keys() == fc.keys() and any("/var/" in k for k in fa)
+    assert [k for k in fa if fa[k] != fb[k]] == [] and [k for k in fa if fa[k] != fc[k]] == []
+    # and the group reads back with its annotation
+    one = next(k for k in geo if a["cohorts"][k]["status"] == "ingested")
+    var = store.read_var(a["cohorts"][one]["store"])
+    assert len(var.columns) > 3 and (var.iloc[:, 0] != "").any()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from pathlib import Path
 
 import fsspec
@@ -21,6 +22,9 @@ from genotex_dask.synth.corpus import plan_corpus, write_corpus
 
 SMALL = dict(traits=3, cohorts_per_trait=3, samples=40, probes=1500, platforms=2, seed=0)
 TINY = dict(traits=2, cohorts_per_trait=2, samples=20, probes=400, platforms=2)
+# sha256 of TINY's files (seed 3, sorted by path) as the writer before ISA-L and compiled rows wrote them
+FORMER_WRITER_DIGEST = "a74c54cf51a1cf6d45cc6d4068d7c9d1ebf93674387c06f80efd196dd2027b8b"
+FORMER_WRITER_ZLIB = "1.2.13"
 
 # GenoTEX's symbol-extraction rule, restated for the test (uppercase-led tokens up to 10 chars or C#orf#,
 # not NR_/XR_/LOC#/LINC#, not DNA/RNA/PCR/EST/CHR).
@@ -376,3 +380,79 @@ def test_reference_batch_rule_fires_only_on_batch_cohorts_when_n_large(tmp_path)
         x = table.dropna().T.to_numpy()
         fired[c["batch_effect"]] = _reference_batch_rule(x)
     assert fired == {True: True, False: False}
+
+
+# ---- fast writer (compiled rows, ISA-L) and the GenoTEX-scale preset ---------------------------------------
+
+def test_compiled_rows_equal_python_percent_4f():
+    from genotex_dask.synth._format import format_block, id_blob
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-20, 20, (300, 7)), rng.lognormal(0, 6, (300, 7))])
+    # exact decimal ties and near-ties (x.xxxx5 is rarely exact in binary: the rounding error decides)
+    x[0, :] = [0.00005, 0.00015, 2.5e-5, 1.00005, -0.00005, 0.5, 1234.56785]
+    x[1, :] = [0.0, -0.0, np.nan, 9.99995, 99999.99995, 0.03125, 1e10]
+    x[2, :] = np.ldexp(np.arange(1, 8), -14)  # k/16384: binary fractions with exact 5th-decimal ties
+    ids = [f"ID_{i}" for i in range(len(x))]
+    blob, off = id_blob(ids)
+    for null, quote in (("null", True), ("", False)):
+        got = format_block(blob, off, x, null, quote)
+        want = "".join((f'"{i}"' if quote else i) + "".join(
+            "\t" + (null if np.isnan(v) else f"{v:.4f}") for v in row) + "\n" for i, row in zip(ids, x.tolist()))
+        assert got == want.encode()
+    assert format_block(blob, off[:2], np.array([[1e12]]), "", False) is None  # outside the exact path
+
+
+def test_zlib_level_6_keeps_the_former_bytes_and_isal_the_same_text(tmp_path):
+    # the former writer (stdlib gzip level 6, Python formatting) is this one with compressor="zlib", level 6:
+    # pinned here by a digest of one small corpus's files, recorded from the former writer
+    import hashlib
+
+    write_corpus(str(tmp_path / "z"), seed=3, compresslevel=6, compressor="zlib", **TINY)
+    write_corpus(str(tmp_path / "i"), seed=3, **TINY)
+    z, i = _all_files(tmp_path / "z"), _all_files(tmp_path / "i")
+    assert set(z) == set(i)
+    for k in z:
+        if k.endswith(".gz"):
+            assert gzip.decompress(z[k]) == gzip.decompress(i[k]), k
+        elif k == "synth_summary.json":  # it records the gz byte count
+            zs, js = json.loads(z[k]), json.loads(i[k])
+            assert zs.pop("data_bytes_gz") != js.pop("data_bytes_gz") and zs == js
+        else:
+            assert z[k] == i[k], k
+    digest = hashlib.sha256(b"".join(z[k] for k in sorted(z))).hexdigest()
+    if zlib.ZLIB_RUNTIME_VERSION == FORMER_WRITER_ZLIB:  # another zlib may deflate the same text differently
+        assert digest == FORMER_WRITER_DIGEST
+
+
+def test_genotex_plan_shape_and_stratified_fractions():
+    from genotex_dask.synth.corpus import GENOTEX_PLATFORMS, plan_genotex
+
+    full = plan_genotex(0)
+    shape = full["full_shape"]
+    assert (shape["traits"], shape["cohorts"], shape["problems"]) == (132, 911, 1384)
+    assert 150 <= shape["mean_samples"] <= 185 and 1000 <= shape["max_tcga_samples"] <= 1250
+    tcga = [c for c in full["cohorts"] if c["kind"] == "TCGA"]
+    assert len(tcga) == 132 and len({c["trait"] for c in tcga}) == 132
+    sizes = {p["probes"] for p in full["platforms"]}
+    assert {54675, 22283, 33297} <= sizes and len(full["platforms"]) == len(GENOTEX_PLATFORMS)
+    geo = [c for c in full["cohorts"] if c["kind"] == "GEO"]
+    assert all(c["n_features"] in sizes for c in geo)
+    by_key = {f"{c['trait']}/{c['cohort']}": c for c in full["cohorts"]}
+    for k in (4, 8):
+        part = plan_genotex(0, 1 / k)
+        kept = set(part["kept_traits"])
+        assert len(kept) == len(range(0, 132, k))
+        assert {c["trait"] for c in part["cohorts"]} == kept
+        # the sample's cohorts are the full corpus's (same plan, same sample IDs), and it is closed under conditions
+        for c in part["cohorts"]:
+            assert c == by_key[f"{c['trait']}/{c['cohort']}"]
+        assert part["gsm_start"] == full["gsm_start"]
+        for t in part["traits"]:
+            if t["name"] in kept:
+                assert all(c in ("Age", "Gender") or c in kept for c in t["conditions"])
+        # stratified: cancers and non-cancers in about the full corpus's proportion
+        share = np.mean([t["cancer"] for t in part["traits"] if t["name"] in kept])
+        assert abs(share - np.mean([t["cancer"] for t in full["traits"]])) < 0.15
+    with pytest.raises(ValueError):
+        plan_genotex(0, 0.3)

@@ -75,7 +75,11 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
             idx = idx + 1 if idx >= 0 else -1
         end = idx if idx >= 0 else cut
         if end > 0:
-            need = nrows + work.count(b"\n", 0, end)
+            # a row holds ncols tabs and a newline, so this bound needs no pass over the block; the exact
+            # count (a scan as long as the block) only when the bound exceeds the room left
+            need = nrows + end // (ncols + 1)
+            if need > out.shape[0]:
+                need = nrows + work.count(b"\n", 0, end)
             if need > out.shape[0]:
                 grown = np.empty((max(need, out.shape[0] * 3 // 2), ncols), dtype=np.float64)
                 grown[:nrows] = out[:nrows]

@@ -330,6 +330,7 @@ class SoftEntity:
     columns: dict[str, str] = field(default_factory=dict)
     table: pd.DataFrame | None = None
     table_line: int | None = None
+    table_digest: str | None = None  # sha1 of the table's bytes (header + rows) when it was hashed, not parsed
 
     def attr(self, key: str, default: str = "") -> str:
         """First value of an attribute (``""`` when absent)."""
@@ -414,7 +415,9 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                         entities.append(cur)
                     how = want_table(cur)
                     cur.table_line = lineno + 1
-                    if how is None:
+                    if how == "digest":
+                        cur.table_digest = _digest_until(lb, url, end.encode())
+                    elif how is None:
                         if not lb.skip_until(end.encode()):
                             raise InputFormatError(url, f"missing '{end}' marker (file truncated?)", lb.lineno)
                     else:
@@ -431,6 +434,43 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                 name, _, desc = line[1:].partition("=")
                 cur.columns[name.strip()] = desc.strip()
     return entities
+
+
+def _digest_until(lb: LineBuffer, path: str, end_marker: bytes) -> str:
+    """sha1 of the bytes up to the line starting with ``end_marker`` (consumed), read block by block."""
+    import hashlib
+
+    h = hashlib.sha1()
+    reader = lb.until(end_marker)
+    while True:
+        block = reader.read(1 << 20)
+        if not block:
+            break
+        h.update(block)
+    if not reader.found:
+        raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
+    return h.hexdigest()
+
+
+def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
+    """The section of ``platform`` with its attributes and a sha1 of its table's bytes, the table unparsed.
+
+    Why: hundreds of cohorts carry the same platform table (GPL570...) in their family SOFT; hashing its
+    bytes while they are decompressed costs a few percent of parsing them, and equal bytes parse to the
+    same annotation, so a store can keep one parsed copy per digest.
+    """
+    want_id = platform.upper()
+
+    def want(ent: SoftEntity):
+        return "digest" if ent.kind in ("PLATFORM", "ANNOTATION") and ent.id.upper() == want_id else None
+
+    def done(ents: list[SoftEntity]) -> bool:
+        return any(e.table_digest for e in ents)
+
+    for e in _scan_soft(url, want, done):
+        if e.table_digest and e.id.upper() == want_id:
+            return e
+    raise InputFormatError(url, f"platform(s) {[want_id]} not found in the file")
 
 
 def read_soft_platforms(url: str, platforms: Iterable[str] | None = None,

@@ -92,18 +92,27 @@ def _to_jsonable(obj: Any) -> Any:
 
 
 def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, uns: dict,
-                 sources: dict[str, dict], float64: bool = False) -> dict:
+                 sources: dict[str, dict], float64: bool = False, var_encoded: dict | None = None,
+                 keep_var: dict | None = None) -> dict:
     """Write one cohort group atomically and then its completion record; returns the record.
 
     ``X`` is samples x features; ``sources`` maps a role (``matrix``, ``soft``, ``expression``,
     ``clinical``) to ``{"url", "size", "mtime", "etag"}`` of the file ingested, kept for resume.
+    ``var_encoded`` (``{"objects": {zarr key under var/: bytes}, "renamed": {...}}``, as a previous call
+    left in its ``keep_var`` dict) supplies the var group already encoded: cohorts on one platform share
+    it byte for byte, and encoding 50,000 x 16 annotation strings costs more than the whole X (``var`` then
+    only needs the right index length).
     """
     if X.shape != (len(obs), len(var)):
         raise ValueError(f"X shape {X.shape} does not match obs {len(obs)} x var {len(var)}")
     renamed_obs: dict[str, str] = {}
     renamed_var: dict[str, str] = {}
     obs_c = _clean_frame(obs, renamed_obs)
-    var_c = _clean_frame(var, renamed_var)
+    if var_encoded is not None:
+        renamed_var = dict(var_encoded["renamed"])
+        var_c = pd.DataFrame(index=pd.RangeIndex(len(var)).astype(str))  # replaced by the encoded group below
+    else:
+        var_c = _clean_frame(var, renamed_var)
     dtype = np.float64 if float64 else np.float32
     uns_all = dict(uns)
     uns_all["ingest"] = {**uns.get("ingest", {}), "version": INGEST_VERSION, "float64": bool(float64),
@@ -125,6 +134,17 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         group = zarr.open_group(target, mode="r+", use_consolidated=False)
         ad.io.write_elem(group, "X", np.asarray(X, dtype=dtype),
                          dataset_kwargs={"chunks": chunks, "compressors": X_COMPRESSORS})
+        if var_encoded is not None:
+            from zarr.core.buffer import default_buffer_prototype
+
+            proto = default_buffer_prototype()
+            for key in [k for k in objects if k.startswith("var/")]:
+                del objects[key]
+            for key, blob in var_encoded["objects"].items():
+                objects[key] = proto.buffer.from_bytes(blob)
+        elif keep_var is not None:
+            keep_var["objects"] = {k: v.to_bytes() for k, v in objects.items() if k.startswith("var/")}
+            keep_var["renamed"] = dict(renamed_var)
         zarr.consolidate_metadata(target)
     del adata, group
     with fs.atomic_dir(url) as tmp:

@@ -17,6 +17,7 @@ the file and cause; the others continue.  The run summary goes to ``STORE/ingest
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from distributed import Client
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io.errors import InputFormatError
-from genotex_dask.io.geo import read_series_matrix, read_soft_platforms
+from genotex_dask.io.geo import read_series_matrix, read_soft_platform_digest, read_soft_platforms
 from genotex_dask.io.tcga import parse_xena_clinical, read_xena_clinical_text, read_xena_expression
 from genotex_dask.progress import as_completed_with_progress
 
@@ -49,6 +50,7 @@ class CohortJob:
     error: str = ""               # set at discovery (e.g. empty directory): the task only reports it
     platform_files: dict[str, str] = field(default_factory=dict)  # GPL* files beside it and in --platforms
     platform_dirs: list[str] = field(default_factory=list)        # the --platforms directories
+    store: str = ""               # the store root (its platforms/ keeps encoded annotation per platform table)
 
 
 def _entries(url: str, root: str) -> list[tuple[str, bool]]:
@@ -96,7 +98,8 @@ def discover(root: str, store_url: str, platforms: str | list[str] | None = None
                     f["soft"] = layout.join(d, soft)
                 jobs.append(CohortJob(f"GEO/{trait}/{cid}", "GEO", trait, cid, d,
                                       layout.store_geo_cohort(store_url, trait, cid), f,
-                                      platform_files=platform_files(d, shared), platform_dirs=shared))
+                                      platform_files=platform_files(d, shared), platform_dirs=shared,
+                                      store=store_url))
     tcga = layout.input_tcga_dir(root)
     for name, is_dir in _entries(tcga, root):
         if not is_dir:
@@ -157,6 +160,65 @@ def source_fingerprints(files: dict[str, str]) -> dict[str, dict]:
     return out
 
 
+# ---- platform annotation shared by the cohorts of a store ---------------------------------------------------
+
+PLATFORMS_DIR = "platforms"  # STORE/platforms/<key>/: one encoded var group per (platform table, probe list)
+_MEMORY_ENTRIES = 6
+_platform_memory: dict[str, dict] = {}  # per worker process, most recent last
+
+
+def platform_key(table_digest: str, probes: list[str]) -> str:
+    """Key of a cohort's var: the platform table's bytes (as digested) and the matrix's probe IDs in order."""
+    h = hashlib.sha1(table_digest.encode() + b"\x1e")
+    h.update("\n".join(probes).encode())
+    return h.hexdigest()
+
+
+def _platform_url(store_root: str, key: str) -> str:
+    return layout.join(store_root, PLATFORMS_DIR, key)
+
+
+def load_platform(store_root: str, key: str) -> dict | None:
+    """The encoded var for ``key`` (worker memory first, then STORE/platforms), or None."""
+    hit = _platform_memory.pop(key, None)
+    if hit is None and store_root:
+        url = _platform_url(store_root, key)
+        if fs.is_complete_dir(url):
+            try:
+                fsys, root = fs.get_fs(url)
+                root = root.rstrip("/")
+                files = [f for f in fsys.find(root) if "/var/" in f[len(root):]]
+                blobs = fsys.cat(files) if files else {}
+                meta = fs.read_json(layout.join(url, "meta.json"))
+                hit = {"objects": {f[len(root) + 1:]: b for f, b in sorted(blobs.items())},
+                       "renamed": meta["renamed"], "meta": meta["meta"]}
+            except (OSError, KeyError, ValueError):
+                hit = None  # unreadable entry: parse the table again (and rewrite it)
+    if hit is not None:
+        _remember(key, hit)
+    return hit
+
+
+def _remember(key: str, entry: dict) -> None:
+    _platform_memory[key] = entry
+    while len(_platform_memory) > _MEMORY_ENTRIES:
+        _platform_memory.pop(next(iter(_platform_memory)))
+
+
+def save_platform(store_root: str, key: str, entry: dict) -> None:
+    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers."""
+    _remember(key, entry)
+    if not store_root:
+        return
+    try:
+        with fs.atomic_dir(_platform_url(store_root, key)) as tmp:
+            for k, blob in entry["objects"].items():
+                fs.write_bytes_atomic(layout.join(tmp, k), blob)
+            fs.write_json_atomic(layout.join(tmp, "meta.json"), {"renamed": entry["renamed"], "meta": entry["meta"]})
+    except OSError:
+        pass  # a cache: another worker may be publishing the same entry
+
+
 # ---- building one cohort ----------------------------------------------------------------------
 
 def _geo_pieces(job: CohortJob):
@@ -168,14 +230,30 @@ def _geo_pieces(job: CohortJob):
     var = pd.DataFrame(index=pd.Index(m.probes, dtype=object, name="ID"))
     soft = job.files.get("soft")
     plats = None
+    shared: dict = {}
     if soft and gpl:
+        try:
+            ent = read_soft_platform_digest(soft, gpl)
+        except InputFormatError as err:
+            if "not found in the file" not in err.cause:
+                raise
+            platform["annotation_note"] = f"platform {gpl} not in {soft.rsplit('/', 1)[-1]}"
+            ent = None
+        if ent is not None:
+            shared["key"] = platform_key(ent.table_digest or "", m.probes)
+            hit = load_platform(job.store, shared["key"])
+            if hit is not None:  # same table bytes, same probes: the annotation this store already encoded
+                shared["encoded"] = hit
+                platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
+                                n_annotated=hit["meta"]["n_annotated"])
+    if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
             plats = read_soft_platforms(soft, [gpl])
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
             platform["annotation_note"] = f"platform {gpl} not in {soft.rsplit('/', 1)[-1]}"
-    if plats is None and gpl:  # the platform's own files (GEO names), beside the cohort or in --platforms
+    if plats is None and "encoded" not in shared and gpl:  # the platform's own files (GEO names), beside the cohort or in --platforms
         from genotex_dask.io.platforms import read_platform_annotation
 
         found = read_platform_annotation(gpl, job.platform_files)
@@ -209,7 +287,7 @@ def _geo_pieces(job: CohortJob):
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
-    return m.values.T, m.samples, var, uns
+    return m.values.T, m.samples, var, uns, shared
 
 
 def _tcga_pieces(job: CohortJob):
@@ -227,7 +305,7 @@ def _tcga_pieces(job: CohortJob):
                       "samples_without_clinical": [s for s in samples if s not in clinical.index]},
            "platform": {"id": "Xena HiSeqV2_PANCAN", "title": "UCSC Xena TCGA hub, pancan-normalized log2"},
            "clinical_matrix_tsv": text}
-    return expr.to_numpy().T, obs, var, uns
+    return expr.to_numpy().T, obs, var, uns, {}
 
 
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -271,7 +349,7 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
                                    float64):
             res["status"] = "skipped"
             return res
-        X, obs, var, uns = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
+        X, obs, var, uns, shared = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
         plat = uns.get("platform") or {}
         sources.update(_platform_sources(job, plat.get("id"),
                                          always=job.kind == "GEO" and not plat.get("annotation_file")))
@@ -279,7 +357,12 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         if non_finite:
             uns["ingest"]["infinite_as_missing"] = non_finite
             res["infinite_as_missing"] = non_finite
-        rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64)
+        keep: dict | None = {} if "key" in shared and "encoded" not in shared else None
+        rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
+                                 var_encoded=shared.get("encoded"), keep_var=keep)
+        if keep:
+            keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0)}
+            save_platform(job.store, shared["key"], keep)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
         res["error"] = str(err)

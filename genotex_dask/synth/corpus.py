@@ -32,7 +32,7 @@ import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -159,6 +159,11 @@ class TraitPlan:
     tissue: str
     tcga_code: str | None
     conditions: list[str] = field(default_factory=list)
+    cancer: bool | None = None  # None: a cancer trait iff it has a TCGA code (the genotex preset sets it)
+
+    @property
+    def is_cancer(self) -> bool:
+        return self.tcga_code is not None if self.cancer is None else self.cancer
 
 
 def _trait_names(n: int, cancer_flags: list[bool], exclude: frozenset[str] = frozenset()) -> list[TraitPlan]:
@@ -258,6 +263,110 @@ def plan_corpus(traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, 
             "cohorts": [asdict(c) for c in cohorts],
             "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts)),
             "estimated_gz_bytes_full_soft": int(sum(c.est_gz_bytes_full_soft for c in cohorts))}
+
+
+# ---- the GenoTEX-scale preset ------------------------------------------------------------------------------
+
+# (synthetic ID, kind, probes, like, share of GEO cohorts): sizes of the real platforms most GenoTEX cohorts use.
+GENOTEX_PLATFORMS = (
+    ("GPL90001", "affy", 54675, "GPL570", 0.38),
+    ("GPL90008", "gene_assignment", 33297, "GPL6244", 0.14),
+    ("GPL90015", "illumina", 47231, "GPL10558", 0.14),
+    ("GPL90022", "affy", 22283, "GPL96", 0.12),
+    ("GPL90029", "illumina", 48803, "GPL6947", 0.08),
+    ("GPL90036", "affy", 22277, "GPL571", 0.06),
+    ("GPL90043", "gene_assignment", 70523, "GPL17586", 0.08),
+)
+GENOTEX_TRAITS = 132
+GENOTEX_COHORTS = 911  # one TCGA cohort per trait, the rest GEO
+GENOTEX_PROBLEMS = 1384  # 132 unconditional + Age and Gender for every trait + 988 conditioned on another trait
+GENOTEX_CLASSES = 8  # a trait's condition traits share its index modulo 8: 1/8, 1/4, 1/2 samples stay closed
+_GENOTEX_GEO_SCENARIOS = tuple(s for s in SCENARIO_CYCLE if not s.startswith("tcga"))
+
+
+def _fraction_step(fraction: float) -> int:
+    step = round(1.0 / fraction) if fraction > 0 else 0
+    if step < 1 or abs(step * fraction - 1.0) > 1e-9:
+        raise ValueError(f"fraction must be 1/k for an integer k >= 1, not {fraction}")
+    return step
+
+
+def plan_genotex(seed: int = 0, fraction: float = 1.0) -> dict:
+    """GenoTEX's shape: 132 traits, 911 cohorts (one TCGA per trait), 1,384 problems, samples per cohort with mean
+    ~167 (TCGA up to ~1,200), the real platforms' sizes.  ``fraction`` 1/k keeps every k-th trait with all its
+    cohorts and problems (traits alternate cancer/non-cancer and cohort sizes within each residue class, so the
+    sample is stratified); the kept cohorts are byte-identical to the full corpus's, and for k in 1, 2, 4, 8
+    every condition trait of a kept trait is kept too.
+    """
+    step = _fraction_step(fraction)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    flags = [(t // GENOTEX_CLASSES) % 3 == 0 for t in range(GENOTEX_TRAITS)]  # ~1/3 cancers, in every class
+    tplans = _trait_names(GENOTEX_TRAITS, flags)
+    non_cancer_codes = 0
+    for t, tp in enumerate(tplans):
+        tp.cancer = flags[t]
+        if tp.tcga_code is None:  # every trait gets its nearest TCGA cohort, as GenoTEX pairs them
+            non_cancer_codes += 1
+            tp.tcga_code = f"SYN{non_cancer_codes}"
+    n_other = GENOTEX_PROBLEMS - 3 * GENOTEX_TRAITS  # 988 conditions on another trait
+    k_other = np.full(GENOTEX_TRAITS, n_other // GENOTEX_TRAITS)
+    k_other[rng.permutation(GENOTEX_TRAITS)[: n_other - int(k_other.sum())]] += 1
+    for t, tp in enumerate(tplans):
+        mates = [u for u in range(GENOTEX_TRAITS) if u != t and u % GENOTEX_CLASSES == t % GENOTEX_CLASSES]
+        pick = sorted(rng.choice(len(mates), min(int(k_other[t]), len(mates)), replace=False).tolist())
+        tp.conditions = ["Age", "Gender"] + [tplans[mates[i]].name for i in pick]
+    n_geo = GENOTEX_COHORTS - GENOTEX_TRAITS
+    per_trait = 1 + rng.multinomial(n_geo - GENOTEX_TRAITS, rng.dirichlet(np.full(GENOTEX_TRAITS, 3.0)))
+    shares = np.array([p[4] for p in GENOTEX_PLATFORMS])
+    cohorts: list[CohortPlan] = []
+    gse = 100000 + int(rng.integers(0, 50000))
+    g = 0
+    for t, tp in enumerate(tplans):
+        n = int(np.clip(round(rng.lognormal(np.log(330), 0.75)), 40, 1220))
+        cohorts.append(CohortPlan(tp.name, t, 0, layout.TCGA_COHORT_ID, "TCGA", "tcga", n, [],
+                                  f"input/TCGA/TCGA_{tp.name}_({tp.tcga_code})", False, XENA_GENES))
+        for j in range(1, 1 + int(per_trait[t])):
+            s = "characteristics" if j == 1 else _GENOTEX_GEO_SCENARIOS[g % len(_GENOTEX_GEO_SCENARIOS)]
+            g += j > 1
+            n = int(np.clip(round(rng.lognormal(np.log(84), 0.95)), 12, 1500))
+            n = max(n, 25) if s == "too_few" else n
+            gse += int(rng.integers(3, 400))
+            k = int(rng.choice(len(GENOTEX_PLATFORMS), p=shares / shares.sum()))
+            pl = [GENOTEX_PLATFORMS[k][0]]
+            if s == "multi_platform":
+                pl.append(GENOTEX_PLATFORMS[(k + 1) % len(GENOTEX_PLATFORMS)][0])
+            batch = (s == "characteristics" and t % 2 == 1) or s == "characteristics_only"
+            cohorts.append(CohortPlan(tp.name, t, j, f"GSE{gse}", "GEO", s, n, pl, f"input/GEO/{tp.name}/GSE{gse}",
+                                      batch, GENOTEX_PLATFORMS[k][2]))
+    sizes = {p[0]: p[2] for p in GENOTEX_PLATFORMS}
+    for c in cohorts:
+        feats = [sizes[p] for p in c.platforms] or [c.n_features]
+        cells = c.n_samples * sum(feats)
+        c.est_gz_bytes = int(cells * _GZ_BYTES_PER_CELL + sum(feats) * _GZ_BYTES_PER_ANNOT_ROW * bool(c.platforms)
+                             + c.n_samples * max(1, len(c.platforms)) * _GZ_BYTES_PER_SAMPLE)
+        c.est_gz_bytes_full_soft = c.est_gz_bytes + (int(cells * _GZ_BYTES_PER_SOFT_CELL) if c.kind == "GEO" else 0)
+    keep = {t for t in range(GENOTEX_TRAITS) if t % step == 0}
+    kept = [c for c in cohorts if c.trait_index in keep]
+    # GSM numbers as the full corpus assigns them (a sample's cohorts keep their bytes)
+    gsm_start, gsm = {}, 100000 + 1000 * (seed % 1000)
+    for c in cohorts:
+        if c.kind == "GEO":
+            gsm_start[f"{c.trait}/{c.cohort}"] = gsm
+            gsm += c.n_samples * len(c.platforms) + 17
+    kept_names = {tplans[t].name for t in keep}
+    n_all = [c.n_samples for c in cohorts]
+    return {"seed": seed,
+            "params": {"scale": "genotex", "fraction": f"1/{step}", "seed": seed},
+            "traits": [asdict(tp) for tp in tplans], "kept_traits": sorted(kept_names),
+            "platforms": [{"id": p[0], "kind": p[1], "probes": p[2], "like": p[3]} for p in GENOTEX_PLATFORMS],
+            "cohorts": [asdict(c) for c in kept], "gsm_start": gsm_start,
+            "full_shape": {"traits": GENOTEX_TRAITS, "cohorts": len(cohorts),
+                           "problems": GENOTEX_TRAITS + sum(len(tp.conditions) for tp in tplans),
+                           "mean_samples": round(float(np.mean(n_all)), 1),
+                           "max_tcga_samples": max(c.n_samples for c in cohorts if c.kind == "TCGA"),
+                           "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in cohorts))},
+            "estimated_gz_bytes": int(sum(c.est_gz_bytes for c in kept)),
+            "estimated_gz_bytes_full_soft": int(sum(c.est_gz_bytes_full_soft for c in kept))}
 
 
 # ---- gene roles (corpus-wide) ------------------------------------------------------------------------------
@@ -432,6 +541,7 @@ def _alias_counts() -> dict[str, int]:
     return out
 
 
+@cache
 def unique_aliases(g: Gene) -> tuple[str, ...]:
     """Aliases of ``g`` that no other gene of the table shares (they normalize back to ``g`` unambiguously)."""
     counts = _alias_counts()
@@ -607,8 +717,12 @@ def _probe_values(e: np.ndarray, pf: Platform, rng: np.random.Generator) -> np.n
     has = pf.gene >= 0
     x[:, has] = e[:, pf.gene[has]]
     x[:, ~has] = rng.uniform(3.0, 7.0, int((~has).sum()))
-    x += pf.offset + rng.standard_normal(x.shape) * pf.noise
-    return np.clip(x, 1.5, 16.0)
+    z = rng.standard_normal(x.shape)  # in place: the same values as x + (offset + z * noise), fewer temporaries
+    z *= pf.noise
+    z += pf.offset
+    x += z
+    del z
+    return np.clip(x, 1.5, 16.0, out=x)
 
 
 def _fmt_rows(ids: list[str], x: np.ndarray, null: str, quote_ids: bool) -> list[str]:
@@ -641,19 +755,39 @@ def _q(v: str) -> str:
     return f'"{v}"'
 
 
-def _gz(parts, level: int) -> bytes:
-    """gzip (stdlib, mtime=0, no file name) of an iterable of byte chunks, compressed as they come."""
+def _gz(parts, level: int, compressor: str = "isal") -> bytes:
+    """gzip (mtime=0, no file name) of an iterable of byte chunks, compressed as they come.
+
+    ``isal`` (default) is ISA-L's igzip at ``level`` 0-3 (~350 MB/s of text; at level 3 the output is ~8%
+    larger than zlib's level 6); ``zlib`` is the stdlib's gzip at ``level`` 1-9 (bytes independent of ISA-L's
+    version and CPU code path, ~15x slower at level 6: the generator's format before ISA-L)."""
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=level, mtime=0, filename="") as gz:
+    if compressor == "isal":
+        from isal import igzip
+
+        opener = igzip.IGzipFile(fileobj=buf, mode="wb", compresslevel=min(level, 3), mtime=0)
+    elif compressor == "zlib":
+        opener = gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=level, mtime=0, filename="")
+    else:
+        raise ValueError(f"compressor must be 'isal' or 'zlib', not {compressor!r}")
+    with opener as gz:
         for p in ([parts] if isinstance(parts, bytes) else parts):
             gz.write(p)
     return buf.getvalue()
 
 
-def _table_chunks(ids: list[str], x: np.ndarray, null: str, quote_ids: bool, rows: int = 2000):
-    """Encoded probe rows of a probes x samples array, a few thousand rows at a time (bounded memory)."""
+def _table_chunks(ids: list[str], x: np.ndarray, null: str, quote_ids: bool, rows: int = 4096):
+    """Encoded probe rows of a probes x samples array, a few thousand rows at a time (bounded memory).
+
+    The compiled writer produces exactly the bytes of :func:`_fmt_rows`; rows it cannot take (huge or
+    infinite values) are formatted by :func:`_fmt_rows` itself."""
+    from genotex_dask.synth._format import format_block, id_blob
+
+    blob, off = id_blob(ids)
     for i in range(0, len(ids), rows):
-        yield ("\n".join(_fmt_rows(ids[i:i + rows], x[i:i + rows], null, quote_ids)) + "\n").encode()
+        out = format_block(blob, off[i:i + rows + 1], x[i:i + rows], null, quote_ids)
+        yield out if out is not None else ("\n".join(_fmt_rows(ids[i:i + rows], x[i:i + rows], null, quote_ids))
+                                           + "\n").encode()
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -672,7 +806,7 @@ class GeoLabels:
 def _geo_labels(plan: CohortPlan, tp: TraitPlan, sm: Samples, rng: np.random.Generator,
                 platform_tag: str = "") -> GeoLabels:
     n, s = plan.n_samples, plan.scenario
-    cancer = tp.tcga_code is not None
+    cancer = tp.is_cancer
     key = str(rng.choice(["tissue type", "disease state", "sample type", "histology"] if cancer
                          else ["disease state", "diagnosis", "disease", "status", "group"]))
     control_word = str(rng.choice(["adjacent normal tissue", "normal", "non-tumor"] if cancer
@@ -764,7 +898,8 @@ def _series_text(plan: CohortPlan, tp: TraitPlan) -> tuple[str, str, str]:
 
 
 def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dict[str, Platform],
-               trait_names: set[str], seed: int, gsm_start: int, level: int, full_tables: bool) -> dict:
+               trait_names: set[str], seed: int, gsm_start: int, level: int, full_tables: bool,
+               compressor: str = "isal") -> dict:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3, plan.trait_index, plan.cohort_index]))
     sm = _samples(plan, tp, trait_names, rng)
     e = _gene_expression(sm, plan.trait, roles, rng)
@@ -822,7 +957,7 @@ def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dic
                  row("!Sample_platform_id", [gpl] * n), row("!Sample_data_row_count", [str(len(pf.ids))] * n),
                  "!series_matrix_table_begin\n", "\t".join(['"ID_REF"'] + [_q(g) for g in gsms]) + "\n"]
         chunks = _table_chunks(pf.ids, x.T, null, quote_ids=True)
-        data = _gz(_chain(["".join(head).encode()], chunks, [b"!series_matrix_table_end\n"]), level)
+        data = _gz(_chain(["".join(head).encode()], chunks, [b"!series_matrix_table_end\n"]), level, compressor)
         url = layout.join(out, plan.input_dir, name)
         fs.write_bytes_atomic(url, data)
         files[name] = len(data)
@@ -841,7 +976,7 @@ def _write_geo(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, pfs: dic
     soft += [pfs[g].table for g in plan.platforms]
     n_tab = len(pfs[plan.platforms[0]].ids) if full_tables else 10
     name = f"{plan.cohort}_family.soft.gz"
-    data = _gz(_chain(soft, _soft_samples(plan, per_pf, sub, upd, null, n_tab)), level)
+    data = _gz(_chain(soft, _soft_samples(plan, per_pf, sub, upd, null, n_tab)), level, compressor)
     fs.write_bytes_atomic(layout.join(out, plan.input_dir, name), data)
     files[name] = len(data)
     ok, reason = _usability(plan, sm)
@@ -870,7 +1005,7 @@ def _soft_samples(plan: CohortPlan, per_pf: list, sub: str, upd: str, null: str,
 
 
 def _write_tcga(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, trait_names: set[str], seed: int,
-                level: int) -> dict:
+                level: int, compressor: str = "isal") -> dict:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3, plan.trait_index, plan.cohort_index]))
     genes = gene_table()
     sm = _samples(plan, tp, trait_names, rng)
@@ -924,7 +1059,7 @@ def _write_tcga(out: str, plan: CohortPlan, tp: TraitPlan, roles: Roles, trait_n
     d = f"TCGA_{tp.name}_({tp.tcga_code})"
     code = tp.tcga_code
     expr_name = f"TCGA.{code}.sampleMap_HiSeqV2_PANCAN.gz"
-    data = _gz(_chain([head.encode()], chunks), level)
+    data = _gz(_chain([head.encode()], chunks), level, compressor)
     fs.write_bytes_atomic(layout.join(out, "input", "TCGA", d, expr_name), data)
     # clinical matrix: samples x fields, rows sorted by barcode (order differs from the expression file)
     cols = ["sampleID", "_INTEGRATION", "_PATIENT", "_cohort", "_primary_disease", "_primary_site",
@@ -972,16 +1107,28 @@ def _gene_synonyms() -> dict[str, str]:
 
 
 def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples: int = 40, probes: int = 2000,
-                 platforms: int = 2, seed: int = 0, *, full_sample_tables: bool = False, compresslevel: int = 6,
-                 vary_samples: bool = True, progress: bool = False, exclude_traits: tuple[str, ...] = ()) -> dict:
+                 platforms: int = 2, seed: int = 0, *, full_sample_tables: bool = False, compresslevel: int = 3,
+                 compressor: str = "isal",
+                 vary_samples: bool = True, progress: bool = False, exclude_traits: tuple[str, ...] = (),
+                 scale: str | None = None, fraction: float = 1.0) -> dict:
     """Write the synthetic corpus (input/, metadata/, truth.json) to any fsspec URL; returns a run summary.
 
     ``full_sample_tables`` gives each ^SAMPLE of the family SOFT its whole VALUE table (as GEO does; used by the
-    ingest benchmark) instead of the first 10 rows.
+    ingest benchmark) instead of the first 10 rows.  ``scale="genotex"`` writes :func:`plan_genotex`'s corpus
+    (the shape arguments are then ignored), ``fraction`` 1/k its stratified sample.
     """
     t0 = time.perf_counter()
-    plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed, vary_samples=vary_samples,
-                       exclude_traits=tuple(exclude_traits))
+    if scale == "genotex":
+        plan = plan_genotex(seed, fraction)
+    elif scale is not None:
+        raise ValueError(f"unknown scale {scale!r} (known: genotex)")
+    else:
+        _fraction_step(fraction)
+        if fraction != 1.0:
+            raise ValueError("fraction needs scale='genotex'")
+        plan = plan_corpus(traits, cohorts_per_trait, samples, probes, platforms, seed, vary_samples=vary_samples,
+                           exclude_traits=tuple(exclude_traits))
+    gsm_start = plan.get("gsm_start", {})
     tplans = [TraitPlan(**t) for t in plan["traits"]]
     names = [t.name for t in tplans]
     trait_names = set(names)
@@ -996,11 +1143,14 @@ def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples:
         for gpl in cp.platforms:
             if gpl not in pfs:
                 k = [p["id"] for p in plan["platforms"]].index(gpl)
-                pfs[gpl] = _build_platform(k, gpl, plan["platforms"][k]["kind"], probes, roles, seed)
+                pfs[gpl] = _build_platform(k, gpl, plan["platforms"][k]["kind"],
+                                           plan["platforms"][k].get("probes", probes), roles, seed)
         if cp.kind == "TCGA":
-            res = _write_tcga(out, cp, tp, roles, trait_names, seed, compresslevel)
+            res = _write_tcga(out, cp, tp, roles, trait_names, seed, compresslevel, compressor)
         else:
-            res = _write_geo(out, cp, tp, roles, pfs, trait_names, seed, gsm, compresslevel, full_sample_tables)
+            gsm = gsm_start.get(f"{cp.trait}/{cp.cohort}", gsm)
+            res = _write_geo(out, cp, tp, roles, pfs, trait_names, seed, gsm, compresslevel, full_sample_tables,
+                            compressor)
             gsm = res["gsm_next"] + 17
         n_files += len(res["files"])
         n_bytes += sum(res["files"].values())
@@ -1018,7 +1168,11 @@ def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples:
     genes = gene_table()
     sym = [g.symbol for g in genes]
     task_info, problems, trait_genes = {}, [], {}
+    kept = set(plan.get("kept_traits", names))
     for tp in sorted(tplans, key=lambda t: t.name):
+        if tp.name not in kept:
+            continue
+        tp.conditions = [c for c in tp.conditions if c in ("Age", "Gender") or c in kept]
         tg = [sym[i] for i in roles.trait_genes[tp.name]]
         related = tg + [sym[i] for i in roles.distractors[tp.name] + roles.unmeasured[tp.name]]
         rrng = np.random.default_rng(np.random.SeedSequence([seed, 5, names.index(tp.name)]))
@@ -1044,7 +1198,7 @@ def write_corpus(out: str, traits: int = 4, cohorts_per_trait: int = 3, samples:
     fs.write_bytes_atomic(layout.gene_synonym_path(out), _gene_synonyms_json())
     fs.write_json_atomic(layout.join(out, "truth.json"), truth, indent=1)
     usable = sum(1 for c in cohorts_truth.values() if c["expected_usable"])
-    summary = {"traits": traits, "cohorts": len(cohorts_truth), "usable_cohorts": usable,
+    summary = {"traits": len(kept), "cohorts": len(cohorts_truth), "usable_cohorts": usable,
                "problems": len(problems), "data_files": n_files, "data_bytes_gz": n_bytes,
                "params": plan["params"]}
     fs.write_json_atomic(layout.join(out, "synth_summary.json"), summary)  # no path or time: byte-stable

@@ -1,0 +1,450 @@
+"""The whole pipeline at GenoTEX's scale: synth -> ingest -> specs -> preprocess -> analyze -> evaluate.
+
+    .venv/bin/python -m benchmarks.bench_fullscale [--fraction 1/8] [--check 1/16] [--scaling 1/16]
+                                                  [--workers 2] [--corpora benchmarks/results/tmp]
+
+The corpus is ``genotex-dask synth --scale genotex`` (132 traits, 911 cohorts, 1,384 problems; ~20 GB of gz) or a
+stratified 1/k sample of it (``--fraction``: every k-th trait with all its cohorts and problems, the same bytes
+as in the full corpus).  Every stage runs on a fresh LocalCluster of ``--workers`` single-threaded worker
+processes; per stage it records wall time, worker CPU, client+scheduler CPU (the LocalCluster's scheduler lives
+in this process), busy cores, peak RSS per worker (polled every 0.25 s), the number of tasks and their compute
+durations (Dask's task stream), bytes of task results, and at the end the disk used by the store and outputs
+and the planted-truth F1.
+
+Projection: the measured task durations of the sample, repeated k times (the sample is stratified, so the full
+corpus holds k times as many tasks of the same sizes), are scheduled longest-first on 8, 64 and 256 workers;
+a stage cannot end before its longest task (preprocess: its longest cohort chain prepare -> block -> finalize),
+nor before the scheduler has handled every task (client+scheduler CPU per task, serial); the stage's measured
+fixed overhead (wall minus the same model at the measured size) is added.  ``--check 1/16`` measures a second,
+smaller sample and projects the bigger one's 2-worker wall time from it: the error of that prediction is the
+model's error at 2x scale.  ``--scaling 1/16`` runs that sample on 1 and on 2 workers.
+
+Corpora are generated under ``--corpora`` (default benchmarks/results/tmp, gitignored) and reused when present.
+Writes benchmarks/results/fullscale.json and fullscale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STAGES = ("ingest", "specs", "preprocess", "analyze", "evaluate")
+PROJECT_WORKERS = (8, 64, 256)
+
+
+def _frac(text: str) -> int:
+    num, _, den = text.partition("/")
+    if num != "1" or not den.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 1/k, got {text!r}")
+    return int(den)
+
+
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _warm() -> int:
+    import importlib
+
+    for name in ("genotex_dask.pipelines.ingest", "genotex_dask.pipelines.preprocess",
+                 "genotex_dask.pipelines.analyze", "genotex_dask.kernels", "anndata", "zarr"):
+        importlib.import_module(name)
+    from genotex_dask import kernels
+
+    kernels.warm_up()  # loads the cached kernels (compiled at install), so no stage pays numba's import
+    return os.getpid()
+
+
+class RssPoller:
+    """Peak RSS of the given processes, polled in a thread (ru_maxrss can be inherited from the parent)."""
+
+    def __init__(self, pids: list[int], every: float = 0.25):
+        import psutil
+
+        self.procs = {p: psutil.Process(p) for p in pids}
+        self.peak = {p: 0 for p in pids}
+        self.every = every
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for p, proc in self.procs.items():
+                try:
+                    self.peak[p] = max(self.peak[p], proc.memory_info().rss)
+                except Exception:  # a worker restarted: keep the peak seen
+                    pass
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _chain_group(key: str) -> str:
+    """Preprocess keys name their cohort: prepare-T/C-fp, apply-T/C-fp-i, finalize-T/C-fp-token."""
+    for prefix, cut in (("prepare-", 1), ("apply-", 2), ("finalize-", 2)):
+        if key.startswith(prefix):
+            return key[len(prefix):].rsplit("-", cut)[0]
+    return key
+
+
+def _task_records(ts_data: list[dict]) -> list[dict]:
+    out = []
+    for t in ts_data:
+        comp = [s for s in t.get("startstops", ()) if s.get("action") == "compute"]
+        if not comp:
+            continue
+        key = t["key"] if isinstance(t["key"], str) else str(t["key"])
+        out.append({"key": key, "worker": t.get("worker"), "start": comp[0]["start"], "stop": comp[-1]["stop"],
+                    "seconds": sum(s["stop"] - s["start"] for s in comp), "nbytes": int(t.get("nbytes") or 0),
+                    "transfers": sum(1 for s in t.get("startstops", ()) if s.get("action") == "transfer")})
+    return out
+
+
+def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
+                 only: tuple[str, ...] = ()) -> dict:
+    import dask
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from genotex_dask import api
+    from genotex_dask.cluster import EMBEDDED_CONFIG, SINGLE_THREAD_BLAS
+
+    if only:  # rerun these stages on an earlier run's outputs (their own outputs removed first)
+        for stage in only:
+            if stage in ("analyze", "evaluate"):
+                shutil.rmtree(out / ("regress" if stage == "analyze" else "report"), ignore_errors=True)
+    elif out.exists():
+        shutil.rmtree(out)
+    store, specs = out / "store", out / "specs"
+    rec: dict = {"workers": n_workers, "stages": {}, "load_avg_before": os.getloadavg()}
+    # the embedded LocalCluster's settings (200 ms tick, no statistical profiler, one BLAS thread), as the CLI
+    with dask.config.set(EMBEDDED_CONFIG), \
+            LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
+                         host="127.0.0.1", dashboard_address=None, env=SINGLE_THREAD_BLAS) as cluster, \
+            Client(cluster) as client:
+        pids = list(client.run(_warm).values())
+        steps = {
+            "ingest": lambda: api.ingest(str(corpus), str(store), client=client, progress=False),
+            "specs": lambda: api.suggest_specs(str(corpus), str(specs), store=str(store)),
+            "preprocess": lambda: api.preprocess(str(corpus), str(specs), str(out), store=str(store), client=client,
+                                                 progress=False),
+            "analyze": lambda: api.analyze(str(corpus), str(out), mode=mode, client=client, progress=False),
+            "evaluate": lambda: api.evaluate(str(out), truth=str(corpus / "truth.json"),
+                                             report=str(out / "report"), client=client),
+        }
+        for stage in only or STAGES:
+            w0, c0 = client.run(_cpu), _cpu()
+            t0 = time.perf_counter()
+            with RssPoller(pids) as poll, get_task_stream(client) as ts:
+                summary = steps[stage]()
+            wall = time.perf_counter() - t0
+            w1, c1 = client.run(_cpu), _cpu()
+            tasks = _task_records(ts.data)
+            wcpu = sum(w1[k] - w0.get(k, 0.0) for k in w1)
+            secs = [t["seconds"] for t in tasks]
+            chains: dict[str, list[dict]] = {}
+            for t in tasks:
+                chains.setdefault(_chain_group(t["key"]), []).append(t)
+            chain_len = {g: _chain_seconds(v) for g, v in chains.items()}
+            rec["stages"][stage] = {
+                "wall_s": round(wall, 3), "worker_cpu_s": round(wcpu, 2), "client_scheduler_cpu_s": round(c1 - c0, 2),
+                "busy_cores": round(wcpu / wall, 2) if wall else None,
+                "peak_rss_mb_per_worker": sorted(round(v / 1e6) for v in poll.peak.values()),
+                "n_tasks": len(tasks), "task_seconds_sum": round(sum(secs), 2),
+                "task_seconds_max": round(max(secs), 3) if secs else 0.0,
+                "critical_chain_s": round(max(chain_len.values()), 3) if chain_len else 0.0,
+                "result_bytes_per_task": round(sum(t["nbytes"] for t in tasks) / len(tasks)) if tasks else 0,
+                "transfers": sum(t["transfers"] for t in tasks),
+                "groups": [round(v, 4) for v in sorted(_group_work(chains).values(), reverse=True)],
+                "chains": [round(v, 4) for v in sorted(chain_len.values(), reverse=True)],
+                "summary": _small(summary),
+                "load_avg_end": os.getloadavg(),
+            }
+            s = rec["stages"][stage]
+            s["overhead_share"] = round(1 - s["task_seconds_sum"] / (wall * n_workers), 3) if wall and tasks else None
+            print(f"{n_workers} worker(s) {stage}: wall {s['wall_s']} s, worker CPU {s['worker_cpu_s']} s, "
+                  f"{s['n_tasks']} tasks, load {s['load_avg_end'][0]:.1f}", file=sys.stderr, flush=True)
+            if stage == "evaluate":
+                rec["planted_truth"] = summary.get("headline", {}).get("planted_truth")
+                rec["usability_vs_truth"] = summary.get("headline", {}).get("usability_vs_truth")
+    rec["disk_mb"] = {"store": round(_du(store) / 1e6, 1),
+                      "preprocess_out": round(_du(out / "preprocess") / 1e6, 1),
+                      "regress_out": round(_du(out / "regress") / 1e6, 1)}
+    rec["total_wall_s"] = round(sum(s["wall_s"] for s in rec["stages"].values()), 2)
+    rec["total_worker_cpu_s"] = round(sum(s["worker_cpu_s"] for s in rec["stages"].values()), 2)
+    rec["total_client_scheduler_cpu_s"] = round(sum(s["client_scheduler_cpu_s"] for s in rec["stages"].values()), 2)
+    rec["load_avg_after"] = os.getloadavg()
+    return rec
+
+
+def _small(summary) -> dict:
+    if not isinstance(summary, dict):
+        return {}
+    return {k: (len(v) if isinstance(v, (list, dict)) else v) for k, v in summary.items()
+            if isinstance(v, (int, float, str, list, dict)) and k not in ("headline",)}
+
+
+def _chain_seconds(tasks: list[dict]) -> float:
+    """A cohort chain: prepare, then its blocks (in parallel), then finalize; other groups are one task."""
+    pre = sum(t["seconds"] for t in tasks if t["key"].startswith("prepare-"))
+    blk = max((t["seconds"] for t in tasks if t["key"].startswith("apply-")), default=0.0)
+    fin = sum(t["seconds"] for t in tasks if t["key"].startswith("finalize-"))
+    rest = max((t["seconds"] for t in tasks if not t["key"].startswith(("prepare-", "apply-", "finalize-"))),
+               default=0.0)
+    return pre + blk + fin + rest
+
+
+def _group_work(chains: dict[str, list[dict]]) -> dict[str, float]:
+    return {g: sum(t["seconds"] for t in v) for g, v in chains.items()}
+
+
+def _lpt(works: list[float], k: int) -> float:
+    """Makespan of longest-processing-time-first list scheduling on k workers."""
+    loads = [0.0] * k
+    heapq.heapify(loads)
+    for w in sorted(works, reverse=True):
+        heapq.heappush(loads, heapq.heappop(loads) + w)
+    return max(loads) if works else 0.0
+
+
+def _model(stage: dict, repeat: int, k: int) -> float:
+    """Stage wall time without its fixed overhead: tasks (repeated) on k workers, chains, scheduler throughput."""
+    works = stage["groups"] * repeat
+    per_task_sched = stage["client_scheduler_cpu_s"] / stage["n_tasks"] if stage["n_tasks"] else 0.0
+    return max(_lpt(works, k), stage["critical_chain_s"], stage["n_tasks"] * repeat * per_task_sched)
+
+
+def project(run: dict, repeat: int, workers: tuple[int, ...]) -> dict:
+    """Projected wall time per stage and in total for ``repeat`` times the sample's tasks on each worker count."""
+    out = {}
+    for k in workers:
+        per = {}
+        for stage, s in run["stages"].items():
+            if not s["n_tasks"]:  # a client-side stage (specs): scales with the corpus, not the workers
+                per[stage] = round(s["wall_s"] * repeat, 2)
+                continue
+            fixed = max(0.0, s["wall_s"] - _model(s, 1, run["workers"]))
+            per[stage] = round(_model(s, repeat, k) + fixed, 2)
+        out[k] = {"stages": per, "total_s": round(sum(per.values()), 1)}
+    return out
+
+
+def _corpus(base: Path, k: int) -> tuple[Path, dict]:
+    from genotex_dask.synth.corpus import write_corpus
+
+    path = base / f"genotex_1of{k}"
+    summ = path / "synth_summary.json"
+    if summ.exists() and (path / "truth.json").exists():
+        return path, {"reused": True, **json.loads(summ.read_text())}
+    if path.exists():
+        shutil.rmtree(path)
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = write_corpus(str(path), scale="genotex", fraction=1 / k)
+    return path, {"reused": False, "wall_s": round(time.perf_counter() - t0, 1),
+                  "cpu_s": round(time.process_time() - c0, 1), **{x: r[x] for x in r if x not in ("out", "params")}}
+
+
+def to_markdown(res: dict) -> str:
+    main = res["main"]
+    k = res["fraction"]
+    c = main["corpus"]
+    lines = [
+        "# The whole pipeline at GenoTEX scale (`benchmarks/bench_fullscale.py`)", "",
+        f"Corpus: `genotex-dask synth --scale genotex --fraction 1/{k}` — a stratified 1/{k} sample of the "
+        f"GenoTEX-scale corpus (132 traits, 911 cohorts, 1,384 problems): {c.get('traits')} traits, "
+        f"{c.get('cohorts')} cohorts ({c.get('usable_cohorts')} usable), {c.get('problems')} problems, "
+        f"{c.get('data_bytes_gz', 0) / 1e9:.2f} GB of gz" +
+        (f", written in {c['wall_s']} s wall / {c['cpu_s']} CPU-s." if not c.get("reused") else " (reused)."),
+        f"Cluster: LocalCluster with the embedded default's settings, {main['run']['workers']} worker processes x 1 "
+        f"thread, 4 GiB each, analysis mode fast. Machine: {os.cpu_count()} cores shared with other jobs (load averages beside each figure).", "",
+        "| stage | wall s | worker CPU s | client+scheduler CPU s | busy cores | tasks | task s (sum / max) | "
+        "critical chain s | overhead share | result bytes/task | peak RSS per worker MB | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for stage, s in main["run"]["stages"].items():
+        lines.append(f"| {stage} | {s['wall_s']} | {s['worker_cpu_s']} | {s['client_scheduler_cpu_s']} | "
+                     f"{s['busy_cores']} | {s['n_tasks']} | {s['task_seconds_sum']} / {s['task_seconds_max']} | "
+                     f"{s['critical_chain_s']} | {s['overhead_share']} | {s['result_bytes_per_task']} | "
+                     f"{s['peak_rss_mb_per_worker']} | {s['load_avg_end'][0]:.1f} |")
+    r = main["run"]
+    lines += [
+        f"| **total** | {r['total_wall_s']} | {r['total_worker_cpu_s']} | {r['total_client_scheduler_cpu_s']} | | | | | "
+        f"| | | {r['load_avg_after'][0]:.1f} |", "",
+        f"Disk: store {r['disk_mb']['store']} MB, preprocessed outputs {r['disk_mb']['preprocess_out']} MB, "
+        f"regression outputs {r['disk_mb']['regress_out']} MB.",
+        f"Planted truth (fast mode): {json.dumps(r.get('planted_truth'))}.", "",
+        f"## Projection to the full corpus ({k}x this sample's tasks)", "",
+        "| workers | " + " | ".join(STAGES) + " | total |", "|---:|" + "---:|" * (len(STAGES) + 1),
+    ]
+    for w, p in main["projection"].items():
+        lines.append(f"| {w} | " + " | ".join(str(p["stages"].get(s, "")) for s in STAGES) +
+                     f" | {p['total_s']} s ({p['total_s'] / 60:.1f} min) |")
+    cpu_full = k * (r["total_worker_cpu_s"] + r["total_client_scheduler_cpu_s"])
+    lines += ["", "The 2-worker row is the full corpus on this machine at the load measured (target: 30 minutes); task "
+              "durations are wall times, so a loaded machine inflates them.",
+              f"CPU view (load-independent): this sample used {r['total_worker_cpu_s']} worker CPU-s + "
+              f"{r['total_client_scheduler_cpu_s']} client/scheduler CPU-s, so the full corpus needs about "
+              f"{cpu_full / 3600:.1f} core-hours: at best {cpu_full / 2 / 60:.0f} minutes on 2 dedicated cores "
+              f"(GenoTEX's reference: about 10.5 core-hours). Per stage (worker CPU-s x {k}): " +
+              ", ".join(f"{st} {s['worker_cpu_s'] * k / 3600:.2f} h" for st, s in r["stages"].items()) + "."]
+    if res.get("check"):
+        ch = res["check"]
+        lines += ["", f"## Model check: the 1/{k} run predicted from the 1/{ch['fraction']} run "
+                  f"({ch['fraction'] // k}x its tasks, {main['run']['workers']} workers)", "",
+                  "| stage | predicted s | measured s | error |", "|---|---:|---:|---:|"]
+        for stage, e in ch["errors"].items():
+            lines.append(f"| {stage} | {e['predicted']} | {e['measured']} | {e['error_pct']}% |")
+        small = res.get("check_run", {}).get("run")
+        if small:
+            rep = ch["fraction"] // k
+            lines += ["", "The same check on worker CPU seconds (load-independent; the runs saw different loads):", "",
+                      "| stage | predicted CPU s | measured CPU s | error | load (small / big run) |",
+                      "|---|---:|---:|---:|---:|"]
+            for stage in STAGES:
+                p_, m_ = small["stages"][stage]["worker_cpu_s"] * rep, r["stages"][stage]["worker_cpu_s"]
+                err = f"{round(100 * (p_ - m_) / m_, 1)}%" if m_ >= 1 else "n/a"
+                lines.append(f"| {stage} | {round(p_, 1)} | {m_} | {err} | "
+                             f"{small['stages'][stage]['load_avg_end'][0]:.1f} / "
+                             f"{r['stages'][stage]['load_avg_end'][0]:.1f} |")
+            lines.append("Problems: the samples hold " + f"{res['check_run']['corpus'].get('problems')} and "
+                         f"{c.get('problems')} problems ({c.get('cohorts')} vs "
+                         f"{res['check_run']['corpus'].get('cohorts')} cohorts): a 1/k sample of 132 traits is "
+                         "only roughly proportional, and analysis cost follows the few largest (TCGA) cohorts.")
+    if res.get("scaling"):
+        sc = res["scaling"]
+        lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",
+                  "| stage | 1 worker s | 2 workers s | speed-up | busy cores (1 / 2) | load (1 / 2) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        one, two = sc["runs"]
+        for stage in STAGES:
+            a, b = one["stages"][stage], two["stages"][stage]
+            lines.append(f"| {stage} | {a['wall_s']} | {b['wall_s']} | {round(a['wall_s'] / b['wall_s'], 2)} | "
+                         f"{a['busy_cores']} / {b['busy_cores']} | {a['load_avg_end'][0]:.1f} / "
+                         f"{b['load_avg_end'][0]:.1f} |")
+        lines.append(f"| total | {one['total_wall_s']} | {two['total_wall_s']} | "
+                     f"{round(one['total_wall_s'] / two['total_wall_s'], 2)} | | |")
+        lines += ["", "Busy cores = worker CPU-s / wall s: with other jobs on the 2 cores, 2 workers cannot get 2 "
+                  "cores' worth of CPU and the wall-clock speed-up is bounded by it."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fraction", type=_frac, default=8, help="1/k sample of the GenoTEX-scale corpus (default 1/8)")
+    ap.add_argument("--check", type=_frac, default=None, help="a smaller 1/k sample to check the projection")
+    ap.add_argument("--scaling", type=_frac, default=None, help="run this 1/k sample on 1 and 2 workers")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--corpora", default=str(RESULTS / "tmp"))
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--main-from", help="take the 1/k (--fraction) run from this fullscale.json (its check_run or "
+                    "main entry, measured earlier) instead of running it again")
+    ap.add_argument("--rerun-stages", default="", help="with --main-from: rerun these stages (comma-separated, "
+                    "e.g. analyze,evaluate) on that run's outputs and replace their records")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite fullscale.md from fullscale.json (a run stopped early: its smaller completed "
+                         "sample is reported as the main one)")
+    a = ap.parse_args(argv)
+    if a.report_only:
+        res = json.loads((Path(a.out) / "fullscale.json").read_text())
+        if "main" not in res and "check_run" in res:
+            k = a.check or 16
+            run = res["check_run"]["run"]
+            res["fraction"] = k
+            res["main"] = {"corpus": res["check_run"]["corpus"], "run": run,
+                           "projection": project(run, k, (run["workers"], *PROJECT_WORKERS))}
+            res["note"] = (f"the run was stopped before the 1/{a.fraction} sample finished; the completed 1/{k} "
+                           "sample is the measured one, and no model check was possible")
+        (Path(a.out) / "fullscale.md").write_text(to_markdown(res) + (f"\nNote: {res['note']}.\n"
+                                                                      if res.get("note") else ""))
+        print(to_markdown(res))
+        return res
+    base = Path(a.corpora)
+    base.mkdir(parents=True, exist_ok=True)
+    res: dict = {"benchmark": "fullscale", "fraction": a.fraction, "load_avg_start": os.getloadavg()}
+
+    def save():
+        out = Path(a.out)
+        (out / "fullscale.json").write_text(json.dumps(res, indent=1) + "\n")
+        if "main" in res:
+            (out / "fullscale.md").write_text(to_markdown(res))
+
+    runs: dict[int, dict] = {}
+    if a.check:
+        path, corp = _corpus(base, a.check)
+        runs[a.check] = {"corpus": corp, "run": run_pipeline(path, base / f"out_1of{a.check}_w{a.workers}",
+                                                             a.workers)}
+        res["check_run"] = runs[a.check]
+        save()
+    if a.main_from:
+        old = json.loads(Path(a.main_from).read_text())
+        prev = old["main"] if old.get("fraction") == a.fraction and "main" in old else old["check_run"]
+        corp, run = prev["corpus"], prev["run"]
+        res["main_from"] = a.main_from
+        if a.rerun_stages:
+            stages = tuple(x for x in a.rerun_stages.split(",") if x)
+            path, _ = _corpus(base, a.fraction)
+            again = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers, only=stages)
+            run["stages"].update(again["stages"])
+            for k in ("planted_truth", "usability_vs_truth"):
+                if k in again:
+                    run[k] = again[k]
+            run["rerun_stages"] = {"stages": list(stages), "load_avg_before": again["load_avg_before"],
+                                   "load_avg_after": again["load_avg_after"]}
+            run["disk_mb"]["regress_out"] = again["disk_mb"]["regress_out"]
+            run["total_wall_s"] = round(sum(s["wall_s"] for s in run["stages"].values()), 2)
+            run["total_worker_cpu_s"] = round(sum(s["worker_cpu_s"] for s in run["stages"].values()), 2)
+            run["total_client_scheduler_cpu_s"] = round(sum(s["client_scheduler_cpu_s"]
+                                                            for s in run["stages"].values()), 2)
+    else:
+        path, corp = _corpus(base, a.fraction)
+        run = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers)
+    res["main"] = {"corpus": corp, "run": run,
+                   "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS))}
+    save()
+    if a.check:
+        small = runs[a.check]["run"]
+        pred = project(small, a.check // a.fraction, (a.workers,))[a.workers]
+        errs = {}
+        for stage in STAGES:
+            p, m = pred["stages"][stage], run["stages"][stage]["wall_s"]
+            errs[stage] = {"predicted": p, "measured": m, "error_pct": round(100 * (p - m) / m, 1) if m else None}
+        errs["total"] = {"predicted": pred["total_s"], "measured": run["total_wall_s"],
+                         "error_pct": round(100 * (pred["total_s"] - run["total_wall_s"]) / run["total_wall_s"], 1)}
+        res["check"] = {"fraction": a.check, "errors": errs}
+        save()
+    if a.scaling:
+        path, corp = _corpus(base, a.scaling)
+        two = runs.get(a.scaling, {}).get("run") if a.workers == 2 else None
+        one = run_pipeline(path, base / f"out_1of{a.scaling}_w1", 1)
+        if two is None:
+            two = run_pipeline(path, base / f"out_1of{a.scaling}_w2", 2)
+        res["scaling"] = {"fraction": a.scaling, "runs": [one, two]}
+        save()
+    res["load_avg_end"] = os.getloadavg()
+    save()
+    print(to_markdown(res))
+    return res
+
+
+if __name__ == "__main__":
+    main()
