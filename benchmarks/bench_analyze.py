@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-BATCH = 8  # genotex_dask.pipelines.analyze.BATCH_PROBLEMS (read there at run time)
+BATCH = 8  # the genotex_dask.analyze.batch-problems setting (read at run time)
 
 
 def _corpus(base: Path, n: int, p: int, seed: int = 0) -> tuple[Path, Path, dict]:
@@ -113,9 +113,9 @@ def _run_engine(root: Path, out: Path, mode: str, workers: int) -> dict:
 
 def main() -> None:
     global BATCH
-    from genotex_dask.pipelines.analyze import BATCH_PROBLEMS
+    from genotex_dask import config as gconfig
 
-    BATCH = BATCH_PROBLEMS
+    BATCH = gconfig.positive_int("analyze.batch-problems")
     ap = argparse.ArgumentParser()
     ap.add_argument("--genes", type=int, default=3000)
     ap.add_argument("--samples", type=int, default=167)

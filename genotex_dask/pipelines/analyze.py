@@ -278,7 +278,6 @@ def _fast_task_batch(specs: list[dict], out: str) -> list[dict]:
     return res
 
 
-BATCH_PROBLEMS = 8  # problems per fast-mode task at most
 # ... and at most this many bytes of linked CSV times problems per task: a fast problem costs roughly in proportion
 # to its cohort's size (~0.15 CPU-s on an 8 MB 167 x 5,000 file, ~15 CPU-s on a 140 MB TCGA-size one), so small
 # cohorts share a task (fewer round trips and task overheads) while a big cohort's problems stay separate tasks
@@ -287,7 +286,8 @@ BATCH_BYTES = 48 << 20
 
 
 def _batches(specs: list[dict]) -> list[list[dict]]:
-    """Fast-mode problems grouped by trait cohort, bounded by BATCH_PROBLEMS and BATCH_BYTES per group."""
+    """Fast-mode problems grouped by trait cohort, bounded by the ``analyze.batch-problems`` setting and
+    BATCH_BYTES per group."""
     groups: dict[str, list[dict]] = {}
     for s in specs:
         groups.setdefault(s["trait_url"], []).append(s)
@@ -297,7 +297,7 @@ def _batches(specs: list[dict]) -> list[list[dict]]:
             size = int(json.loads(g[0]["trait_fp"]).get("size") or 0)
         except (ValueError, TypeError, AttributeError):
             size = 0
-        per = max(1, min(BATCH_PROBLEMS, BATCH_BYTES // max(size, 1)))
+        per = max(1, min(gconfig.positive_int("analyze.batch-problems"), BATCH_BYTES // max(size, 1)))
         out += [g[i:i + per] for i in range(0, len(g), per)]
     return out
 

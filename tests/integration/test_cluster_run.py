@@ -260,6 +260,7 @@ def test_sigint_then_rerun_resumes_without_recomputing(corpus, reference, dask_c
     total = len(_problems(reference["out"]))
     env = dict(os.environ)
     env.pop(cluster.SCHEDULER_ENV, None)
+    env["DASK_GENOTEX_DASK__ANALYZE__BATCH_PROBLEMS"] = "1"  # one problem per task: more tasks than workers
     args = ["analyze", corpus, "--out", out, "--scheduler", dask_cluster.address, "--no-progress"]
     p = _cli(*args, env=env)
     deadline = time.monotonic() + 120
