@@ -169,3 +169,20 @@ def test_fast_batches_group_small_cohorts_and_split_big_ones():
     assert sizes == [1, 1, 1, 5, 6]  # 48 MB budget: six 8 MB problems per task; a 140 MB cohort's one by one
     assert all(len({s["trait_url"] for s in b}) == 1 for b in batches)
     assert sorted(s["key"] for b in batches for s in b) == sorted(s["key"] for s in small + big)
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_failing_problems_are_results_not_worker_errors(runs, client, tmp_path, caplog, mode):
+    """A problem that fails is recorded with its traceback in the summary; no worker logs "Compute Failed"."""
+    out = tmp_path / "broken"
+    shutil.copytree(runs["outs"][mode], out)
+    bad = out / "preprocess" / "Obesity" / "GSE200.csv"
+    bad.write_text(bad.read_text().replace("\n", "\nnot,a,row\n", 1))
+    for f in (out / "regress" / "Obesity").glob("*.json"):
+        f.unlink()  # these two problems run again on the broken input; the others are up to date
+    with caplog.at_level("ERROR"):
+        s = analyze.run_analyze(str(runs["root"]), str(out), client, mode=mode, progress=False)
+    assert {e["problem"] for e in s["errors"]} >= {"Obesity/significant_genes_condition_None",
+                                                   "Obesity/significant_genes_condition_Age"}
+    assert all("GSE200.csv" in e["error"] and "Traceback" in e["traceback"] for e in s["errors"])
+    assert "Compute Failed" not in caplog.text

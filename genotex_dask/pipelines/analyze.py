@@ -209,8 +209,18 @@ def _prepared_exact(spec: dict) -> tuning.ProblemData:
     return data
 
 
+def _failure(spec: dict, exc: BaseException) -> dict:
+    """A problem that failed, as a result record: a failure is this problem's outcome, not a worker error
+    (no "Compute Failed" traceback in the terminal; the traceback goes to the run summary)."""
+    return {"problem": spec["key"], "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
+
+
 def _exact_fold_task(spec: dict, alpha: float, fold: int) -> dict:
-    return tuning.fold_exact(_prepared_exact(spec), alpha, fold)
+    try:
+        return tuning.fold_exact(_prepared_exact(spec), alpha, fold)
+    except Exception as exc:  # reported once, by the problem's final task
+        return _failure(spec, exc)
 
 
 def _engine_record(spec: dict, data: tuning.ProblemData, mode: str, alpha: float, conv: dict,
@@ -236,6 +246,16 @@ def _write(spec: dict, out: str, result: dict, record: dict) -> None:
 
 
 def _exact_final_task(spec: dict, out: str, record: dict, fold_results: list) -> dict:
+    broken = next((r for r in fold_results if "error" in r), None)
+    if broken is not None:
+        return broken
+    try:
+        return _exact_final(spec, out, record, fold_results)
+    except Exception as exc:
+        return _failure(spec, exc)
+
+
+def _exact_final(spec: dict, out: str, record: dict, fold_results: list) -> dict:
     t0 = time.perf_counter()
     data = _prepared_exact(spec)
     grid, k = spec["grid"], spec["k"]
@@ -273,8 +293,7 @@ def _fast_task_batch(specs: list[dict], out: str) -> list[dict]:
         try:
             res.append(_fast_task(s, out, s["record"]))
         except Exception as exc:
-            res.append({"problem": s["key"], "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc()})
+            res.append(_failure(s, exc))
     return res
 
 
@@ -477,10 +496,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
                      for a in s["grid"] for f in range(s["k"])]
             fut = client.submit(_exact_final_task, s, out, s["record"], folds, pure=False, **kw)
             return fut, [f.key for f in folds] + [fut.key]
-        if "batch" in s:
-            fut = client.submit(_fast_task_batch, s["batch"], out, pure=False, **kw)
-        else:
-            fut = client.submit(_fast_task, s, out, s["record"], pure=False, **kw)
+        fut = client.submit(_fast_task_batch, s["batch"], out, pure=False, **kw)  # fast: always a batch
         return fut, [fut.key]
 
     if mode == "fast":  # one task per cohort batch; routed like its problems
