@@ -3,6 +3,8 @@
 TCGA CHOL and DLBC (tests/data/tcga, UCSC Xena files) against what GenoTEX's notebooks printed:
 ``Bile_Duct_Cancer/TCGA`` printed 45 samples, 9 normals, usable, 19,848 genes after normalization;
 ``Large_B-cell_Lymphoma/TCGA`` printed 48 samples, every one a tumour, so "severely biased" and not usable.
+GEO: GSE55457 (tests/data/geo_gse55457, GenoTEX's ``Osteoarthritis/GSE55457``) against its notebook's printed
+sample size, trait counts and Age/Gender presence.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ DATA = Path(__file__).parent / "data"
 SHIPPED = Path(shipped_specs("genotex"))
 
 
-def _imported(trait: str) -> dict:
+def _imported(trait: str, cohort: str = "TCGA") -> dict:
     f = SHIPPED / f"{trait}.yaml"
-    return {trait: {"TCGA": parse_specs(f.read_text(), str(f))["TCGA"]}}
+    return {trait: {cohort: parse_specs(f.read_text(), str(f))[cohort]}}
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,30 @@ def test_golden_check_is_kept_for_resumed_cohorts(tcga_run, client):
     assert again["golden_mismatches"] == first["golden_mismatches"]
     part = json.loads((out / "preprocess_meta/Bile_Duct_Cancer/TCGA.json").read_text())
     assert part["trait_counts"] == {"0": 9, "1": 36} and [m["field"] for m in part["golden"]] == ["n_genes"]
+
+
+def test_gse55457_gives_the_notebooks_printed_values(tmp_path, client):
+    """A real GEO series of a GenoTEX cohort, preprocessed with the imported decisions (three-class clinical
+    status: GenoTEX's converter puts RA with the controls against OA; gender and age rows by position)."""
+    from genotex_dask.pipelines.ingest import run_ingest
+
+    root = tmp_path / "root"
+    cohort = root / "input/GEO/Osteoarthritis/GSE55457"
+    cohort.mkdir(parents=True)
+    shutil.copy(DATA / "geo_gse55457/GSE55457_series_matrix.txt.gz", cohort)
+    shutil.copy(DATA / "geo_gpl96/GPL96.txt.gz", cohort)  # the platform file under its GEO name
+    (root / "metadata").mkdir()
+    shutil.copy(DATA / "genotex_gse781/metadata/gene_synonym.json", root / "metadata/gene_synonym.json")
+    out = tmp_path / "out"
+    specs = _imported("Osteoarthritis", "GSE55457")
+    spec = specs["Osteoarthritis"]["GSE55457"]
+    assert spec.provenance["notebook"] == "code/Osteoarthritis/GSE55457.ipynb" and not spec.needs_review
+    run_ingest(str(root), str(out / "store"), client, progress=False)
+    s = run_preprocess(str(root), specs, str(out), client, progress=False)
+    c = s["cohorts"]["Osteoarthritis/GSE55457"]
+    assert c["status"] == "done", c
+    assert c["record"]["sample_size"] == 33 == spec.expect["sample_size"]
+    assert c["trait_counts"] == spec.expect["trait_counts"] == {"0": 23, "1": 10}
+    assert c["record"]["has_age"] and c["record"]["has_gender"]
+    # tests/data keeps 10 of GPL96's 22,283 probes, so the gene count (13,542 printed) is the one mismatch left
+    assert [m["field"] for m in c["golden"]] == ["n_genes"]
