@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from genotex_dask.preprocess import clinical, golden
 from genotex_dask.preprocess.annotation_parsers import gene_assignment_symbols
@@ -358,21 +357,6 @@ def test_shipped_set_is_complete_and_valid():
         assert spec.provenance["notebook"] == f"code/{key.rsplit('/', 1)[0]}/{key.rsplit('/', 1)[1]}.ipynb"
         assert spec.needs_review == (summary["cohorts"][key]["class"] == "review")
     assert "larger than 4 MiB" in summary["cohorts"]["Glioblastoma/GSE39144"]["reasons"][0]
-
-
-def test_shipped_set_equals_a_fresh_import_when_the_checkout_is_at_hand(tmp_path):
-    import os
-
-    src = os.environ.get("GENOTEX_DIR", "/tmp/genotex")
-    if not (Path(src) / "code" / "Bile_Duct_Cancer" / "TCGA.ipynb").exists():
-        pytest.skip("no GenoTEX checkout (set GENOTEX_DIR); the shipped set's own consistency is tested above")
-    summary = json.loads((SHIPPED / "import_summary.json").read_text())
-    missing = {f"code/{k}.ipynb": v["reasons"][0].split(": ", 1)[1] for k, v in summary["cohorts"].items()
-               if v["reasons"] and v["reasons"][0].startswith("unreadable notebook: larger than 4 MiB (absent")}
-    fresh = import_tree(src, str(tmp_path), commit="d8547df", missing=missing)
-    assert fresh["classes"] == summary["classes"]
-    for f in SHIPPED.glob("*.yaml"):
-        assert yaml.safe_load((tmp_path / f.name).read_text()) == yaml.safe_load(f.read_text()), f.name
 
 
 def _write_matrix(path: Path, rows: list[list[str]]) -> None:
