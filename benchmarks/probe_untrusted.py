@@ -203,7 +203,8 @@ def security_cases(tmp: Path) -> list[dict]:
     from genotex_dask.io import fs
     from genotex_dask.pipelines import analyze
     from genotex_dask.pipelines.ingest import discover
-    from genotex_dask.pipelines.preprocess import run_preprocess, run_suggest_specs
+    from genotex_dask.pipelines.preprocess import run_preprocess
+    from genotex_dask.pipelines.specs import run_suggest_specs
 
     results: list[dict] = []
 
@@ -286,7 +287,7 @@ def security_cases(tmp: Path) -> list[dict]:
     _bomb((broot / "input/GEO/T/GSE1").mkdir(parents=True) or broot / "input/GEO/T/GSE1/GSE1_series_matrix.txt.gz",
           2.0, False)
     code = ("import json, sys; sys.path.insert(0, sys.argv[1])\n"
-            "from genotex_dask.pipelines.preprocess import run_suggest_specs\n"
+            "from genotex_dask.pipelines.specs import run_suggest_specs\n"
             "s = run_suggest_specs(sys.argv[2], sys.argv[2] + '/specs')\n"
             "hwm = next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
             "print(json.dumps({'err': s['errors'], 'peak_mb': int(hwm.split()[1]) / 1024}))\n")

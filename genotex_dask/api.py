@@ -79,7 +79,7 @@ def ingest(root: str, store: str, client: Client | None = None, progress: bool =
 
 def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
     """Propose a cohort spec file per trait from the cohorts' characteristics, titles and source names."""
-    from genotex_dask.pipelines.preprocess import run_suggest_specs
+    from genotex_dask.pipelines.specs import run_suggest_specs
 
     preflight.require_input_tree(root)
     return run_suggest_specs(root, out_specs, store=store)
@@ -180,12 +180,12 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
             specs = layout.join(out, "specs")
             log.info("run: suggesting specs into %s", specs)
             summary["specs"] = suggest_specs(root, specs, store=store)
-            from genotex_dask.pipelines.preprocess import apply_reviewed_specs, specs_needing_review
+            from genotex_dask.pipelines.specs import apply_reviewed_specs, specs_needing_review
 
             summary["specs"]["reviewed"] = apply_reviewed_specs(specs)
             summary["specs"]["needs_review"] = specs_needing_review(specs)  # as the files now read
         elif isinstance(specs, str) and fs.isdir(specs):
-            from genotex_dask.pipelines.preprocess import specs_needing_review
+            from genotex_dask.pipelines.specs import specs_needing_review
 
             summary["specs"] = {"out": specs, "needs_review": specs_needing_review(specs)}
         log.info("run: preprocess with specs %s", specs)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.oracle import preprocess_oracle as oracle
-from genotex_dask.pipelines.preprocess import load_synonyms, run_preprocess, run_suggest_specs
+from genotex_dask.pipelines.preprocess import load_synonyms, run_preprocess
+from genotex_dask.pipelines.specs import run_suggest_specs
 from genotex_dask.preprocess import quality
 from genotex_dask.preprocess.clinical import apply_rules, compile_rules, select_characteristic, tcga_trait
 from genotex_dask.preprocess.mapping import apply_operator, build_probe_operator, build_symbol_operator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genotex_dask.pipelines.preprocess import REVIEWED_SPECS, apply_reviewed_specs, write_spec_unless_edited
+from genotex_dask.pipelines.specs import REVIEWED_SPECS, apply_reviewed_specs, write_spec_unless_edited
 from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, dump_specs, parse_specs
 
 TRAIT = "Kidney_Clear_Cell_Carcinoma"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from genotex_dask.pipelines.preprocess import run_suggest_specs, spec_was_edited
+from genotex_dask.pipelines.specs import run_suggest_specs, spec_was_edited
 
 GSE781_ROOT = Path(__file__).parent / "data" / "genotex_gse781"
 TRAIT = "Kidney_Clear_Cell_Carcinoma"

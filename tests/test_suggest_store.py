@@ -9,7 +9,7 @@ from pathlib import Path
 
 from genotex_dask.io import geo
 from genotex_dask.pipelines.ingest import run_ingest
-from genotex_dask.pipelines.preprocess import run_suggest_specs
+from genotex_dask.pipelines.specs import run_suggest_specs
 from genotex_dask.preprocess.specs import parse_specs
 
 DATA = Path(__file__).parent / "data"

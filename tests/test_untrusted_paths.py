@@ -15,7 +15,8 @@ from genotex_dask import layout
 from genotex_dask.io import fs
 from genotex_dask.pipelines import analyze
 from genotex_dask.pipelines.ingest import discover
-from genotex_dask.pipelines.preprocess import run_preprocess, run_suggest_specs
+from genotex_dask.pipelines.preprocess import run_preprocess
+from genotex_dask.pipelines.specs import run_suggest_specs
 
 DATA = Path(__file__).parent / "data"
 GSE781_ROOT = DATA / "genotex_gse781"

@@ -137,7 +137,7 @@ elif what == "ingest":
     from genotex_dask.pipelines.ingest import discover, ingest_cohort
     out["results"] = [ingest_cohort(j) for j in discover(arg, arg + "/store")]
 else:
-    from genotex_dask.pipelines.preprocess import run_suggest_specs
+    from genotex_dask.pipelines.specs import run_suggest_specs
     out["summary"] = run_suggest_specs(arg, arg + "/specs")
 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the forking pytest's peak
 hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))

@@ -33,7 +33,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,7 @@ from genotex_dask.preprocess.mapping import (
     operator_from_bytes,
     operator_to_bytes,
 )
-from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, SpecError, dump_specs, load_specs_dir
+from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec, SpecError, load_specs_dir
 from genotex_dask.preprocess.symbols import looks_like_symbols
 from genotex_dask.progress import as_completed_with_progress
 
@@ -211,15 +210,10 @@ def _synonyms_key(job: Job) -> str:
     return job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
 
 
-def _obs_needed(column: str) -> bool:
-    """The obs columns trait/Age/Gender rules can read (characteristics, title, source name)."""
-    return column.startswith(("characteristics_ch1", "characteristics_ch2")) or column in ("title", "source_name_ch1")
-
-
 def _prepare_geo(job: Job) -> Prepared:
     spec, url = job.spec, job.ingest.out
     meta = store.CohortMeta(url)
-    obs = meta.frame("obs", keep=_obs_needed)
+    obs = meta.frame("obs", keep=clinical.is_rule_column)
     p = Prepared(samples=[str(s) for s in obs.index], layout_kind="GEO", gene_index_name="Gene")
     p.clinical_samples = list(p.samples)
     p.sig = 15 if meta.completion.get("dtype") == "float64" else 7
@@ -796,214 +790,3 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
     fs.write_json_atomic(layout.join(layout.preprocess_dir(out), "run_summary.json"), summary)
     return summary
 
-
-# ---- spec suggestion -------------------------------------------------------------------------------------
-
-def _suggest_from_store(store_url: str, by_trait: dict, errors: dict, skipped: dict) -> None:
-    """Suggestions from what ingest stored (obs of each cohort group): no raw file is read again, and cohorts
-    ingest marked failed are skipped with their cause (their files are what failed)."""
-    from genotex_dask.pipelines.ingest import SUMMARY_NAME
-    from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
-
-    summary = fs.read_json(layout.join(store_url, SUMMARY_NAME))
-    geo: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
-    for key, st in sorted((summary.get("cohorts") or {}).items()):
-        kind, _, rest = key.partition("/")
-        if st.get("status") == "failed":
-            skipped[rest if kind == "GEO" else key] = f"ingest failed: {st.get('error', '')}"
-            continue
-        try:
-            meta = store_mod.CohortMeta(st["store"])
-            if kind == "TCGA":
-                trait = _tcga_trait_name(rest, {t for t, _ in geo})
-                by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, rest, meta.columns("obs"))
-                continue
-            ing = meta.uns.get("ingest") or {}
-            trait = rest.split("/", 1)[0]
-            geo.setdefault((trait, ing.get("gse") or rest.split("/", 1)[1]), []).append(
-                (ing.get("matrix_file", ""), st["store"], ing))
-        except Exception as exc:  # one unreadable group never stops the others
-            errors[rest] = f"{type(exc).__name__}: {exc}"
-    for (trait, gse), mats in sorted(geo.items()):
-        mats.sort()
-        name, url, _ = mats[0]   # GenoTEX's choice: the first matrix file of the series
-        try:
-            meta = store_mod.CohortMeta(url)
-            obs = meta.frame("obs", keep=_obs_needed)
-            chars = [[None if v == "" else v for v in obs[c].tolist()]
-                     for c in sorted((c for c in obs.columns if str(c).startswith("characteristics_ch1")),
-                                     key=lambda c: int(str(c).rsplit("_", 1)[-1]))]
-            titles, sources = (obs[c].tolist() if c in obs.columns else [""] * len(obs)
-                               for c in ("title", "source_name_ch1"))
-            spec = suggest_geo(trait, gse, titles, sources, chars,
-                               matrix=name if len(mats) > 1 else None, platform=None)
-            if len(mats) > 1:
-                plat = (meta.uns.get("platform") or {}).get("id")
-                spec.note = (spec.note + "; " if spec.note else "") + \
-                    f"{len(mats)} matrix files: using {name} (platform {plat}) as GenoTEX does"
-            by_trait.setdefault(trait, {})[gse] = spec
-        except Exception as exc:
-            errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
-
-
-def run_suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
-    """Propose ``<out_specs>/<Trait>.yaml`` for every cohort of the input tree (GEO and TCGA).
-
-    With ``store`` (a cohort store ingest wrote, as ``run`` uses), suggestions come from what ingest stored and
-    cohorts ingest marked failed are skipped (listed under ``skipped``); without one, only sample metadata is
-    read from the input files (series-matrix header lines, TCGA clinical columns).
-    """
-    from genotex_dask.io.geo import read_series_matrix
-    from genotex_dask.io.tcga import read_xena_clinical
-    from genotex_dask.pipelines.ingest import SUMMARY_NAME
-    from genotex_dask.preprocess.suggest import suggest_geo, suggest_tcga
-
-    t0 = time.perf_counter()
-    by_trait: dict[str, dict[str, CohortSpec]] = {}
-    errors: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    from_store = bool(store) and fs.exists(layout.join(store, SUMMARY_NAME))
-    if from_store:
-        _suggest_from_store(store, by_trait, errors, skipped)
-    geo = layout.input_geo_dir(root)
-    for trait in ([] if from_store else fs.listdir(geo)):
-        tdir = layout.join(geo, trait)
-        if not fs.isdir(tdir):
-            continue
-        for gse in fs.listdir(tdir):
-            d = layout.join(tdir, gse)
-            names = fs.listdir(d)
-            mats = sorted(n for n in names if layout.is_series_matrix(n))
-            if not mats:
-                errors[f"{trait}/{gse}"] = f"{d}: no series-matrix file"
-                continue
-            try:
-                m = read_series_matrix(layout.join(d, mats[0]), values=False)
-                obs = m.samples
-                chars = [[None if v == "" else v for v in obs[c].tolist()]
-                         for c in obs.columns if str(c).startswith("characteristics_ch1")]
-                plat = layout.platform_from_matrix_name(mats[0]) or (m.platform_ids[0] if m.platform_ids else None)
-                spec = suggest_geo(trait, gse, obs["title"].tolist(), obs["source_name_ch1"].tolist(), chars,
-                                   matrix=mats[0] if len(mats) > 1 else None, platform=None)
-                if len(mats) > 1:
-                    spec.note = (spec.note + "; " if spec.note else "") + \
-                        f"{len(mats)} matrix files: using {mats[0]} (platform {plat}) as GenoTEX does"
-                by_trait.setdefault(trait, {})[gse] = spec
-            except Exception as exc:  # one unreadable cohort never stops the others
-                errors[f"{trait}/{gse}"] = f"{type(exc).__name__}: {exc}"
-    tcga = layout.input_tcga_dir(root)
-    traits_known = set(by_trait)
-    for dname in ([] if from_store else fs.listdir(tcga)):
-        d = layout.join(tcga, dname)
-        names = fs.listdir(d)
-        clin = [n for n in names if layout.is_tcga_clinical(n)]
-        if not clin:
-            continue
-        trait = _tcga_trait_name(dname, traits_known)
-        try:
-            cols = list(read_xena_clinical(layout.join(d, clin[0])).columns)
-        except Exception as exc:
-            errors[f"TCGA/{dname}"] = f"{type(exc).__name__}: {exc}"
-            continue
-        by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, dname, cols)
-    header = "# Proposed by `genotex-dask specs suggest`; review cohorts with needs_review: true.\n"
-    kept = []
-    for trait, cohorts in sorted(by_trait.items()):
-        if not write_spec_unless_edited(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header)):
-            kept.append(f"{trait}.yaml")
-    review = specs_needing_review(out_specs)
-    summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
-               "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review,
-               "kept_edited": kept, "errors": errors, "skipped": skipped,
-               "source": "store" if from_store else "input files",
-               "confidence": {f"{t}/{c}": s.confidence for t, cs in sorted(by_trait.items())
-                              for c, s in sorted(cs.items())},
-               "seconds": round(time.perf_counter() - t0, 3)}
-    fs.write_json_atomic(layout.join(out_specs, "suggest_summary.json"), summary)
-    return summary
-
-
-SPEC_DIGEST_MARK = "# genotex-dask digest: "
-
-
-def _spec_digest(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def spec_was_edited(text: str) -> bool:
-    """True when a spec file was changed after genotex-dask wrote it (or was never written by it).
-
-    Every spec file the engine writes ends with a digest line of everything above it; a file whose digest
-    line is missing or no longer matches was written or edited by a person."""
-    head, sep, tail = text.rpartition(SPEC_DIGEST_MARK)
-    return not sep or tail.strip() != _spec_digest(head)
-
-
-def write_spec_unless_edited(url: str, text: str) -> bool:
-    """Write a generated spec file (with its digest line) unless a person edited the existing one; returns
-    whether it was written.  A hand-edited spec is the user's answer and is never overwritten."""
-    if fs.exists(url) and spec_was_edited(fs.read_text(url)):
-        return False
-    body = text if text.endswith("\n") else text + "\n"
-    fs.write_text_atomic(url, f"{body}{SPEC_DIGEST_MARK}{_spec_digest(body)}\n")
-    return True
-
-
-def specs_needing_review(specs_dir: str) -> list[str]:
-    """``Trait/cohort`` of every cohort whose spec (as it is now on disk, edits included) says needs_review."""
-    from genotex_dask.preprocess.specs import parse_specs
-
-    out = []
-    for name in sorted(fs.listdir(specs_dir)):
-        if not name.endswith((".yaml", ".yml")) or name.startswith(fs.TMP_MARK):
-            continue
-        url = layout.join(specs_dir, name)
-        try:
-            cohorts = parse_specs(fs.read_text(url), url)
-        except SpecError:
-            continue  # reported by preprocess with file:line
-        trait = name.rsplit(".", 1)[0]
-        out += [f"{trait}/{c}" for c, sp in sorted(cohorts.items()) if sp.needs_review]
-    return out
-
-
-def _tcga_trait_name(dname: str, known: set[str]) -> str:
-    """``TCGA_Bile_Duct_Cancer_(CHOL)`` -> ``Bile_Duct_Cancer`` (GenoTEX's directory naming)."""
-    name = dname
-    if name.startswith("TCGA_"):
-        name = name[5:]
-    if "_(" in name:
-        name = name[: name.index("_(")]
-    squash = "".join(ch for ch in name.lower() if ch.isalnum())
-    # a trait already known from GEO whose name differs only in punctuation (Large_B-cell vs Large_Bcell)
-    return next((k for k in sorted(known) if "".join(ch for ch in k.lower() if ch.isalnum()) == squash), name)
-
-
-REVIEWED_SPECS = str(Path(__file__).resolve().parents[1] / "specs")
-
-
-def apply_reviewed_specs(out_specs: str, reviewed: str = REVIEWED_SPECS) -> list[str]:
-    """Overlay hand-reviewed specs (shipped in genotex_dask/specs) on suggested ones; returns the cohorts replaced.
-
-    A suggestion is a guess that may need a person; a reviewed spec is that person's answer, so for every
-    cohort both know the reviewed one wins.  Cohorts only the suggestion knows are kept as suggested.
-    """
-    from genotex_dask.preprocess.specs import parse_specs
-
-    replaced = []
-    for name in fs.listdir(reviewed):
-        target = layout.join(out_specs, name)
-        if not name.endswith(".yaml") or not fs.exists(target):
-            continue
-        if spec_was_edited(fs.read_text(target)):
-            continue  # a person's edits win over the shipped review too
-        mine = parse_specs(fs.read_text(target), target)
-        theirs = parse_specs(fs.read_text(layout.join(reviewed, name)), layout.join(reviewed, name))
-        common = sorted(set(mine) & set(theirs))
-        if not common:
-            continue
-        mine.update({c: theirs[c] for c in common})
-        header = f"# Suggested by `genotex-dask specs suggest`; {', '.join(common)} from the reviewed spec.\n"
-        write_spec_unless_edited(target, dump_specs(name[:-len(".yaml")], mine, header))
-        replaced += [f"{name[:-len('.yaml')]}/{c}" for c in common]
-    return replaced

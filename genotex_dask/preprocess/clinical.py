@@ -233,3 +233,9 @@ def tcga_trait_from_column(cells: Sequence[object], values: dict[str, float]) ->
     """Trait from a clinical column through an exact (stripped) value table; other cells missing."""
     lut = {k.strip(): v for k, v in values.items()}
     return np.array([lut.get(str(c).strip(), np.nan) if not _is_missing(c) else np.nan for c in cells])
+
+
+def is_rule_column(column: str) -> bool:
+    """The sample-metadata (obs) columns that trait/Age/Gender rules can read: characteristics, title, source
+    name (the rest of a cohort's obs need not be decoded)."""
+    return column.startswith(("characteristics_ch1", "characteristics_ch2")) or column in ("title", "source_name_ch1")
