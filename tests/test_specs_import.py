@@ -406,3 +406,11 @@ def test_pathological_cells_are_bounded():
               (MAPPING, 4, ""), ("pass", 5, OUTCOME))
     assert imp.klass == "unimportable" and imp.reasons[0].startswith("executed cell 2 cannot be parsed")
     assert time.perf_counter() - t0 < 10
+
+
+def test_yaml_syntax_error_is_one_line_with_file_and_line():
+    text = "trait: T\ncohorts:\n  GSE1: {trait: [a, b\n  x: 1\n"
+    with pytest.raises(SpecError) as err:
+        parse_specs(text, "T.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("T.yaml:4: YAML syntax:") and "column 4" in msg

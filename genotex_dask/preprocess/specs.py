@@ -551,7 +551,11 @@ def parse_specs(text: str, file: str = "<string>") -> dict[str, CohortSpec]:
         node = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise SpecError(file, mark.line + 1 if mark else None, f"YAML syntax: {exc}") from None
+        # one line: PyYAML's own text spans several (context, snippet, caret); keep its two phrases
+        what = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+        where = f" (column {mark.column + 1})" if mark else ""
+        raise SpecError(file, mark.line + 1 if mark else None,
+                        f"YAML syntax: {what or type(exc).__name__}{where}") from None
     if node is None:
         raise SpecError(file, 1, "empty spec file")
     doc = _plain(node, lines, ())
