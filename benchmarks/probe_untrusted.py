@@ -32,6 +32,9 @@ SPEC_781 = REPO / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
 TRAIT = "Kidney_Clear_Cell_Carcinoma"
 GZIP_MAGIC = b"\x1f\x8b"
 
+sys.path.insert(0, str(REPO))  # run as a script too: the shared test-file writers live in tests/
+from tests._geo_files import matrix_text  # noqa: E402
+
 
 def _named_classes() -> tuple[type, ...]:
     from genotex_dask.cluster import ClusterPausedError, MemoryLimitError
@@ -45,19 +48,14 @@ def _named_classes() -> tuple[type, ...]:
             ClusterPausedError)
 
 
+_ROWS = [['"p1"', "1.5", "2", "3"], ['"p2"', "4", "5", "6"]]
+_CHARS = [["state: RA", "state: ctrl", "state: RA"]]
+
+
 def _matrix(rows=None, chars=None, begin=True, end=True, header=None, samples=("GSM1", "GSM2", "GSM3")) -> str:
-    rows = rows if rows is not None else [['"p1"', "1.5", "2", "3"], ['"p2"', "4", "5", "6"]]
-    chars = chars if chars is not None else [["state: RA", "state: ctrl", "state: RA"]]
-    q = lambda vals: "\t".join(f'"{v}"' for v in vals)  # noqa: E731
-    lines = ['!Series_title\t"probe"', f"!Sample_geo_accession\t{q(samples)}",
-             f"!Sample_title\t{q(samples)}"] + [f"!Sample_characteristics_ch1\t{q(c)}" for c in chars]
-    if begin:
-        lines.append("!series_matrix_table_begin")
-    lines.append(header if header is not None else "\t".join(['"ID_REF"', *(f'"{s}"' for s in samples)]))
-    lines += ["\t".join(r) for r in rows]
-    if end:
-        lines.append("!series_matrix_table_end")
-    return "\n".join(lines) + "\n"
+    """tests._geo_files.matrix_text with clean default cells, so each case breaks only what it names."""
+    return matrix_text(samples, _ROWS if rows is None else rows, _CHARS if chars is None else chars,
+                       table_begin=begin, table_end=end, header=header)
 
 
 def _bomb(path: Path, gib: float, newlines: bool) -> Path:

@@ -50,13 +50,6 @@ def require_input_tree(root: str) -> None:
                         inp)
 
 
-def require_json(url: str, what: str) -> None:
-    """A metadata JSON file exists and parses (named in the error when it does not)."""
-    require_path(url, what)
-    try:
-        json.loads(fs.read_text(url))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{what} is not valid JSON ({exc})", url) from None
 
 
 def require_specs(specs: Any) -> None:

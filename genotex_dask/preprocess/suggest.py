@@ -72,10 +72,6 @@ def _trait_alternatives(trait: str) -> list[str]:
     return alts
 
 
-def trait_words(trait: str) -> re.Pattern[str]:
-    """A pattern for values naming the trait: its words (>= 4 letters, stem of 5), or its initials."""
-    alts = _trait_alternatives(trait)
-    return re.compile("|".join(alts) if alts else r"(?!x)x", re.IGNORECASE)
 
 
 def trait_score(trait: str) -> Callable[[str], int]:

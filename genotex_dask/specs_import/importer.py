@@ -8,8 +8,6 @@ cohort is not usable before any processing, e.g. no trait row), ``unimportable``
 from __future__ import annotations
 
 import functools
-import hashlib
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -442,11 +440,3 @@ def import_tcga(nb: Notebook, trait: str) -> Imported:
     spec["review"] = {"needs_review": bool(reasons), **({"reasons": list(reasons)} if reasons else {})}
     imp.spec = spec
     return imp
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
