@@ -11,9 +11,11 @@ in this process), busy cores, peak RSS per worker (polled every 0.25 s), the num
 durations (Dask's task stream), bytes of task results, and at the end the disk used by the store and outputs
 and the planted-truth F1.
 
-Projection: the measured task durations of the sample, repeated k times (the sample is stratified, so the full
-corpus holds k times as many tasks of the same sizes), are scheduled longest-first on 8, 64 and 256 workers;
-a stage cannot end before its longest task (preprocess: its longest cohort chain prepare -> block -> finalize),
+Projection: the measured task durations of the sample, repeated k times and scaled so each stage holds the full
+corpus's work, are scheduled longest-first on 8, 64 and 256 workers.  The work is taken from synth's plan of both
+corpora, not assumed to be k times the sample's: ingest ~ gz bytes, preprocess ~ samples x features, analyze ~
+problems x (largest cohort's samples)^beta with beta fitted on the sample's problems (seconds vs samples), since a
+1/k sample of 132 traits holds only roughly 1/k of the problems and of the big TCGA cohorts.  A stage cannot end before its longest task (preprocess: its longest cohort chain prepare -> block -> finalize),
 nor before the scheduler has handled every task (client+scheduler CPU per task, serial); the stage's measured
 fixed overhead (wall minus the same model at the measured size) is added.  ``--check 1/16`` measures a second,
 smaller sample and projects the bigger one's 2-worker wall time from it: the error of that prediction is the
@@ -184,6 +186,8 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
             s["overhead_share"] = round(1 - s["task_seconds_sum"] / (wall * n_workers), 3) if wall and tasks else None
             print(f"{n_workers} worker(s) {stage}: wall {s['wall_s']} s, worker CPU {s['worker_cpu_s']} s, "
                   f"{s['n_tasks']} tasks, load {s['load_avg_end'][0]:.1f}", file=sys.stderr, flush=True)
+            if stage == "analyze":
+                s["problem_costs"] = problem_costs(out, summary)
             if stage == "evaluate":
                 rec["planted_truth"] = summary.get("headline", {}).get("planted_truth")
                 rec["usability_vs_truth"] = summary.get("headline", {}).get("usability_vs_truth")
@@ -227,25 +231,86 @@ def _lpt(works: list[float], k: int) -> float:
     return max(loads) if works else 0.0
 
 
-def _model(stage: dict, repeat: int, k: int) -> float:
-    """Stage wall time without its fixed overhead: tasks (repeated) on k workers, chains, scheduler throughput."""
-    works = stage["groups"] * repeat
+def _model(stage: dict, repeat: int, k: int, scale: float = 1.0) -> float:
+    """Stage wall time without its fixed overhead: tasks (repeated, each scaled) on k workers, chains,
+    scheduler throughput."""
+    works = [w * scale for w in stage["groups"]] * repeat
     per_task_sched = stage["client_scheduler_cpu_s"] / stage["n_tasks"] if stage["n_tasks"] else 0.0
     return max(_lpt(works, k), stage["critical_chain_s"], stage["n_tasks"] * repeat * per_task_sched)
 
 
-def project(run: dict, repeat: int, workers: tuple[int, ...]) -> dict:
-    """Projected wall time per stage and in total for ``repeat`` times the sample's tasks on each worker count."""
+DEFAULT_BETA = 3.0  # analysis cost ~ n^beta when a sample has too few problem sizes to fit it
+
+
+def problem_costs(out: Path, summary: dict) -> list[list[float]]:
+    """[samples, seconds] per solved problem (the seconds from the run summary, the size from its result)."""
+    from genotex_dask.pipelines.analyze import ENGINE_KEY
+
+    pairs = []
+    for d in summary.get("done", []):
+        f = out / "regress" / f"{d['problem']}.json"
+        try:
+            n = json.loads(f.read_text())[ENGINE_KEY]["n_samples"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if d.get("seconds"):
+            pairs.append([int(n), float(d["seconds"])])
+    return pairs
+
+
+def fit_beta(pairs: list[list[float]]) -> float:
+    """Exponent of seconds ~ c * n^beta by least squares in log space (DEFAULT_BETA without two sizes)."""
+    import numpy as np
+
+    if len({n for n, _ in pairs}) < 2:
+        return DEFAULT_BETA
+    x = np.log([n for n, _ in pairs])
+    y = np.log([max(t, 1e-3) for _, t in pairs])
+    return float(np.clip(np.polyfit(x, y, 1)[0], 1.0, 4.0))
+
+
+def corpus_measures(k: int, beta: float, seed: int = 0) -> dict[str, float]:
+    """Per stage, how much work the 1/k sample's plan holds (k=1: the full corpus), from synth's plan only:
+    ingest ~ gz bytes, preprocess ~ samples x features, analyze ~ problems x (largest cohort's samples)^beta,
+    specs ~ cohorts, evaluate ~ problems.  Ratios of these, not k, scale a sample to another size: a 1/k
+    sample of 132 traits holds only roughly 1/k of the problems and of the big TCGA cohorts."""
+    from genotex_dask.synth.corpus import plan_genotex
+
+    plan = plan_genotex(seed, 1.0 / k)
+    kept = set(plan["kept_traits"])
+    cohorts = plan["cohorts"]
+    nmax: dict[str, int] = {}
+    for c in cohorts:
+        nmax[c["trait"]] = max(nmax.get(c["trait"], 0), int(c["n_samples"]))
+    problems = {t["name"]: 1 + len(t["conditions"]) for t in plan["traits"] if t["name"] in kept}
+    return {"ingest": float(sum(c["est_gz_bytes"] for c in cohorts)),
+            "specs": float(len(cohorts)),
+            "preprocess": float(sum(c["n_samples"] * c["n_features"] * max(1, len(c["platforms"])) for c in cohorts)),
+            "analyze": float(sum(m * nmax.get(t, 0) ** beta for t, m in problems.items())),
+            "evaluate": float(sum(problems.values()))}
+
+
+def scale_factors(small_k: int, big_k: int, beta: float) -> dict[str, float]:
+    """Work of the 1/big_k corpus over the 1/small_k sample's, per stage (big_k=1: the full corpus)."""
+    a, b = corpus_measures(small_k, beta), corpus_measures(big_k, beta)
+    return {st: (b[st] / a[st] if a[st] else float(small_k // big_k)) for st in STAGES}
+
+
+def project(run: dict, repeat: int, workers: tuple[int, ...], factors: dict[str, float] | None = None) -> dict:
+    """Projected wall time per stage and in total on each worker count: the sample's tasks repeated ``repeat``
+    times, each scaled so the stage's work is ``factors[stage]`` times the sample's (default: ``repeat``)."""
     out = {}
     for k in workers:
         per = {}
         for stage, s in run["stages"].items():
+            f = (factors or {}).get(stage, float(repeat))
             if not s["n_tasks"]:  # a client-side stage (specs): scales with the corpus, not the workers
-                per[stage] = round(s["wall_s"] * repeat, 2)
+                per[stage] = round(s["wall_s"] * f, 2)
                 continue
             fixed = max(0.0, s["wall_s"] - _model(s, 1, run["workers"]))
-            per[stage] = round(_model(s, repeat, k) + fixed, 2)
-        out[k] = {"stages": per, "total_s": round(sum(per.values()), 1)}
+            per[stage] = round(_model(s, repeat, k, f / repeat) + fixed, 2)
+        out[k] = {"stages": per, "total_s": round(sum(per.values()), 1), "factors": {
+            st: round((factors or {}).get(st, float(repeat)), 3) for st in run["stages"]}}
     return out
 
 
@@ -320,8 +385,10 @@ def to_markdown(res: dict) -> str:
             lines += ["", "The same check on worker CPU seconds (load-independent; the runs saw different loads):", "",
                       "| stage | predicted CPU s | measured CPU s | error | load (small / big run) |",
                       "|---|---:|---:|---:|---:|"]
+            fac = ch.get("factors") or {}
             for stage in STAGES:
-                p_, m_ = small["stages"][stage]["worker_cpu_s"] * rep, r["stages"][stage]["worker_cpu_s"]
+                p_ = small["stages"][stage]["worker_cpu_s"] * fac.get(stage, rep)
+                m_ = r["stages"][stage]["worker_cpu_s"]
                 err = f"{round(100 * (p_ - m_) / m_, 1)}%" if m_ >= 1 else "n/a"
                 lines.append(f"| {stage} | {round(p_, 1)} | {m_} | {err} | "
                              f"{small['stages'][stage]['load_avg_end'][0]:.1f} / "
@@ -371,7 +438,8 @@ def main(argv: list[str] | None = None) -> dict:
             run = res["check_run"]["run"]
             res["fraction"] = k
             res["main"] = {"corpus": res["check_run"]["corpus"], "run": run,
-                           "projection": project(run, k, (run["workers"], *PROJECT_WORKERS))}
+                           "projection": project(run, k, (run["workers"], *PROJECT_WORKERS), scale_factors(
+                               k, 1, fit_beta(run["stages"]["analyze"].get("problem_costs", []))))}
             res["note"] = (f"the run was stopped before the 1/{a.fraction} sample finished; the completed 1/{k} "
                            "sample is the measured one, and no model check was possible")
         (Path(a.out) / "fullscale.md").write_text(to_markdown(res) + (f"\nNote: {res['note']}.\n"
@@ -418,19 +486,24 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         path, corp = _corpus(base, a.fraction)
         run = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers)
-    res["main"] = {"corpus": corp, "run": run,
-                   "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS))}
+    beta = fit_beta(run["stages"]["analyze"].get("problem_costs", []))
+    res["main"] = {"corpus": corp, "run": run, "beta": round(beta, 3),
+                   "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS),
+                                         scale_factors(a.fraction, 1, beta))}
     save()
     if a.check:
         small = runs[a.check]["run"]
-        pred = project(small, a.check // a.fraction, (a.workers,))[a.workers]
+        beta_small = fit_beta(small["stages"]["analyze"].get("problem_costs", []))
+        factors = scale_factors(a.check, a.fraction, beta_small)
+        pred = project(small, a.check // a.fraction, (a.workers,), factors)[a.workers]
         errs = {}
         for stage in STAGES:
             p, m = pred["stages"][stage], run["stages"][stage]["wall_s"]
             errs[stage] = {"predicted": p, "measured": m, "error_pct": round(100 * (p - m) / m, 1) if m else None}
         errs["total"] = {"predicted": pred["total_s"], "measured": run["total_wall_s"],
                          "error_pct": round(100 * (pred["total_s"] - run["total_wall_s"]) / run["total_wall_s"], 1)}
-        res["check"] = {"fraction": a.check, "errors": errs}
+        res["check"] = {"fraction": a.check, "errors": errs, "beta": round(beta_small, 3),
+                        "factors": {k: round(v, 3) for k, v in factors.items()}}
         save()
     if a.scaling:
         path, corp = _corpus(base, a.scaling)
