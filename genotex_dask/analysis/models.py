@@ -353,7 +353,8 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     XcT = np.ascontiguousarray(Xc.T)
     corr0 = np.abs(XcT @ yc)
     order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
-    size = min(p, init_ws or max(24 * n, 500))
+    # a small first working set: each breakpoint costs O(n |W|), and the KKT rounds add what is missing
+    size = min(p, init_ws or max(2 * n, 500))
     W = np.sort(order[:size])
     rounds = 0
     k = len(grid)
@@ -371,7 +372,7 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
         if not viol.any() or rounds >= max_rounds or W.size == p:
             break
         score = np.where(viol, (C / lim).max(axis=1), 0.0)
-        add = np.argsort(-score, kind="stable")[: max(int(viol.sum()), 1)][: max(2 * n, 50)]
+        add = np.argsort(-score, kind="stable")[: max(int(viol.sum()), 1)][: max(2 * n, 500)]
         W = np.union1d(W, add)
     coef = np.zeros((p, k))
     coef[W] = cw
