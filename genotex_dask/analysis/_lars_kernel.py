@@ -196,3 +196,210 @@ def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int)
     """Same as :func:`grid_path` for a design already given transposed (m x n, C order)."""
     return lars_grid(np.ascontiguousarray(XT, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
                      np.ascontiguousarray(lams, dtype=np.float64), int(max_steps))
+
+
+# ---- resumable walk: the same homotopy, stopped at checkpoints so the caller can grow the working set -----
+
+
+@njit(cache=True, nogil=True)
+def _chol_add(XT, L, act, na, add):
+    """Append gene ``add`` as row ``na`` of the Cholesky factor of the active Gram; False when singular."""
+    n = XT.shape[1]
+    for i in range(na):
+        s = 0.0
+        ai = act[i]
+        for t in range(n):
+            s += XT[ai, t] * XT[add, t]
+        for q in range(i):
+            s -= L[na, q] * L[i, q]
+        L[na, i] = s / L[i, i]
+    s = 0.0
+    for t in range(n):
+        s += XT[add, t] * XT[add, t]
+    diag = s
+    for q in range(na):
+        s -= L[na, q] * L[na, q]
+    if s <= 1e-10 * diag:
+        return False
+    L[na, na] = np.sqrt(s)
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _chol_drop(L, act, sgn, na, drop):
+    """Remove active gene ``drop`` (its row and column) from the factor; returns the new size or -1."""
+    pos = 0
+    for i in range(na):
+        if act[i] == drop:
+            pos = i
+    for i in range(pos, na - 1):
+        act[i] = act[i + 1]
+        sgn[i] = sgn[i + 1]
+        for q in range(i + 2):
+            L[i, q] = L[i + 1, q]
+    na -= 1
+    # the shifted rows stick out one column past the diagonal: Givens rotations on column pairs
+    # restore a lower-triangular factor of the same Gram matrix (L Q Q' L' = L L')
+    for i in range(pos, na):
+        x0 = L[i, i]
+        x1 = L[i, i + 1]
+        h = np.sqrt(x0 * x0 + x1 * x1)
+        cs = x0 / h
+        sn = x1 / h
+        for q in range(i, na):
+            v0 = L[q, i]
+            v1 = L[q, i + 1]
+            L[q, i] = cs * v0 + sn * v1
+            L[q, i + 1] = -sn * v0 + cs * v1
+        L[i, i + 1] = 0.0
+        if L[i, i] < 0.0:
+            for q in range(i, na):
+                L[q, i] = -L[q, i]
+        if L[i, i] <= 1e-300:
+            return -1
+    for i in range(na):
+        L[i, na] = 0.0
+    return na
+
+
+@njit(cache=True, nogil=True)
+def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
+    """Walk the LARS-lasso path on the rows of XT (m x n) from the state given, down to ``lam_stop``.
+
+    The state lives in the caller's arrays and is updated in place: coefficients ``w`` and flags ``active``
+    (capacity >= m), active genes ``act`` with signs ``sgn``, the Cholesky factor ``L`` of their Gram,
+    ``ist[0]`` = number active, ``fst[0]`` = current lambda (correlation scale).  Between calls the state
+    is always complete (no pending entry or exit), so the caller can append rows to XT (new inactive genes,
+    which must satisfy |x_j' r| <= lambda there) and resume exactly: the residual and the correlations are
+    recomputed from ``w`` on entry.  With no active gene the walk starts at lambda_max of these rows.
+
+    Returns (status, steps, reason): status 0 = fine, 1 = singular active set; reason 0 = stopped exactly at
+    ``lam_stop``, 1 = ``max_steps`` breakpoints taken (a checkpoint above ``lam_stop``), 2 = no breakpoint
+    left above lambda = 0 (cannot happen for lam_stop > 0).
+    """
+    m, n = XT.shape
+    na = ist[0]
+    lam = fst[0]
+    r = y.copy()
+    for i in range(na):
+        ai = act[i]
+        wi = w[ai]
+        for t in range(n):
+            r[t] -= wi * XT[ai, t]
+    c = np.dot(XT, r)
+    if na == 0:
+        lam = 0.0
+        best = -1
+        for j in range(m):
+            if abs(c[j]) > lam:
+                lam = abs(c[j])
+                best = j
+        if lam <= lam_stop or best < 0:
+            fst[0] = lam_stop
+            return 0, 0, 0  # w = 0 is the solution at lam_stop
+        if not _chol_add(XT, L, act, 0, best):
+            return 1, 0, 0
+        act[0] = best
+        sgn[0] = 1.0 if c[best] > 0 else -1.0
+        active[best] = True
+        na = 1
+    for i in range(na):
+        c[act[i]] = lam * sgn[i]
+    u = np.zeros(n)
+    d = np.zeros(n + 1)
+    z = np.zeros(n + 1)
+    steps = 0
+    while True:
+        if steps >= max_steps:
+            ist[0] = na
+            fst[0] = lam
+            return 0, steps, 1
+        steps += 1
+        # direction: G_AA d = sgn
+        for i in range(na):
+            s = sgn[i]
+            for q in range(i):
+                s -= L[i, q] * z[q]
+            z[i] = s / L[i, i]
+        # L' d = z, column-oriented: row i of L (contiguous) updates the unknowns above it; the textbook
+        # row-oriented form walks a column of L per unknown, one cache miss per entry at |A| ~ n
+        for i in range(na):
+            d[i] = z[i]
+        for i in range(na - 1, -1, -1):
+            di = d[i] / L[i, i]
+            d[i] = di
+            for q in range(i):
+                d[q] -= L[i, q] * di
+        for t in range(n):
+            u[t] = 0.0
+        for i in range(na):
+            ai = act[i]
+            di = d[i]
+            for t in range(n):
+                u[t] += di * XT[ai, t]
+        gamma = lam  # at most down to lambda = 0
+        add = -1
+        drop = -1
+        a = np.dot(XT, u)
+        for j in range(m):
+            if active[j]:
+                continue
+            s = a[j]
+            den = 1.0 - s
+            if den > 1e-12:
+                gj = (lam - c[j]) / den
+                if 0.0 < gj < gamma:
+                    gamma = gj
+                    add = j
+            den = 1.0 + s
+            if den > 1e-12:
+                gj = (lam + c[j]) / den
+                if 0.0 < gj < gamma:
+                    gamma = gj
+                    add = j
+        for i in range(na):
+            ai = act[i]
+            if d[i] != 0.0:
+                gj = -w[ai] / d[i]
+                if 0.0 < gj < gamma:
+                    gamma = gj
+                    drop = ai
+                    add = -1
+        hit = False
+        if gamma >= lam - lam_stop:
+            gamma = lam - lam_stop
+            add = -1
+            drop = -1
+            hit = True
+        new_lam = lam_stop if hit else lam - gamma
+        for i in range(na):
+            w[act[i]] += gamma * d[i]
+        for j in range(m):
+            if not active[j]:
+                c[j] -= gamma * a[j]
+        for i in range(na):
+            c[act[i]] = new_lam * sgn[i]
+        lam = new_lam
+        if add >= 0:
+            if na + 1 >= act.shape[0] or not _chol_add(XT, L, act, na, add):
+                ist[0] = na
+                fst[0] = lam
+                return 1, steps, 0
+            act[na] = add
+            sgn[na] = 1.0 if c[add] > 0 else -1.0
+            active[add] = True
+            na += 1
+        elif drop >= 0:
+            active[drop] = False
+            w[drop] = 0.0
+            na = _chol_drop(L, act, sgn, na, drop)
+            if na < 0:
+                return 1, steps, 0
+        elif not hit:
+            ist[0] = na
+            fst[0] = lam
+            return 0, steps, 2
+        if hit:
+            ist[0] = na
+            fst[0] = lam
+            return 0, steps, 0
