@@ -26,21 +26,16 @@ from numba.extending import register_jitable  # helpers inlined into the kernel,
 @register_jitable
 def _chol_add(XT, L, act, na, add):
     """Append gene ``add`` as row ``na`` of the Cholesky factor of the active Gram; False when singular."""
-    n = XT.shape[1]
-    for i in range(na):
-        s = 0.0
-        ai = act[i]
-        for t in range(n):
-            s += XT[ai, t] * XT[add, t]
-        for q in range(i):
-            s -= L[na, q] * L[i, q]
+    xa = XT[add]
+    for i in range(na):  # contiguous rows: vectorized dot products, not one dependent add chain
+        s = np.dot(XT[act[i]], xa)
+        if i:
+            s -= np.dot(L[na, :i], L[i, :i])
         L[na, i] = s / L[i, i]
-    s = 0.0
-    for t in range(n):
-        s += XT[add, t] * XT[add, t]
-    diag = s
-    for q in range(na):
-        s -= L[na, q] * L[na, q]
+    diag = np.dot(xa, xa)
+    s = diag
+    if na:
+        s -= np.dot(L[na, :na], L[na, :na])
     if s <= 1e-10 * diag:
         return False
     L[na, na] = np.sqrt(s)
@@ -84,7 +79,7 @@ def _chol_drop(L, act, sgn, na, drop):
     return na
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
     """Walk the LARS-lasso path on the rows of XT (m x n) from the state given, down to ``lam_stop``.
 
@@ -140,8 +135,8 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
         # direction: G_AA d = sgn
         for i in range(na):
             s = sgn[i]
-            for q in range(i):
-                s -= L[i, q] * z[q]
+            if i:
+                s -= np.dot(L[i, :i], z[:i])
             z[i] = s / L[i, i]
         # L' d = z, column-oriented: row i of L (contiguous) updates the unknowns above it; the textbook
         # row-oriented form walks a column of L per unknown, one cache miss per entry at |A| ~ n
