@@ -13,8 +13,10 @@ Reported per case: CPU seconds of each (best of ``--repeat``), rounds, final wor
 coefficient difference between them (absolute and relative to the largest coefficient), and the worst
 relative duality gap and KKT violation of the new one on all genes.  Cases: synthetic expression-like
 designs (a factor model, standardized like a fold design; binary trait driven by 20 genes) at GenoTEX's
-sizes, and any real fold designs given as ``--npz`` files with arrays ``X`` (normalized train design) and
-``y`` (residualized trait).
+sizes, and fold designs given as ``--npz`` files with arrays ``X`` (normalized train design) and ``y``
+(residualized trait), e.g. dumped from ``tuning.fold_designs`` of a problem of a preprocessed corpus
+(the committed results use fold 1 of three unconditional problems of the GenoTEX-scale synth corpus, 1/32
+sample, after preprocessing: genes and samples shaped by the pipeline, not i.i.d.).
 
     .venv/bin/python -m benchmarks.bench_lars [--sizes 138,296,415,900] [--npz a.npz ...]
 """
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for path in a.npz:
         d = np.load(path, allow_pickle=False)
-        rows.append(run_case(f"real {Path(path).stem}", np.ascontiguousarray(d["X"], dtype=float),
+        rows.append(run_case(f"fold {Path(path).stem}", np.ascontiguousarray(d["X"], dtype=float),
                              np.asarray(d["y"], dtype=float).ravel(), a.repeat))
         print(json.dumps(rows[-1]), flush=True)
     for n in [int(s) for s in a.sizes.split(",") if s]:
