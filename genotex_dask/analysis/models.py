@@ -387,9 +387,10 @@ class _WalkState:
         return yc - self.rows[A].T @ self.w[A]
 
 
-#: breakpoints between two KKT checks on all genes: a check costs one p x n gemv, a breakpoint one |W| x n
-#: gemv, and a violation found at a check sends the walk back to the previous check only (30-50 measured
-#: equally good on real series at n = 138..415 x 19,736 genes; benchmarks/bench_lars.py)
+#: breakpoints between two KKT checks on all genes (at least; n/10 at larger n): a check costs one p x n gemv,
+#: a breakpoint one |W| x n gemv plus O(n |A|), and a violation found at a check sends the walk back to the
+#: previous check only (30-50 measured equally good at n = 138..415 x 19,736 genes, ~90 better at n = 900;
+#: benchmarks/bench_lars.py)
 _CHECK_EVERY = 40
 
 
@@ -401,7 +402,7 @@ def _AHEAD_CAP(n: int) -> int:
 def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarray, W: np.ndarray):
     """One homotopy down the grid on a working set that grows without restarting the path.
 
-    At every grid value and every ``_CHECK_EVERY`` breakpoints the walk stops and checks the KKT conditions
+    At every grid value and every ``max(_CHECK_EVERY, n // 10)`` breakpoints the walk stops and checks the KKT conditions
     on all genes.  Where they hold, the working-set solution is the full problem's optimum at that lambda,
     so the state is saved; where genes outside W violate them, those genes join W and the walk resumes from
     the last saved state (where they were inside the bound, as new inactive genes must be).  Returns
@@ -420,6 +421,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     C = np.empty((p, k))
     saved = st.save()
     budget = 4 * _LARS_STEPS(n)
+    every = max(_CHECK_EVERY, n // 10)
     total = 0
     rounds = 1
     g = 0
@@ -427,7 +429,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     rate = 0.0
     while g < k:
         status, steps, reason = _lars_kernel.lars_walk(
-            st.rows[: st.m], yc, float(lams[g]), _CHECK_EVERY, st.w, st.active, st.act, st.sgn, st.L, st.ist,
+            st.rows[: st.m], yc, float(lams[g]), every, st.w, st.active, st.act, st.sgn, st.L, st.ist,
             st.fst)
         total += steps
         if status != 0 or reason == 2 or total > budget:
@@ -519,7 +521,8 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     corr0 = np.abs(X.T @ yc - xm * yc.sum())  # = |Xc' yc|
     order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
     # a small first working set: each breakpoint costs O(n |W|), and the KKT checks add what is missing
-    size = min(p, init_ws or max(2 * n, 500))
+    # (2n measured best at n <= 415, ~n at 900: the path needs ~n active genes plus their rivals)
+    size = min(p, init_ws or max(min(2 * n, 1000), 500))
     W = np.sort(order[:size])
     k = len(grid)
     out = _resumed_walk(X, xm, yc, grid, W) if resume and _HAVE_KERNEL and p and n > 1 else None
