@@ -6,8 +6,8 @@ One fold's solve in ``tuning.tune_fast`` is ``models.lasso_grid`` on n train sam
 
 * ``old``: first working set max(24n, 500) genes, the whole LARS path on it, KKT on all genes, violators
   (<= 2n) join and the path restarts from lambda_max (``resume=False``);
-* ``new``: first working set max(2n, 500), KKT on all genes every 40 breakpoints and at each grid value,
-  strong-rule look-ahead, and the walk resumes from the last certified point (the default).
+* ``new``: first working set max(min(2n, 1000), 500), KKT on all genes every max(40, n/10) breakpoints and at
+  each grid value, strong-rule look-ahead, and the walk resumes from the last certified point (the default).
 
 Reported per case: CPU seconds of each (best of ``--repeat``), rounds, final working set, the largest
 coefficient difference between them (absolute and relative to the largest coefficient), and the worst
