@@ -403,9 +403,10 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     """One homotopy down the grid on a working set that grows without restarting the path.
 
     At every grid value and every ``max(_CHECK_EVERY, n // 10)`` breakpoints the walk stops and checks the
-    KKT conditions on all genes.  Where they hold, the working-set solution is the full problem's optimum at that lambda,
-    so the state is saved; where genes outside W violate them, those genes join W and the walk resumes from
-    the last saved state (where they were inside the bound, as new inactive genes must be).  Returns
+    KKT conditions on all genes.  Where they hold, the working-set solution is the full problem's optimum at
+    that lambda, so the state is saved; where genes outside W violate them, those genes join W and the walk
+    resumes from the last saved state (where they were inside the bound, as new inactive genes must be); a
+    violation by a gene already in W means a numerically degenerate path and the caller falls back.  Returns
     (coef p x k, R n x k, |C| p x k, rounds, |W|), or None on a degenerate path (the caller falls back).
     X is the uncentered design (n x p, as given: no centered or transposed copy of all genes is made); xm its
     column means, yc the centered response.
