@@ -1,0 +1,122 @@
+"""The fast-mode Lasso grid (resumed working-set walk) against independent oracles.
+
+Oracles: scikit-learn's ``lars_path(method="lasso")`` on ALL genes (no working set, its own homotopy) at every
+grid value, and scikit-learn's coordinate-descent ``Lasso`` (intercept fitted, tiny tol) at the larger grid
+values, where it converges.  The older restart strategy of ``lasso_grid`` is compared too (same solution).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, lars_path
+
+from genotex_dask.analysis import models, tuning
+
+GRID = np.array(sorted(tuning.GRID, reverse=True))
+
+
+def _expression_like(n: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Correlated genes (shared latent programs) standardized like a fold design; a binary trait, centered."""
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, 15))
+    X = F @ (rng.standard_normal((15, p)) * rng.gamma(0.7, 0.5, size=p)) + rng.standard_normal((n, p))
+    X = models.normalize(X)[0]
+    y = (X[:, rng.choice(p, 10, replace=False)] @ rng.normal(0, 0.7, 10) + rng.logistic(size=n) > 0)
+    return X, y.astype(float)
+
+
+def _lars_oracle(X: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Solutions at each grid value from scikit-learn's lasso path on all genes (centered: intercept)."""
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alphas, _, coefs = lars_path(Xc, yc, method="lasso", alpha_min=float(grid[-1]), max_iter=20 * len(y))
+    assert alphas[-1] <= grid[-1] * (1 + 1e-12)  # the oracle's path reached the smallest grid value
+    out = np.zeros((X.shape[1], grid.size))
+    for j, a in enumerate(grid):  # the path is linear in alpha between breakpoints (alphas decreasing)
+        if a >= alphas[0]:
+            continue
+        i = int(np.flatnonzero(alphas <= a)[0])
+        t = (alphas[i - 1] - a) / (alphas[i - 1] - alphas[i])
+        out[:, j] = coefs[:, i - 1] + t * (coefs[:, i] - coefs[:, i - 1])
+    return out
+
+
+def _assert_same(coef: np.ndarray, ref: np.ndarray, rel: float) -> None:
+    for j in range(ref.shape[1]):
+        scale = np.abs(ref[:, j]).max()
+        assert np.abs(coef[:, j] - ref[:, j]).max() <= rel * max(scale, 1e-300), (j, scale)
+
+
+def test_resumed_walk_equals_lars_path_on_all_genes_at_every_grid_value(monkeypatch):
+    X, y = _expression_like(150, 3000, seed=1)
+    # the resumed walk must finish on its own: the restart strategy (the fallback) is not allowed here
+    monkeypatch.setattr(models, "_restart_rounds", lambda *a: pytest.fail("fell back to restarts"))
+    sol = models.lasso_grid(X, y, GRID)
+    assert sol.rounds > 1 and sol.working_set < 3000  # genes joined the working set on the way down
+    ref = _lars_oracle(X, y, GRID)
+    for j in range(GRID.size):
+        assert set(np.flatnonzero(sol.coef[:, j])) == set(np.flatnonzero(ref[:, j]))
+    _assert_same(sol.coef, ref, 1e-8)
+    assert np.all(sol.rel_gap < 1e-6) and np.all(sol.kkt_violation < 1e-6)
+    assert np.allclose(sol.intercept, y.mean() - X.mean(axis=0) @ sol.coef)
+
+
+def test_resumed_walk_equals_coordinate_descent_at_the_larger_grid_values():
+    X, y = _expression_like(80, 1500, seed=2)
+    sol = models.lasso_grid(X, y, GRID)
+    for j, a in enumerate(GRID[:3]):  # 1, 0.1, 0.01: coordinate descent converges there
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ref = Lasso(alpha=a, tol=1e-14, max_iter=200_000).fit(X, y)
+        assert set(np.flatnonzero(sol.coef[:, j])) == set(np.flatnonzero(ref.coef_))
+        if ref.coef_.any():
+            assert np.abs(sol.coef[:, j] - ref.coef_).max() <= 1e-6 * np.abs(ref.coef_).max()
+        assert sol.intercept[j] == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("init_ws", [None, 40])
+def test_resumed_walk_equals_restart_strategy(init_ws):
+    X, y = _expression_like(120, 2500, seed=3)
+    new = models.lasso_grid(X, y, GRID, init_ws=init_ws)
+    old = models.lasso_grid(X, y, GRID, init_ws=init_ws, resume=False)
+    assert new.rounds > 1
+    _assert_same(new.coef, old.coef, 1e-9)
+    assert np.all(new.rel_gap < 1e-6) and np.all(old.rel_gap < 1e-6)
+
+
+def test_kernel_failure_falls_back_to_a_certified_solution(monkeypatch):
+    X, y = _expression_like(60, 800, seed=4)
+    sol = models.lasso_grid(X, y, GRID)
+    real = models._lars_kernel.lars_walk
+    calls = []
+
+    def singular_after_a_while(*a):  # the walk reports a singular active set on its fifth call
+        calls.append(1)
+        return (1, 0, 0) if len(calls) == 5 else real(*a)
+
+    monkeypatch.setattr(models._lars_kernel, "lars_walk", singular_after_a_while)
+    fb = models.lasso_grid(X, y, GRID)
+    assert len(calls) >= 5
+    _assert_same(fb.coef, sol.coef, 1e-8)
+    assert np.all(fb.rel_gap < 1e-8) and np.all(fb.kkt_violation < 1e-6)
+
+
+@pytest.mark.parametrize("init_ws", [None, 60])
+def test_degenerate_designs_give_certified_solutions(init_ws):
+    X, y = _expression_like(50, 400, seed=5)
+    # duplicated genes (twins of strong genes, outside and inside the first working set) and a constant gene
+    Xd = np.column_stack([X, X[:, :30], np.full(50, 3.0)])
+    sol = models.lasso_grid(Xd, y, GRID, init_ws=init_ws)
+    assert np.all(sol.rel_gap < 1e-8) and np.all(sol.kkt_violation < 1e-6)
+    assert not sol.coef[-1].any()  # the constant gene never enters
+    ref = models.lasso_grid(X, y, GRID)  # twins split a coefficient; the objective and the fit are the same
+    assert np.allclose(Xd @ sol.coef, X @ ref.coef, rtol=1e-7, atol=1e-8)
+    # a constant trait (or one the condition fully explains: zero after residualization): all-zero solution
+    for yy in (np.full(50, 0.7), np.zeros(50)):
+        z = models.lasso_grid(X, yy, GRID, init_ws=init_ws)
+        assert not z.coef.any() and np.allclose(z.intercept, yy.mean()) and np.all(z.rel_gap == 0)
