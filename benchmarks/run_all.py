@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("bench_synth", "bench_ingest", "bench_preprocess", "bench_analyze", "bench_evaluate",
+BENCHMARKS = ("bench_synth", "bench_ingest", "bench_preprocess", "bench_analyze", "bench_lars", "bench_evaluate",
               "bench_scaling", "gse781_genes")
 
 
