@@ -1,6 +1,6 @@
 """The whole pipeline at GenoTEX's scale: synth -> ingest -> specs -> preprocess -> analyze -> evaluate.
 
-    .venv/bin/python -m benchmarks.bench_fullscale [--fraction 1/8] [--check 1/16] [--scaling 1/16]
+    .venv/bin/python -m benchmarks.bench_fullscale [--fraction 1/4] [--check 1/8] [--scaling 1/16]
                                                   [--workers 2] [--corpora benchmarks/results/tmp]
 
 The corpus is ``genotex-dask synth --scale genotex`` (132 traits, 911 cohorts, 1,384 problems; ~20 GB of gz) or a
