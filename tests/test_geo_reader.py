@@ -404,3 +404,24 @@ def test_fast_cell_loop_rejects_what_the_general_path_rejects(tmp_path, cell):
     with pytest.raises(InputFormatError) as general:
         geo.read_series_matrix(str(path), fast=False)
     assert str(fast.value) == str(general.value)
+
+
+def test_bang_line_inside_the_table_goes_to_the_general_reader(tmp_path, monkeypatch):
+    """The kernel stops at any '!' line; one that is not the end marker is left to the general reader."""
+    rows = [['"p1"', "1", "2", "3"], ["!not_the_end", "4", "5", "6"], ['"p3"', "7", "8", "9"]]
+    path = write_gz(tmp_path / "bang.txt.gz", matrix_text(rows=rows))
+    calls = []
+    general = geo._matrix_values_pyarrow
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", lambda *a, **k: calls.append(1) or general(*a, **k))
+    try:
+        fast = geo.read_series_matrix(str(path), fast=True)
+    except InputFormatError as err:
+        fast = err
+    assert calls == [1]
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", general)
+    try:
+        plain = geo.read_series_matrix(str(path), fast=False)
+    except InputFormatError as err:
+        assert str(fast) == str(err)
+    else:
+        np.testing.assert_array_equal(fast.values, plain.values)

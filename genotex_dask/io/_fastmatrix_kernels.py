@@ -4,7 +4,7 @@ cache load cost about a second, which small files should not pay).  See :mod:`._
 import numba
 import numpy as np
 
-OK, GIVE_UP = 0, 1
+OK, GIVE_UP, AT_BANG, FULL = 0, 1, 2, 3
 _POW10 = np.array([10.0 ** k for k in range(23)])
 
 @numba.njit(cache=True, nogil=True)
@@ -105,8 +105,11 @@ def _parse_number(buf, s, e, pow10):
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
-    into ``idbuf``; returns (rows, bytes of idbuf used, status).  One pass: a plain number is parsed while
-    it is scanned; quoted cells and missing-value words take a second look at their few bytes.
+    into ``idbuf``; returns (rows, bytes of idbuf used, status, offset in ``buf`` where it stopped).  One
+    pass: a plain number is parsed while it is scanned; quoted cells and missing-value words take a second
+    look at their few bytes.  It stops before a line starting with ``!`` (status AT_BANG: the table's end
+    marker, or a line the caller hands to the general reader) and before a row that ``out`` has no room
+    for (FULL), so the caller needs no pass of its own over the block to find either.
 
     Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects, so
     that shape is read by one character loop with no exit but the separator (the general number parser
@@ -120,13 +123,17 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     last_c = ncols - 1
     while i < n:
         s = i
+        if buf[s] == 33:
+            return row, idpos, AT_BANG, s
+        if row0 + row >= out.shape[0]:
+            return row, idpos, FULL, s
         while i < n and buf[i] != 9 and buf[i] != 10:
             i += 1
         if i >= n or buf[i] != 9:
             if i - s == 0 or (i - s == 1 and buf[s] == 13):  # blank line: skip it
                 i += 1
                 continue
-            return row, idpos, GIVE_UP  # a row with no value cells
+            return row, idpos, GIVE_UP, i  # a row with no value cells
         e = i
         if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
             s += 1
@@ -178,7 +185,7 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
                 while i < n and buf[i] != 9 and buf[i] != 10:
                     i += 1
                 if i >= n:
-                    return row, idpos, GIVE_UP
+                    return row, idpos, GIVE_UP, i
                 e = i
                 if e > s and buf[e - 1] == 13:
                     e -= 1
@@ -190,14 +197,14 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
                 else:
                     v, j, ok = _parse_number(buf, s, e, pow10)
                     if not ok or j != e:
-                        return row, idpos, GIVE_UP
+                        return row, idpos, GIVE_UP, i
             if buf[i] == 13:
                 i += 1
                 if i >= n or buf[i] != 10:
-                    return row, idpos, GIVE_UP
+                    return row, idpos, GIVE_UP, i
             if (buf[i] == 9) == (c == last_c):  # a tab after the last cell or a newline before it: ragged
-                return row, idpos, GIVE_UP
+                return row, idpos, GIVE_UP, i
             out[r, c] = v
             i += 1
         row += 1
-    return row, idpos, OK
+    return row, idpos, OK, i
