@@ -320,7 +320,8 @@ def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarra
     if not X.flags.writeable:
         X = np.array(X)
     # cell by cell, so walk the memory in its own order (a transposed matrix by its columns) in blocks of
-    # ~64k cells: the masks and |x| stay in cache instead of costing a matrix-sized temporary each
+    # ~8k cells: the masks and |x| (64 KB) stay in cache and below glibc's mmap threshold instead of costing
+    # a matrix-sized temporary each
     mem = X.T if X.flags.f_contiguous and not X.flags.c_contiguous else X
     step = max(1, (1 << 13) // max(1, mem.shape[1] if mem.ndim == 2 else 1))
     for lo in range(0, mem.shape[0], step):
