@@ -58,23 +58,6 @@ def _connect_existing(address: str) -> Client:
     return Client(address)
 
 
-# glibc malloc settings of the embedded cluster's worker processes.  Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536
-# (freed memory goes back to the OS at once), and setting any of these also freezes glibc's mmap threshold at its
-# 128 KiB start, so every larger buffer (decompression slices, CSV text, AnnData arrays) is mmapped, faulted in and
-# unmapped again.  Buffers up to 4 MiB from the heap and a top-of-heap kept up to 8 MiB before trimming: measured
-# on a 1-worker LocalCluster, ingest (platform known) + preprocess of a 54,675 x 167 cohort, 6 runs each on the
-# shared 2-core machine: 0.98 CPU-s mean with Dask's setting, 0.93 with this one (5 of 6 paired runs lower; the
-# spread is +-0.05), worker peak RSS unchanged (710-730 MB either way).  32 MiB mmap thresholds (trim 64 KiB or
-# 64 MiB) and glibc's own dynamic threshold were no better (0.91-1.06).  Memory is still returned: beyond 8 MiB
-# free at the heap's top, and every block over 4 MiB at once.
-WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 4 * 2**20, "MALLOC_TRIM_THRESHOLD_": 8 * 2**20}
-
-
-def _worker_environ() -> dict:
-    """Dask's pre-spawn environment of worker processes (BLAS threads...) with :data:`WORKER_MALLOC_ENV`."""
-    return {**(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}), **WORKER_MALLOC_ENV}
-
-
 # Batch settings for the embedded LocalCluster.  Measured idle cost of a 1-worker LocalCluster: 0.13 CPU-s per
 # second with Dask's defaults, 0.04 with these -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop tick
 # only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
@@ -82,17 +65,14 @@ def _worker_environ() -> dict:
 EMBEDDED_CONFIG = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ": _worker_environ(),
 }
 FROM_CONFIG = "config"  # connect()'s defaults: take the value from dask.config genotex_dask.cluster.*
 
 
 def embedded_config() -> dict:
-    """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile settings (and the worker
-    environment built from the dask config in force now)."""
+    """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile settings."""
     return {"distributed.admin.tick.interval": gconfig.get("cluster.tick-interval", "200ms"),
-            "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False)),
-            "distributed.nanny.pre-spawn-environ": _worker_environ()}
+            "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False))}
 
 
 # A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
