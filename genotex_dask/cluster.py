@@ -62,6 +62,14 @@ def _connect_existing(address: str) -> Client:
 # second with Dask's defaults, 0.04 with these -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop tick
 # only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
 # page; work stealing and memory monitoring keep their defaults.  An external cluster keeps its own config.
+#
+# Worker processes keep Dask's own pre-spawn environment (MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap
+# threshold at 128 KiB; the readers allocate in 64 KB pieces because of it).  Measured alternatives (1-worker
+# LocalCluster, benchmarks/bench_preprocess, raw -> preprocessed 54,675 x 167 cohort, same session, load 2-3):
+# Dask's setting 0.97 CPU-s, 1,018 MB polled worker peak on the 1,000-sample cohort; MALLOC_MMAP_THRESHOLD_ 4 MiB +
+# trim 8 MiB 0.84-0.90 CPU-s but a 1,133-1,197 MB peak (+11-18%; presumably freed mid-size blocks kept in the heap, not examined);
+# mmap 1 MiB + trim 2 MiB 1.06 CPU-s, 1,052 MB; 32 MiB thresholds and glibc's dynamic threshold no better than
+# Dask's in 6-run comparisons of ingest + preprocess (0.91-1.06 vs 0.92-1.03).  No setting won on both counts.
 EMBEDDED_CONFIG = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.profile.enabled": False,

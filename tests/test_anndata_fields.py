@@ -79,3 +79,33 @@ def test_value_scale_rule():
     assert detect_value_scale(log2) == "log2"
     assert detect_value_scale(2.0 ** log2) == "raw"
     assert detect_value_scale(np.full((3, 3), np.nan)) == "unknown"
+
+
+def test_value_scale_shortcuts_equal_the_quantile_rule():
+    """min/max early answers equal GEO2R's four-quantile rule on matrices around each threshold."""
+    def rule(X):
+        v = np.asarray(X, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+        if not v.size:
+            return "unknown"
+        q0, q25, q99, q100 = np.quantile(v, [0, 0.25, 0.99, 1])
+        return "raw" if q100 > 100 or (q99 - q0 > 50 and q25 > 0) else "log2"
+
+    rng = np.random.default_rng(3)
+    seen = set()
+    for _ in range(400):
+        lo, span = rng.uniform(-60, 60), rng.uniform(0, 120)
+        X = rng.uniform(lo, lo + span, (int(rng.integers(1, 40)), int(rng.integers(1, 40))))
+        if rng.integers(3) == 0:  # a few outliers: max - min > 50 while q99 - q0 stays below it
+            X.flat[rng.integers(X.size)] = lo + span + rng.uniform(0, 60)
+        if rng.integers(4) == 0:
+            X[rng.random(X.shape) < 0.3] = np.nan
+        if rng.integers(6) == 0:
+            X.flat[rng.integers(X.size)] = rng.choice([np.inf, -np.inf])
+        for A in (X, X.astype(np.float32)):
+            got = detect_value_scale(A)
+            assert got == rule(A), (got, A)
+            seen.add(got)
+    assert seen == {"raw", "log2"}
+    assert detect_value_scale(np.array([[np.inf, np.nan]])) == rule(np.array([[np.inf, np.nan]])) == "unknown"
+    assert detect_value_scale(np.array([[1, 200]])) == "raw"  # integer input takes the full rule

@@ -369,3 +369,59 @@ def test_crlf_and_missing_words(tmp_path):
     m = geo.read_series_matrix(str(path), fast=True)
     assert list(m.probes) == ["p1", "p2"] and m.samples.loc["GSM1", "title"] == "case 1"
     np.testing.assert_array_equal(m.values, [[np.nan] * 3, [1, np.nan, np.nan]])
+
+
+def test_fast_cell_loop_edges_are_pythons_floats(tmp_path, monkeypatch):
+    """The kernel's one-loop cell reader (<= 15 digits, [-]digits[.digits]) and its hand-over to the general
+    parser at its bounds (16 digits, signs, exponents) give Python's float() exactly."""
+    rng = np.random.default_rng(11)
+    cells = []
+    for _ in range(4000):  # 1..16 digits (mantissa < 2**53) with the dot anywhere (or absent), signed or not
+        nd = int(rng.integers(1, 17))
+        digits = "".join(str(d) for d in rng.integers(0, 10, nd))
+        if nd == 16:
+            digits = str(rng.integers(0, 9)) + digits[1:]
+        dot = int(rng.integers(0, nd + 2))
+        s = digits if dot > nd else digits[:dot] + "." + digits[dot:]
+        cells.append(("-" if rng.integers(2) else "") + s)
+    cells += ["-0", "-0.0", "1.", "-1.", ".5", "-.5", "+5", "+.5", "000000000000001", "0000000000000001",
+              "999999999999999", "8999999999999999", "0.000000000000001", "123456789012345.", "-.000000000000000"]
+    path, expect = _cells_matrix(tmp_path, cells, "edges.txt.gz")
+
+    def no_fallback(*a, **k):
+        raise AssertionError("the fast path gave up")
+
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", no_fallback)
+    got = geo.read_series_matrix(str(path), fast=True).values
+    np.testing.assert_array_equal(got.view(np.int64), expect.view(np.int64))  # -0.0 kept too
+
+
+@pytest.mark.parametrize("cell", ["1..2", "1.2.3", "--1", "-", ".", "1-2", "12a"])
+def test_fast_cell_loop_rejects_what_the_general_path_rejects(tmp_path, cell):
+    path = write_gz(tmp_path / "bad.txt.gz", matrix_text(rows=[['"p1"', "1", cell, "3"]]))
+    with pytest.raises(InputFormatError) as fast:
+        geo.read_series_matrix(str(path), fast=True)
+    with pytest.raises(InputFormatError) as general:
+        geo.read_series_matrix(str(path), fast=False)
+    assert str(fast.value) == str(general.value)
+
+
+def test_bang_line_inside_the_table_goes_to_the_general_reader(tmp_path, monkeypatch):
+    """The kernel stops at any '!' line; one that is not the end marker is left to the general reader."""
+    rows = [['"p1"', "1", "2", "3"], ["!not_the_end", "4", "5", "6"], ['"p3"', "7", "8", "9"]]
+    path = write_gz(tmp_path / "bang.txt.gz", matrix_text(rows=rows))
+    calls = []
+    general = geo._matrix_values_pyarrow
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", lambda *a, **k: calls.append(1) or general(*a, **k))
+    try:
+        fast = geo.read_series_matrix(str(path), fast=True)
+    except InputFormatError as err:
+        fast = err
+    assert calls == [1]
+    monkeypatch.setattr(geo, "_matrix_values_pyarrow", general)
+    try:
+        plain = geo.read_series_matrix(str(path), fast=False)
+    except InputFormatError as err:
+        assert str(fast) == str(err)
+    else:
+        np.testing.assert_array_equal(fast.values, plain.values)

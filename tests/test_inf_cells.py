@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from genotex_dask import api
 from genotex_dask.io import store
@@ -69,3 +70,21 @@ def test_inf_cells_run_like_missing_cells(tmp_path, client):
         if rel.suffix == ".json":
             a, b = json.loads(a)["significant_genes"], json.loads(b)["significant_genes"]
         assert a == b, rel
+
+
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+def test_infinite_as_missing_any_memory_order_equals_plain_masks(order):
+    """Block-wise in memory order (ingest hands a transposed matrix) equals whole-matrix masks."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 1, (300, 700))
+    flat = base.reshape(-1)
+    for k, v in zip(rng.choice(flat.size, 40, replace=False), [np.inf, -np.inf, 1e39, -1e300, np.nan] * 8):
+        flat[k] = v
+    for f64 in (False, True):
+        X = {"C": base.copy(), "F": np.asfortranarray(base), "strided": base.copy()[:, ::2]}[order]
+        want = X.copy()
+        mask = np.isinf(want) | (False if f64 else np.abs(np.nan_to_num(want, nan=0.0)) > np.finfo(np.float32).max)
+        want[mask] = np.nan
+        got, counts = infinite_as_missing(X, float64=f64)
+        np.testing.assert_array_equal(got, want)
+        assert sum(counts.values()) == int(mask.sum())

@@ -38,7 +38,7 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
     """
     if not HAVE_NUMBA:
         raise GiveUp("numba not available")
-    from genotex_dask.io._fastmatrix_kernels import _POW10, OK, _parse_rows
+    from genotex_dask.io._fastmatrix_kernels import _POW10, AT_BANG, FULL, OK, _parse_rows
 
     head = lb.take_buffered()
     work = bytearray(max(2 * read_size, len(head) + read_size))
@@ -48,7 +48,6 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
     out = np.empty((max(int(rows_hint), 1024), ncols), dtype=np.float64)
     nrows = 0
     ids: list[str] = []
-    marker_nl = b"\n" + marker
     at_end = False
     while True:
         if filled == len(work):  # one line longer than the buffer: grow it (up to the reader's line bound)
@@ -68,26 +67,13 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
                 filled += 1
         filled += n
         cut = work.rfind(b"\n", 0, filled) + 1
-        if work.startswith(marker, 0, filled):
-            idx = 0
-        else:
-            idx = work.find(marker_nl, 0, cut)
-            idx = idx + 1 if idx >= 0 else -1
-        end = idx if idx >= 0 else cut
-        if end > 0:
-            # a row holds ncols tabs and a newline, so this bound needs no pass over the block; the exact
-            # count (a scan as long as the block) only when the bound exceeds the room left
-            need = nrows + end // (ncols + 1)
-            if need > out.shape[0]:
-                need = nrows + work.count(b"\n", 0, end)
-            if need > out.shape[0]:
-                grown = np.empty((max(need, out.shape[0] * 3 // 2), ncols), dtype=np.float64)
-                grown[:nrows] = out[:nrows]
-                out = grown
-            buf = np.frombuffer(work, dtype=np.uint8, count=end)
-            rows, used, status = _parse_rows(buf, ncols, out, nrows, idbuf, _POW10)
+        pos = 0  # the kernel parses the complete lines [pos, cut), stopping at a "!" line or a full `out`
+        marker_at = -1
+        while pos < cut:
+            buf = np.frombuffer(work, dtype=np.uint8, count=cut - pos, offset=pos)
+            rows, used, status, stop = _parse_rows(buf, ncols, out, nrows, idbuf, _POW10)
             del buf
-            if status != OK:
+            if status not in (OK, AT_BANG, FULL):
                 raise GiveUp("unusual cell or row")
             if rows:
                 try:
@@ -95,8 +81,18 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
                 except UnicodeDecodeError as exc:
                     raise GiveUp("non-UTF-8 probe ID") from exc
             nrows += rows
-        if idx >= 0:
-            rest = bytes(work[idx:filled])
+            pos += stop
+            if status == FULL:  # more rows than the hint: grow by half
+                grown = np.empty((out.shape[0] * 3 // 2 + 1024, ncols), dtype=np.float64)
+                grown[:nrows] = out[:nrows]
+                out = grown
+            elif status == AT_BANG:
+                if not work.startswith(marker, pos, cut):
+                    raise GiveUp("a '!' line inside the table")
+                marker_at = pos
+                break
+        if marker_at >= 0:
+            rest = bytes(work[marker_at:filled])
             nl = rest.find(b"\n")
             lb.push_back(rest[nl + 1 :] if nl >= 0 else b"")
             break

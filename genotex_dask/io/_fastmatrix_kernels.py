@@ -4,7 +4,7 @@ cache load cost about a second, which small files should not pay).  See :mod:`._
 import numba
 import numpy as np
 
-OK, GIVE_UP = 0, 1
+OK, GIVE_UP, AT_BANG, FULL = 0, 1, 2, 3
 _POW10 = np.array([10.0 ** k for k in range(23)])
 
 @numba.njit(cache=True, nogil=True)
@@ -105,21 +105,35 @@ def _parse_number(buf, s, e, pow10):
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
-    into ``idbuf``; returns (rows, bytes of idbuf used, status).  One pass: a plain number is parsed while
-    it is scanned; quoted cells and missing-value words take a second look at their few bytes."""
+    into ``idbuf``; returns (rows, bytes of idbuf used, status, offset in ``buf`` where it stopped).  One
+    pass: a plain number is parsed while it is scanned; quoted cells and missing-value words take a second
+    look at their few bytes.  It stops before a line starting with ``!`` (status AT_BANG: the table's end
+    marker, or a line the caller hands to the general reader) and before a row that ``out`` has no room
+    for (FULL), so the caller needs no pass of its own over the block to find either.
+
+    Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects, so
+    that shape is read by one character loop with no exit but the separator (the general number parser
+    branches on each part of a number and costs 2.5x as much per cell); any other cell, or more than 15
+    digits, is read again from its first byte by the general path.  Both give the same double: an integer
+    mantissa below 2**53 divided by an exact power of ten is one correctly rounded operation."""
     n = buf.shape[0]
     i = 0
     row = 0
     idpos = 0
+    last_c = ncols - 1
     while i < n:
         s = i
+        if buf[s] == 33:
+            return row, idpos, AT_BANG, s
+        if row0 + row >= out.shape[0]:
+            return row, idpos, FULL, s
         while i < n and buf[i] != 9 and buf[i] != 10:
             i += 1
         if i >= n or buf[i] != 9:
             if i - s == 0 or (i - s == 1 and buf[s] == 13):  # blank line: skip it
                 i += 1
                 continue
-            return row, idpos, GIVE_UP  # a row with no value cells
+            return row, idpos, GIVE_UP, i  # a row with no value cells
         e = i
         if e - s >= 2 and buf[s] == 34 and buf[e - 1] == 34:
             s += 1
@@ -130,7 +144,39 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
         idbuf[idpos] = 10
         idpos += 1
         i += 1  # the tab
+        r = row0 + row
         for c in range(ncols):
+            cs = i
+            neg = False
+            if i < n and buf[i] == 45:
+                neg = True
+                i += 1
+            mant = np.int64(0)
+            nd = 0  # digits, leading zeros included (a bound on the mantissa: 15 digits < 2**53)
+            frac = 0
+            dot = False
+            ch = 0
+            while i < n:
+                ch = buf[i]
+                d = np.int64(ch) - 48
+                if d >= 0 and d <= 9:
+                    mant = mant * 10 + d
+                    nd += 1
+                    if dot:
+                        frac += 1
+                elif ch == 46 and not dot:
+                    dot = True
+                else:
+                    break
+                i += 1
+            if i < n and ch == (10 if c == last_c else 9) and 0 < nd <= 15:
+                v = float(mant)
+                if frac:
+                    v = v / pow10[frac]
+                out[r, c] = -v if neg else v
+                i += 1
+                continue
+            i = cs  # anything else: the general path from the cell's first byte
             v, j, ok = _parse_number(buf, i, n, pow10)
             if ok and j < n and (buf[j] == 9 or buf[j] == 10 or buf[j] == 13):
                 i = j
@@ -139,7 +185,7 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
                 while i < n and buf[i] != 9 and buf[i] != 10:
                     i += 1
                 if i >= n:
-                    return row, idpos, GIVE_UP
+                    return row, idpos, GIVE_UP, i
                 e = i
                 if e > s and buf[e - 1] == 13:
                     e -= 1
@@ -151,15 +197,14 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
                 else:
                     v, j, ok = _parse_number(buf, s, e, pow10)
                     if not ok or j != e:
-                        return row, idpos, GIVE_UP
+                        return row, idpos, GIVE_UP, i
             if buf[i] == 13:
                 i += 1
                 if i >= n or buf[i] != 10:
-                    return row, idpos, GIVE_UP
-            last = c == ncols - 1
-            if (buf[i] == 9) == last:  # a tab after the last cell or a newline before it: ragged
-                return row, idpos, GIVE_UP
-            out[row0 + row, c] = v
+                    return row, idpos, GIVE_UP, i
+            if (buf[i] == 9) == (c == last_c):  # a tab after the last cell or a newline before it: ragged
+                return row, idpos, GIVE_UP, i
+            out[r, c] = v
             i += 1
         row += 1
-    return row, idpos, OK
+    return row, idpos, OK, i

@@ -26,7 +26,8 @@ except ImportError:  # pragma: no cover - isal is a dependency, the fallback is 
     _gz = gzip
     HAVE_ISAL = False
 
-BLOCK = 1 << 20  # bytes decompressed per refill
+BLOCK = 64 << 10  # bytes decompressed per refill (below glibc's mmap threshold: see READ_SLICE)
+READ_SLICE = 64 << 10  # bytes per decompressor call of readinto_raw
 _GZIP_MAGIC = b"\x1f\x8b"
 
 # Bounds on what a reader inflates (inputs are untrusted: a 10 MB gzip can hold 10 GB of zeros).  Each is a
@@ -164,7 +165,15 @@ class LineBuffer:
         try:
             readinto = getattr(self._stream, "readinto", None)
             if readinto is not None:
-                n = readinto(view)
+                # in slices: the decompressor allocates what it is asked for per call, and a slice below
+                # glibc's mmap threshold reuses heap memory where a 4 MB request maps, faults in and unmaps
+                # fresh pages each time (Dask workers fix that threshold at 128 KB via MALLOC_TRIM_THRESHOLD_)
+                n = 0
+                while n < len(view):
+                    got = readinto(view[n:n + READ_SLICE])
+                    if not got:
+                        break
+                    n += got
             else:
                 data = self._stream.read(len(view))
                 n = len(data)

@@ -443,7 +443,7 @@ def _digest_until(lb: LineBuffer, path: str, end_marker: bytes) -> str:
     h = hashlib.sha1()
     reader = lb.until(end_marker)
     while True:
-        block = reader.read(1 << 20)
+        block = reader.read(1 << 16)  # below glibc's mmap threshold (see _stream.READ_SLICE)
         if not block:
             break
         h.update(block)

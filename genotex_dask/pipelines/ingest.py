@@ -319,8 +319,17 @@ def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarra
     out: dict[str, int] = {}
     if not X.flags.writeable:
         X = np.array(X)
-    for lo in range(0, X.shape[0], 256):  # row blocks: the masks stay small for wide cohorts
-        block = X[lo:lo + 256]
+    # cell by cell, so walk the memory in its own order (a transposed matrix by its columns) in blocks of
+    # ~8k cells: the masks and |x| (64 KB) stay in cache and below glibc's mmap threshold instead of costing
+    # a matrix-sized temporary each
+    mem = X.T if X.flags.f_contiguous and not X.flags.c_contiguous else X
+    step = max(1, (1 << 13) // max(1, mem.shape[1] if mem.ndim == 2 else 1))
+    for lo in range(0, mem.shape[0], step):
+        block = mem[lo:lo + step]
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(block) if float64 else np.abs(block) > _F32_MAX  # the latter includes ±inf
+        if not bad.any():  # the usual case: one comparison per cell
+            continue
         inf = np.isinf(block)
         if inf.any():
             out["inf"] = out.get("inf", 0) + int(inf.sum())

@@ -67,11 +67,11 @@ def link(clinical_samples: Sequence[str], trait: np.ndarray, covariates: dict[st
     order = clinical_samples + extra
     n_c, n = len(clinical_samples), len(order)
     idx = np.array([gene_pos.get(s, -1) for s in order], dtype=np.int64)
-    Xl = np.full((n, X.shape[1]), np.nan)
     ok = idx >= 0
     if ok.all() and n == X.shape[0] and np.array_equal(idx, np.arange(n)):
-        Xl = np.asarray(X, dtype=np.float64)
+        Xl = np.asarray(X, dtype=np.float64)  # same samples, same order (the usual case): no NaN-filled matrix
     else:
+        Xl = np.full((n, X.shape[1]), np.nan)
         Xl[ok] = X[idx[ok]]
 
     def pad(v: np.ndarray) -> np.ndarray:
