@@ -15,6 +15,7 @@ a record of its inputs next to it (OUT/regress/<Trait>/.records/), so reruns ski
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import sys
@@ -24,6 +25,7 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from distributed import wait
 from tqdm import tqdm
@@ -71,9 +73,66 @@ def read_linked(url: str) -> pd.DataFrame:
         raise AnalysisInputError(f"{url}: cannot read linked cohort data: {e}") from e
 
 
-def cohort(url: str, fingerprint: str) -> _Cohort:
-    """The cohort from this worker's cache, parsing it on first use."""
-    key = (url, fingerprint)
+class _NotPlain(Exception):
+    """The linked file is not a plain numeric grid for pyarrow; pandas reads it instead."""
+
+
+_NUMERIC_KINDS = "fiub"  # float, int, unsigned, bool (pandas reads True/False as bool, then 1.0/0.0)
+
+
+HEADER_MAX_BYTES = 64 << 20  # a header line longer than this is not a linked cohort's (19k genes: ~200 kB)
+
+
+def _header_names(f) -> list[str]:
+    """The column names of a CSV's first line (pandas/pyarrow quoting rules), bounded in size."""
+    line = f.readline(HEADER_MAX_BYTES)
+    if not line.endswith(b"\n"):
+        raise _NotPlain("no complete header line")
+    return next(csv.reader([line.decode("utf-8").rstrip("\r\n")]))
+
+
+def read_linked_fast(url: str) -> pd.DataFrame:
+    """Fast mode's reader: pyarrow's CSV parser (~2-3x less CPU than pandas' on a 19k-gene cohort).
+
+    Same frame as :func:`read_linked` (pyarrow's float parsing is correctly rounded, pandas' default one
+    may differ from it in the last bit, which fast mode tolerates); anything that is not a plain grid of
+    unique column names over numbers, booleans and pandas' default missing-value spellings (duplicate or
+    empty names, text cells, "inf") is read by :func:`read_linked` instead, which names the file on error.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        try:
+            with fs.open_binary(url) as f:
+                names = _header_names(f)
+                if len(set(names)) != len(names) or any(not n for n in names[1:]) or len(names) < 2:
+                    raise _NotPlain("column names pandas would rename")
+                f.seek(0)
+                types = {n: pa.float64() for n in names[1:]}
+                types[names[0]] = pa.string()
+                t = pacsv.read_csv(f, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+                                   convert_options=pacsv.ConvertOptions(column_types=types))
+        except _NotPlain:
+            raise
+        except Exception as e:  # noqa: BLE001 - not a plain numeric grid: pandas reads it or names the cause
+            raise _NotPlain(str(e)) from e
+        if t.column_names != names:
+            raise _NotPlain("header parsed differently")
+        X = np.empty((t.num_rows, len(names) - 1), dtype=np.float64)
+        for j, col in enumerate(t.columns[1:]):
+            X[:, j] = col.to_numpy(zero_copy_only=False) if col.num_chunks != 1 else col.chunk(0).to_numpy(
+                zero_copy_only=False)
+        index = pd.Index(t.column(0).to_pylist(), name=names[0] or None)
+        return pd.DataFrame(X, index=index, columns=names[1:], copy=False)
+    except _NotPlain:
+        return read_linked(url)
+
+
+def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
+    """The cohort from this worker's cache, parsing it on first use (fast mode with pyarrow, exact mode
+    with pandas as the reference does: the two are cached apart)."""
+    key = (url, fingerprint, fast)
     with _cache_lock:
         load_lock = _loading.setdefault(key, threading.Lock())
     with load_lock:  # two threads wanting the same cohort: one parses it, the other waits and reuses it
@@ -83,7 +142,7 @@ def cohort(url: str, fingerprint: str) -> _Cohort:
                 _cache.move_to_end(key)
                 _stats["hits"] += 1
                 return c
-        c = _Cohort(url, read_linked(url))
+        c = _Cohort(url, (read_linked_fast if fast else read_linked)(url))
         with _cache_lock:
             _stats["loads"] += 1
             _cache[key] = c
@@ -144,7 +203,7 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
     """ProblemData for a planned problem, built exactly as the reference builds its arrays."""
     _single_thread_blas()
     trait, cond = spec["trait"], spec["condition"]
-    c = cohort(spec["trait_url"], spec["trait_fp"])
+    c = cohort(spec["trait_url"], spec["trait_fp"], fast)
     df = c.df
     extras: dict[str, Any] = {}
     if cond is None:
@@ -155,7 +214,7 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
         if cond not in df.columns:
             raise AnalysisInputError(f"{spec['trait_url']}: cohort marked has_{cond.lower()} lacks column {cond!r}")
     else:
-        cc = cohort(spec["cond_url"], spec["cond_fp"])
+        cc = cohort(spec["cond_url"], spec["cond_fp"], fast)
         regs = list(spec["regressors"])
         if cond not in cc.df.columns:
             raise AnalysisInputError(f"{spec['cond_url']}: no column {cond!r} for the condition")
