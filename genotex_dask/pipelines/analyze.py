@@ -426,6 +426,15 @@ def _fp(url: str) -> str:
     return json.dumps(fs.file_fingerprint(url), sort_keys=True)
 
 
+def _sample_size(cohort_info: dict, cohort_id: str) -> int | None:
+    """A cohort's sample_size from cohort_info.json when it is a plausible count (untrusted file)."""
+    try:
+        n = (cohort_info.get(cohort_id) or {}).get("sample_size")
+        return int(n) if isinstance(n, (int, float)) and 0 < n < 1e7 else None
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return None
+
+
 def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) -> tuple[list, list]:
     """(runnable problem specs, problems without cohorts [(key, reason)])."""
     infos: dict[str, dict] = {}
@@ -471,6 +480,7 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
                 "out_url": layout.significant_genes_path(out, prob.trait, prob.condition),
                 "record_url": layout.join(layout.regress_dir(out), prob.trait, ".records",
                                           f"condition_{prob.condition}.json")}
+        spec["trait_n"] = _sample_size(info(prob.trait), sel.trait_cohort)  # scheduling only
         if sel.condition_cohort is not None:
             c_url = layout.linked_data_path(out, prob.condition, sel.condition_cohort)
             spec.update(cond_cohort=sel.condition_cohort, cond_url=c_url, cond_fp=_fp(c_url))
@@ -494,21 +504,64 @@ def _up_to_date(spec: dict) -> bool:
         return False
 
 
-def _assign_workers(specs: list, workers: list[str]) -> dict[str, str]:
-    """Problems sharing a trait cohort go to one worker (its cache serves them all); balance by count."""
+# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow with samples^2 x genes,
+# i.e. with samples x file bytes (a 167 x 5,000 cohort: 16 MB, ~0.15 CPU-s of fast solves before the compiled
+# LARS path; exact mode's 35 scikit-learn fits cost ~10x that); parsing a cohort grows with its bytes
+# (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios matter: they decide which worker finishes first.
+SOLVE_S_PER_SAMPLE_BYTE = 5e-11
+READ_S_PER_BYTE = 6e-9
+EXACT_SOLVE_FACTOR = 10.0
+_DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
+
+
+def _fp_size(fp: str | None) -> int:
+    try:
+        return max(0, int(json.loads(fp).get("size") or 0)) if fp else 0
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
+def problem_seconds(spec: dict, mode: str = "fast") -> float:
+    """Estimated CPU-seconds of one problem's solves (without parsing its cohorts)."""
+    n = spec.get("trait_n") or _DEFAULT_SAMPLES
+    solve = SOLVE_S_PER_SAMPLE_BYTE * n * _fp_size(spec.get("trait_fp"))
+    return solve * (EXACT_SOLVE_FACTOR if mode == "exact" else 1.0)
+
+
+def _unit_cohorts(unit: dict) -> dict[str, float]:
+    """Cohorts a task unit parses (URL -> estimated parse seconds): every trait cohort, two-step conditions'."""
+    out = {}
+    for s in unit.get("batch", [unit]):
+        out[s["trait_url"]] = READ_S_PER_BYTE * _fp_size(s.get("trait_fp"))
+        if s.get("cond_url"):
+            out[s["cond_url"]] = READ_S_PER_BYTE * _fp_size(s.get("cond_fp"))
+    return out
+
+
+def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -> tuple[dict[str, str], list[dict]]:
+    """Route task units (fast: a cohort batch; exact: a problem) to workers, longest first, each to the worker
+    that would finish it earliest, counting a cohort's parse on a worker that has not parsed it yet.
+
+    Problems of one cohort thus stay together (the worker's cache serves them) unless moving one shortens the
+    stage by more than a re-parse costs: a big TCGA cohort's problems spread instead of ending as one
+    worker's tail.  Returns ({unit key: worker}, units in submission order: costliest first).
+    """
+    cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
+    order = sorted(units, key=lambda u: (-(cost[u["key"]] + sum(_unit_cohorts(u).values())), u["key"]))
     if not workers:
-        return {}
-    groups: dict[str, list] = {}
-    for s in specs:
-        groups.setdefault(s["trait_url"], []).append(s["key"])
-    load = {w: 0 for w in workers}
+        return {}, order
+    load = {w: 0.0 for w in workers}
+    parsed: dict[str, set[str]] = {w: set() for w in workers}
     where = {}
-    for _url, keys in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        best = min(workers, key=lambda w: (load[w], w))
-        load[best] += len(keys)
-        for k in keys:
-            where[k] = best
-    return where
+    for u in order:
+        reads = _unit_cohorts(u)
+        finish = {w: load[w] + cost[u["key"]] + sum(v for c, v in reads.items() if c not in parsed[w])
+                  for w in workers}
+        best = min(workers, key=lambda w: (finish[w], w))
+        load[best] = finish[best]
+        parsed[best].update(reads)
+        where[u["key"]] = best
+    return where, order
 
 
 # ---- the stage ---------------------------------------------------------------------------------------------
@@ -558,7 +611,6 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     todo = [s for s in specs if not _up_to_date(s)]
     skipped = [s["key"] for s in specs if s not in todo]
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"]) if todo else []
-    where = _assign_workers(todo, workers)
     def submit(s: dict, routed: bool) -> tuple[Any, list[str]]:
         """The problem's final future and every key it needs (exact mode: one task per alpha x fold)."""
         w = where.get(s["key"]) if routed else None
@@ -571,8 +623,9 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
         fut = client.submit(_fast_task_batch, s["batch"], out, pure=False, **kw)  # fast: always a batch
         return fut, [fut.key]
 
-    if mode == "fast":  # one task per cohort batch; routed like its problems
+    if mode == "fast":  # one task per cohort batch
         todo = [{"key": b[0]["key"], "batch": b} for b in _batches(todo)]
+    where, todo = _assign_workers(todo, workers, mode)
     pending = {}
     for s in todo:
         fut, keys = submit(s, routed=True)
