@@ -539,28 +539,56 @@ def _unit_cohorts(unit: dict) -> dict[str, float]:
 
 
 def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -> tuple[dict[str, str], list[dict]]:
-    """Route task units (fast: a cohort batch; exact: a problem) to workers, longest first, each to the worker
-    that would finish it earliest, counting a cohort's parse on a worker that has not parsed it yet.
+    """Route task units (fast: a cohort batch; exact: a problem) to workers by estimated cost.
 
-    Problems of one cohort thus stay together (the worker's cache serves them) unless moving one shortens the
-    stage by more than a re-parse costs: a big TCGA cohort's problems spread instead of ending as one
-    worker's tail.  Returns ({unit key: worker}, units in submission order: costliest first).
+    First whole trait cohorts, costliest first, each to the least-loaded worker (its cache then serves all
+    the cohort's problems); then, while it shortens the stage, the largest unit that fits is moved from the
+    busiest worker to the idlest, paying a second parse of its cohorts there: a big TCGA cohort's problems
+    spread instead of ending as one worker's tail.  Returns ({unit key: worker}, units in submission order:
+    costliest first).
     """
     cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
-    order = sorted(units, key=lambda u: (-(cost[u["key"]] + sum(_unit_cohorts(u).values())), u["key"]))
+    reads = {u["key"]: _unit_cohorts(u) for u in units}
+    order = sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"]))
     if not workers:
         return {}, order
-    load = {w: 0.0 for w in workers}
-    parsed: dict[str, set[str]] = {w: set() for w in workers}
-    where = {}
+    groups: dict[str, list[dict]] = {}
     for u in order:
-        reads = _unit_cohorts(u)
-        finish = {w: load[w] + cost[u["key"]] + sum(v for c, v in reads.items() if c not in parsed[w])
-                  for w in workers}
-        best = min(workers, key=lambda w: (finish[w], w))
-        load[best] = finish[best]
-        parsed[best].update(reads)
-        where[u["key"]] = best
+        groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
+    on: dict[str, list[dict]] = {w: [] for w in workers}
+    load = {w: 0.0 for w in workers}
+    uses: dict[str, dict[str, int]] = {w: {} for w in workers}  # cohort -> units on w that parse it
+
+    def delta(w: str, u: dict, sign: int) -> float:
+        """Load change of worker w when unit u is added (+1) or removed (-1)."""
+        parse = sum(v for c, v in reads[u["key"]].items() if uses[w].get(c, 0) == (0 if sign > 0 else 1))
+        return sign * (cost[u["key"]] + parse)
+
+    def move(w: str, u: dict, sign: int) -> None:
+        load[w] += delta(w, u, sign)
+        for c in reads[u["key"]]:
+            uses[w][c] = uses[w].get(c, 0) + sign
+        if sign > 0:
+            on[w].append(u)
+        else:
+            on[w].remove(u)
+
+    for _url, g in sorted(groups.items(), key=lambda kv: (-sum(cost[u["key"]] for u in kv[1]), kv[0])):
+        best = min(workers, key=lambda w: (load[w], w))
+        for u in g:
+            move(best, u, +1)
+    for _ in range(len(units)):  # each move strictly lowers the busiest worker's load
+        busy = max(workers, key=lambda w: (load[w], w))
+        idle = min(workers, key=lambda w: (load[w], w))
+        top = load[busy]
+        moves = [u for u in on[busy]
+                 if max(top + delta(busy, u, -1), load[idle] + delta(idle, u, +1)) < top - 1e-12]
+        if busy == idle or not moves:
+            break
+        u = max(moves, key=lambda u: (cost[u["key"]], u["key"]))
+        move(busy, u, -1)
+        move(idle, u, +1)
+    where = {u["key"]: w for w in workers for u in on[w]}
     return where, order
 
 
