@@ -534,10 +534,12 @@ def _up_to_date(spec: dict) -> bool:
         return False
 
 
-# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow with samples^2 x genes,
-# i.e. with samples x file bytes (a 167 x 5,000 cohort: 16 MB, ~0.15 CPU-s of fast solves before the compiled
-# LARS path; exact mode's 35 scikit-learn fits cost ~10x that); parsing a cohort grows with its bytes
-# (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios matter: they decide which worker finishes first.
+# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow about as samples^3 x
+# genes, i.e. samples^2 x file bytes (the homotopy's steps grow with the samples too: on the 1/32 GenoTEX-scale
+# corpus a 518-sample cohort's problems took ~5x a 369-sample one's, where samples^2 x genes predicts 2x); a
+# 167 x 5,000 cohort (16 MB) costs ~0.15 CPU-s of fast solves per problem, exact mode's 35 scikit-learn fits
+# ~10x that.  Parsing a cohort grows with its bytes (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios
+# matter: they decide which worker finishes first.
 SOLVE_S_PER_SAMPLE_BYTE = 5e-11
 READ_S_PER_BYTE = 6e-9
 EXACT_SOLVE_FACTOR = 10.0
@@ -554,7 +556,7 @@ def _fp_size(fp: str | None) -> int:
 def problem_seconds(spec: dict, mode: str = "fast") -> float:
     """Estimated CPU-seconds of one problem's solves (without parsing its cohorts)."""
     n = spec.get("trait_n") or _DEFAULT_SAMPLES
-    solve = SOLVE_S_PER_SAMPLE_BYTE * n * _fp_size(spec.get("trait_fp"))
+    solve = SOLVE_S_PER_SAMPLE_BYTE * n * (n / _DEFAULT_SAMPLES) * _fp_size(spec.get("trait_fp"))
     return solve * (EXACT_SOLVE_FACTOR if mode == "exact" else 1.0)
 
 
