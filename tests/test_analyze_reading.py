@@ -129,3 +129,30 @@ def test_sample_size_from_an_untrusted_cohort_info():
     for bad in ({"G": {"sample_size": "x"}}, {"G": {"sample_size": -3}}, {"G": None}, {"G": {}}, {},
                 {"G": {"sample_size": float("inf")}}):
         assert analyze._sample_size(bad, "G") is None
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_plain_files_take_the_pyarrow_path_on_local_and_fsspec_files(tmp_path, monkeypatch, where):
+    import fsspec
+
+    df = _frame(np.random.default_rng(11))
+    ref = analyze.read_linked(_write(tmp_path / "ref.csv", df))
+    url = _write(tmp_path / "GSE6.csv", df)
+    if where == "memory":
+        url = "memory://anover_reading/GSE6.csv"
+        with fsspec.open(url, "wb") as f:
+            f.write(df.to_csv().encode())
+    header = analyze._header(url, {})
+
+    def no_pandas(u):
+        raise AssertionError(f"fell back to pandas for {u}")
+
+    monkeypatch.setattr(analyze, "read_linked", no_pandas)
+    monkeypatch.setattr(analyze.pd, "read_csv", no_pandas)
+    _same_frame(analyze.read_linked_fast(url), ref)
+    assert analyze._header(url, {}) == header == ref.columns.tolist()
+
+
+def _write(path, df: pd.DataFrame) -> str:
+    df.to_csv(path)
+    return str(path)

@@ -85,10 +85,16 @@ HEADER_MAX_BYTES = 64 << 20  # a header line longer than this is not a linked co
 
 def _header_names(f) -> list[str]:
     """The column names of a CSV's first line (pandas/pyarrow quoting rules), bounded in size."""
-    line = f.readline(HEADER_MAX_BYTES)
+    line = bytearray()
+    while len(line) <= HEADER_MAX_BYTES:  # fsspec's files take no readline(limit): read in blocks
+        block = f.read(1 << 18)
+        end = block.find(b"\n")
+        line += block if end < 0 else block[:end + 1]
+        if end >= 0 or not block:
+            break
     if not line.endswith(b"\n") or line.count(b'"') % 2:  # no line end, or a quoted name spans lines
         raise _NotPlain("no complete header line")
-    return next(csv.reader([line.decode("utf-8").rstrip("\r\n")]))
+    return next(csv.reader([bytes(line).decode("utf-8").rstrip("\r\n")]))
 
 
 def read_linked_fast(url: str) -> pd.DataFrame:
@@ -438,7 +444,7 @@ def _header(url: str, memo: dict) -> list[str]:
                     if len(set(names)) != len(names) or not all(names[1:]):
                         raise _NotPlain("names pandas would rename")
                     memo[url] = names[1:]
-                except (_NotPlain, UnicodeDecodeError, csv.Error):
+                except Exception:  # noqa: BLE001 - pandas reads the header or names the cause
                     f.seek(0)
                     memo[url] = pd.read_csv(f, index_col=0, nrows=0).columns.tolist()
         except Exception as e:
