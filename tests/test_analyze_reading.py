@@ -117,6 +117,16 @@ def test_small_cohorts_keep_their_problems_on_the_worker_that_parsed_them():
     assert by_cohort[0] != by_cohort[1] and all(len(w) == 1 for w in by_cohort.values())
 
 
+def test_submission_keeps_a_cohorts_units_together_costliest_cohort_first():
+    # a two-step unit costs a condition parse more than its cohort's other units; it still stays beside them
+    a = [{"key": f"a/{i}", "batch": [_spec("a.csv", 40, 300, i)]} for i in range(3)]
+    b = [{"key": f"b/{i}", "batch": [_spec("b.csv", 40, 299, i, cond_url="c.csv" if i == 0 else None)]}
+         for i in range(3)]
+    assert analyze.problem_seconds(b[0]["batch"][0]) < analyze.problem_seconds(a[0]["batch"][0])
+    _, order = analyze._assign_workers(b + a, ["w1", "w2"])
+    assert [u["key"] for u in order] == ["a/0", "a/1", "a/2", "b/0", "b/1", "b/2"]
+
+
 def test_two_step_units_count_the_condition_cohort_parse():
     a = {"key": "a", "batch": [_spec("t.csv", 8, 167, 0, cond_url="c.csv")]}
     assert set(analyze._unit_cohorts(a)) == {"t.csv", "c.csv"}

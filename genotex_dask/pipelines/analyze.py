@@ -583,16 +583,19 @@ def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -
     the cohort's problems); then, while it shortens the stage, the largest unit that fits is moved from the
     busiest worker to the idlest, paying a second parse of its cohorts there: a big TCGA cohort's problems
     spread instead of ending as one worker's tail.  Returns ({unit key: worker}, units in submission order:
-    costliest first).
+    costliest cohort first, each cohort's units together).
     """
     cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
     reads = {u["key"]: _unit_cohorts(u) for u in units}
-    order = sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"]))
+    groups: dict[str, list[dict]] = {}
+    for u in sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"])):
+        groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
+    ranked = sorted(groups.items(), key=lambda kv: (-sum(cost[u["key"]] for u in kv[1]), kv[0]))
+    # submission order: costliest cohorts first, a cohort's units next to each other (a worker runs its tasks
+    # in that order, so its cohort cache is not churned by interleaved cohorts)
+    order = [u for _url, g in ranked for u in g]
     if not workers:
         return {}, order
-    groups: dict[str, list[dict]] = {}
-    for u in order:
-        groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
     on: dict[str, list[dict]] = {w: [] for w in workers}
     load = {w: 0.0 for w in workers}
     uses: dict[str, dict[str, int]] = {w: {} for w in workers}  # cohort -> units on w that parse it
@@ -611,7 +614,7 @@ def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -
         else:
             on[w].remove(u)
 
-    for _url, g in sorted(groups.items(), key=lambda kv: (-sum(cost[u["key"]] for u in kv[1]), kv[0])):
+    for _url, g in ranked:
         best = min(workers, key=lambda w: (load[w], w))
         for u in g:
             move(best, u, +1)
