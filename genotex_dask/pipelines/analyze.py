@@ -77,9 +77,6 @@ class _NotPlain(Exception):
     """The linked file is not a plain numeric grid for pyarrow; pandas reads it instead."""
 
 
-_NUMERIC_KINDS = "fiub"  # float, int, unsigned, bool (pandas reads True/False as bool, then 1.0/0.0)
-
-
 HEADER_MAX_BYTES = 64 << 20  # a header line longer than this is not a linked cohort's (19k genes: ~200 kB)
 
 
@@ -100,10 +97,12 @@ def _header_names(f) -> list[str]:
 def read_linked_fast(url: str) -> pd.DataFrame:
     """Fast mode's reader: pyarrow's CSV parser (~2-3x less CPU than pandas' on a 19k-gene cohort).
 
-    Same frame as :func:`read_linked` (pyarrow's float parsing is correctly rounded, pandas' default one
-    may differ from it in the last bit, which fast mode tolerates); anything that is not a plain grid of
-    unique column names over numbers, booleans and pandas' default missing-value spellings (duplicate or
-    empty names, text cells, "inf") is read by :func:`read_linked` instead, which names the file on error.
+    Same frame as :func:`read_linked`, except that pyarrow parses every number to the nearest double while
+    pandas' default parser can be a few ulps off on long mantissas (~4e-13 relative on 19-digit cells; short
+    decimals, as preprocessed cohorts hold them, come out identical), which fast mode tolerates.  A file
+    that is not a plain grid of unique, non-empty column names over numbers (inf included) and pandas'
+    default missing-value spellings (duplicate names, text or boolean cells, a ragged row) is read by
+    :func:`read_linked` instead, which names the file on error.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
