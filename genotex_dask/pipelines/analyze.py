@@ -15,6 +15,7 @@ a record of its inputs next to it (OUT/regress/<Trait>/.records/), so reruns ski
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import sys
@@ -24,6 +25,7 @@ import traceback
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from distributed import wait
 from tqdm import tqdm
@@ -71,9 +73,71 @@ def read_linked(url: str) -> pd.DataFrame:
         raise AnalysisInputError(f"{url}: cannot read linked cohort data: {e}") from e
 
 
-def cohort(url: str, fingerprint: str) -> _Cohort:
-    """The cohort from this worker's cache, parsing it on first use."""
-    key = (url, fingerprint)
+class _NotPlain(Exception):
+    """The linked file is not a plain numeric grid for pyarrow; pandas reads it instead."""
+
+
+HEADER_MAX_BYTES = 64 << 20  # a header line longer than this is not a linked cohort's (19k genes: ~200 kB)
+
+
+def _header_names(f) -> list[str]:
+    """The column names of a CSV's first line (pandas/pyarrow quoting rules), bounded in size."""
+    line = bytearray()
+    while len(line) <= HEADER_MAX_BYTES:  # fsspec's files take no readline(limit): read in blocks
+        block = f.read(1 << 18)
+        end = block.find(b"\n")
+        line += block if end < 0 else block[:end + 1]
+        if end >= 0 or not block:
+            break
+    if not line.endswith(b"\n") or line.count(b'"') % 2:  # no line end, or a quoted name spans lines
+        raise _NotPlain("no complete header line")
+    return next(csv.reader([bytes(line).decode("utf-8").rstrip("\r\n")]))
+
+
+def read_linked_fast(url: str) -> pd.DataFrame:
+    """Fast mode's reader: pyarrow's CSV parser (~2-3x less CPU than pandas' on a 19k-gene cohort).
+
+    Same frame as :func:`read_linked`, except that pyarrow parses every number to the nearest double while
+    pandas' default parser can be a few ulps off on long mantissas (~4e-13 relative on 19-digit cells; short
+    decimals, as preprocessed cohorts hold them, come out identical), which fast mode tolerates.  A file
+    that is not a plain grid of unique, non-empty column names over numbers (inf included) and pandas'
+    default missing-value spellings (duplicate names, text or boolean cells, a ragged row) is read by
+    :func:`read_linked` instead, which names the file on error.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        try:
+            with fs.open_binary(url) as f:
+                names = _header_names(f)
+                if len(set(names)) != len(names) or not all(names[1:]) or len(names) < 2:
+                    raise _NotPlain("column names pandas would rename")
+                f.seek(0)
+                types = {n: pa.float64() for n in names[1:]}
+                types[names[0]] = pa.string()
+                t = pacsv.read_csv(f, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+                                   convert_options=pacsv.ConvertOptions(column_types=types))
+        except _NotPlain:
+            raise
+        except Exception as e:  # noqa: BLE001 - not a plain numeric grid: pandas reads it or names the cause
+            raise _NotPlain(str(e)) from e
+        if t.column_names != names:
+            raise _NotPlain("header parsed differently")
+        X = np.empty((t.num_rows, len(names) - 1), dtype=np.float64)
+        for j, col in enumerate(t.columns[1:]):
+            X[:, j] = col.to_numpy(zero_copy_only=False) if col.num_chunks != 1 else col.chunk(0).to_numpy(
+                zero_copy_only=False)
+        index = pd.Index(t.column(0).to_pylist(), name=names[0] or None)
+        return pd.DataFrame(X, index=index, columns=names[1:], copy=False)
+    except _NotPlain:
+        return read_linked(url)
+
+
+def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
+    """The cohort from this worker's cache, parsing it on first use (fast mode with pyarrow, exact mode
+    with pandas as the reference does: the two are cached apart)."""
+    key = (url, fingerprint, fast)
     with _cache_lock:
         load_lock = _loading.setdefault(key, threading.Lock())
     with load_lock:  # two threads wanting the same cohort: one parses it, the other waits and reuses it
@@ -83,7 +147,7 @@ def cohort(url: str, fingerprint: str) -> _Cohort:
                 _cache.move_to_end(key)
                 _stats["hits"] += 1
                 return c
-        c = _Cohort(url, read_linked(url))
+        c = _Cohort(url, (read_linked_fast if fast else read_linked)(url))
         with _cache_lock:
             _stats["loads"] += 1
             _cache[key] = c
@@ -140,11 +204,44 @@ def _single_thread_blas() -> None:
 
 # ---- problem assembly (worker side) ----------------------------------------------------------------------
 
+def _fast_targets(spec: dict, c: _Cohort) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """(trait, condition, extras) of a fast-mode problem read straight from the cached frame.
+
+    The same values and errors as the reference's assembly in :func:`prepare`, without its copies of the
+    whole cohort (each ``drop`` copies it: ~80 MB and 0.1-0.3 CPU-s for a 518 x 19,736 cohort, per problem).
+    The two-step regressors are genes of both cohorts (never Age or Gender, problems.gene_regressors).
+    """
+    trait, cond = spec["trait"], spec["condition"]
+    cols = c.df.columns
+    extras: dict[str, Any] = {}
+    Z = None
+    if cond in problems.ONE_STEP_CONDITIONS:
+        if cond not in cols:
+            raise AnalysisInputError(f"{spec['trait_url']}: cohort marked has_{cond.lower()} lacks column {cond!r}")
+        Z = c.df[cond].to_numpy(float)
+    elif cond is not None:
+        cc = cohort(spec["cond_url"], spec["cond_fp"], True)
+        regs = list(spec["regressors"])
+        if cond not in cc.df.columns:
+            raise AnalysisInputError(f"{spec['cond_url']}: no column {cond!r} for the condition")
+        Z, extras["condition_model"] = models.predict_condition(
+            cc.df[regs].to_numpy(float), cc.df[cond].to_numpy(float), c.df[regs].to_numpy(float))
+    if trait not in cols or trait in ("Age", "Gender"):
+        raise AnalysisInputError(f"{spec['trait_url']}: no trait column {trait!r}")
+    return c.df[trait].to_numpy(float), Z, extras
+
+
 def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | None]:
     """ProblemData for a planned problem, built exactly as the reference builds its arrays."""
     _single_thread_blas()
     trait, cond = spec["trait"], spec["condition"]
-    c = cohort(spec["trait_url"], spec["trait_fp"])
+    c = cohort(spec["trait_url"], spec["trait_fp"], fast)
+    if fast:
+        Y, Z, extras = _fast_targets(spec, c)
+        parts = _fast_parts(c, trait)
+        genes, X, batch = parts["genes"], parts["X"], parts["batch"]
+        var_names = [trait] + ([cond] if cond else []) + genes
+        return _problem(spec, X, Y, Z, var_names, genes, batch, extras), parts
     df = c.df
     extras: dict[str, Any] = {}
     if cond is None:
@@ -155,7 +252,7 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
         if cond not in df.columns:
             raise AnalysisInputError(f"{spec['trait_url']}: cohort marked has_{cond.lower()} lacks column {cond!r}")
     else:
-        cc = cohort(spec["cond_url"], spec["cond_fp"])
+        cc = cohort(spec["cond_url"], spec["cond_fp"], fast)
         regs = list(spec["regressors"])
         if cond not in cc.df.columns:
             raise AnalysisInputError(f"{spec['cond_url']}: no column {cond!r} for the condition")
@@ -169,23 +266,20 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
     Y = df[trait].to_numpy(float)
     Z = df[cond].to_numpy(float) if cond is not None else None
     drop = [trait] if cond is None else [trait, cond]
-    related = spec["related"]
-    if fast:
-        parts = _fast_parts(c, trait)
-        genes, X, batch = parts["genes"], parts["X"], parts["batch"]
-        var_names = [trait] + ([cond] if cond else []) + genes
-    else:
-        Xdf = df.drop(columns=drop)
-        genes, X = Xdf.columns.tolist(), Xdf.to_numpy(dtype=float)
-        var_names = df.columns.tolist()
-        batch = models.batch_effect_test(X)
-        parts = None
+    Xdf = df.drop(columns=drop)
+    genes, X = Xdf.columns.tolist(), Xdf.to_numpy(dtype=float)
+    return _problem(spec, X, Y, Z, df.columns.tolist(), genes, models.batch_effect_test(X), extras), None
+
+
+def _problem(spec: dict, X: np.ndarray, Y: np.ndarray, Z: np.ndarray | None, var_names: list[str],
+             genes: list[str], batch: models.BatchTest, extras: dict) -> tuning.ProblemData:
     gene_set = set(genes)
-    data = tuning.ProblemData(trait, cond, X, Y, Z, var_names, genes, [g for g in related if g in gene_set],
+    data = tuning.ProblemData(spec["trait"], spec["condition"], X, Y, Z, var_names, genes,
+                              [g for g in spec["related"] if g in gene_set],
                               models.LMM if batch.fires else models.LASSO, extras)
     data.extras["batch_effect"] = {"fires": batch.fires, "max_normalized_gap": batch.max_gap,
                                    "threshold": batch.threshold, "batch_rule_could_fire": batch.could_fire}
-    return data, parts
+    return data
 
 
 # ---- tasks -----------------------------------------------------------------------------------------------
@@ -335,10 +429,23 @@ def _worker_cache_stats() -> dict:
 # ---- planning (client side) --------------------------------------------------------------------------------
 
 def _header(url: str, memo: dict) -> list[str]:
+    """A linked file's column names (without the index column), as pandas names them.
+
+    The header line is split with the csv module (pandas' ``nrows=0`` builds an empty Series per column:
+    0.3 CPU-s for 5,000 genes, on the client, for every two-step problem); a header pandas would rewrite
+    (duplicate or empty names, no line end) is read by pandas itself.
+    """
     if url not in memo:
         try:
             with fs.open_binary(url) as f:
-                memo[url] = pd.read_csv(f, index_col=0, nrows=0).columns.tolist()
+                try:
+                    names = _header_names(f)
+                    if len(set(names)) != len(names) or not all(names[1:]):
+                        raise _NotPlain("names pandas would rename")
+                    memo[url] = names[1:]
+                except Exception:  # noqa: BLE001 - pandas reads the header or names the cause
+                    f.seek(0)
+                    memo[url] = pd.read_csv(f, index_col=0, nrows=0).columns.tolist()
         except Exception as e:
             raise AnalysisInputError(f"{url}: cannot read header: {e}") from e
     return memo[url]
@@ -352,6 +459,15 @@ def _fp_stable(fp: str) -> dict:
 
 def _fp(url: str) -> str:
     return json.dumps(fs.file_fingerprint(url), sort_keys=True)
+
+
+def _sample_size(cohort_info: dict, cohort_id: str) -> int | None:
+    """A cohort's sample_size from cohort_info.json when it is a plausible count (untrusted file)."""
+    try:
+        n = (cohort_info.get(cohort_id) or {}).get("sample_size")
+        return int(n) if isinstance(n, (int, float)) and 0 < n < 1e7 else None
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return None
 
 
 def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) -> tuple[list, list]:
@@ -399,6 +515,7 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
                 "out_url": layout.significant_genes_path(out, prob.trait, prob.condition),
                 "record_url": layout.join(layout.regress_dir(out), prob.trait, ".records",
                                           f"condition_{prob.condition}.json")}
+        spec["trait_n"] = _sample_size(info(prob.trait), sel.trait_cohort)  # scheduling only
         if sel.condition_cohort is not None:
             c_url = layout.linked_data_path(out, prob.condition, sel.condition_cohort)
             spec.update(cond_cohort=sel.condition_cohort, cond_url=c_url, cond_fp=_fp(c_url))
@@ -422,21 +539,97 @@ def _up_to_date(spec: dict) -> bool:
         return False
 
 
-def _assign_workers(specs: list, workers: list[str]) -> dict[str, str]:
-    """Problems sharing a trait cohort go to one worker (its cache serves them all); balance by count."""
+# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow about as samples^3 x
+# genes, i.e. samples^2 x file bytes (the homotopy's steps grow with the samples too: on the 1/32 GenoTEX-scale
+# corpus a 518-sample cohort's problems took ~5x a 369-sample one's, where samples^2 x genes predicts 2x); a
+# 167 x 5,000 cohort (16 MB) costs ~0.15 CPU-s of fast solves per problem, exact mode's 35 scikit-learn fits
+# ~10x that.  Parsing a cohort grows with its bytes (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios
+# matter: they decide which worker finishes first.
+SOLVE_S_PER_SAMPLE_BYTE = 5e-11
+READ_S_PER_BYTE = 6e-9
+EXACT_SOLVE_FACTOR = 10.0
+_DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
+
+
+def _fp_size(fp: str | None) -> int:
+    try:
+        return max(0, int(json.loads(fp).get("size") or 0)) if fp else 0
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
+def problem_seconds(spec: dict, mode: str = "fast") -> float:
+    """Estimated CPU-seconds of one problem's solves (without parsing its cohorts)."""
+    n = spec.get("trait_n") or _DEFAULT_SAMPLES
+    solve = SOLVE_S_PER_SAMPLE_BYTE * n * (n / _DEFAULT_SAMPLES) * _fp_size(spec.get("trait_fp"))
+    return solve * (EXACT_SOLVE_FACTOR if mode == "exact" else 1.0)
+
+
+def _unit_cohorts(unit: dict) -> dict[str, float]:
+    """Cohorts a task unit parses (URL -> estimated parse seconds): every trait cohort, two-step conditions'."""
+    out = {}
+    for s in unit.get("batch", [unit]):
+        out[s["trait_url"]] = READ_S_PER_BYTE * _fp_size(s.get("trait_fp"))
+        if s.get("cond_url"):
+            out[s["cond_url"]] = READ_S_PER_BYTE * _fp_size(s.get("cond_fp"))
+    return out
+
+
+def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -> tuple[dict[str, str], list[dict]]:
+    """Route task units (fast: a cohort batch; exact: a problem) to workers by estimated cost.
+
+    First whole trait cohorts, costliest first, each to the least-loaded worker (its cache then serves all
+    the cohort's problems); then, while it shortens the stage, the largest unit that fits is moved from the
+    busiest worker to the idlest, paying a second parse of its cohorts there: a big TCGA cohort's problems
+    spread instead of ending as one worker's tail.  Returns ({unit key: worker}, units in submission order:
+    costliest cohort first, each cohort's units together).
+    """
+    cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
+    reads = {u["key"]: _unit_cohorts(u) for u in units}
+    groups: dict[str, list[dict]] = {}
+    for u in sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"])):
+        groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
+    ranked = sorted(groups.items(), key=lambda kv: (-sum(cost[u["key"]] for u in kv[1]), kv[0]))
+    # submission order: costliest cohorts first, a cohort's units next to each other (a worker runs its tasks
+    # in that order, so its cohort cache is not churned by interleaved cohorts)
+    order = [u for _url, g in ranked for u in g]
     if not workers:
-        return {}
-    groups: dict[str, list] = {}
-    for s in specs:
-        groups.setdefault(s["trait_url"], []).append(s["key"])
-    load = {w: 0 for w in workers}
-    where = {}
-    for _url, keys in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        return {}, order
+    on: dict[str, list[dict]] = {w: [] for w in workers}
+    load = {w: 0.0 for w in workers}
+    uses: dict[str, dict[str, int]] = {w: {} for w in workers}  # cohort -> units on w that parse it
+
+    def delta(w: str, u: dict, sign: int) -> float:
+        """Load change of worker w when unit u is added (+1) or removed (-1)."""
+        parse = sum(v for c, v in reads[u["key"]].items() if uses[w].get(c, 0) == (0 if sign > 0 else 1))
+        return sign * (cost[u["key"]] + parse)
+
+    def move(w: str, u: dict, sign: int) -> None:
+        load[w] += delta(w, u, sign)
+        for c in reads[u["key"]]:
+            uses[w][c] = uses[w].get(c, 0) + sign
+        if sign > 0:
+            on[w].append(u)
+        else:
+            on[w].remove(u)
+
+    for _url, g in ranked:
         best = min(workers, key=lambda w: (load[w], w))
-        load[best] += len(keys)
-        for k in keys:
-            where[k] = best
-    return where
+        for u in g:
+            move(best, u, +1)
+    for _ in range(len(units)):  # each move strictly lowers the busiest worker's load
+        busy = max(workers, key=lambda w: (load[w], w))
+        idle = min(workers, key=lambda w: (load[w], w))
+        top = load[busy]
+        moves = [u for u in on[busy]
+                 if max(top + delta(busy, u, -1), load[idle] + delta(idle, u, +1)) < top - 1e-12]
+        if busy == idle or not moves:
+            break
+        u = max(moves, key=lambda u: (cost[u["key"]], u["key"]))
+        move(busy, u, -1)
+        move(idle, u, +1)
+    where = {u["key"]: w for w in workers for u in on[w]}
+    return where, order
 
 
 # ---- the stage ---------------------------------------------------------------------------------------------
@@ -486,7 +679,6 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     todo = [s for s in specs if not _up_to_date(s)]
     skipped = [s["key"] for s in specs if s not in todo]
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"]) if todo else []
-    where = _assign_workers(todo, workers)
     def submit(s: dict, routed: bool) -> tuple[Any, list[str]]:
         """The problem's final future and every key it needs (exact mode: one task per alpha x fold)."""
         w = where.get(s["key"]) if routed else None
@@ -499,8 +691,9 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
         fut = client.submit(_fast_task_batch, s["batch"], out, pure=False, **kw)  # fast: always a batch
         return fut, [fut.key]
 
-    if mode == "fast":  # one task per cohort batch; routed like its problems
+    if mode == "fast":  # one task per cohort batch
         todo = [{"key": b[0]["key"], "batch": b} for b in _batches(todo)]
+    where, todo = _assign_workers(todo, workers, mode)
     pending = {}
     for s in todo:
         fut, keys = submit(s, routed=True)

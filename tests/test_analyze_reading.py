@@ -1,0 +1,168 @@
+"""Fast mode's linked-cohort reader and header split against pandas (the reference's reader), and the
+cost-balanced routing of analyze tasks to workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genotex_dask.pipelines import analyze
+
+
+def _frame(rng, n=30, p=12) -> pd.DataFrame:
+    df = pd.DataFrame(rng.normal(size=(n, p)) * 10.0 ** rng.integers(-3, 4, size=p),
+                      index=[f"GSM{i}" for i in range(n)], columns=[f"G{j}" for j in range(p)])
+    df.insert(0, "Trait", rng.integers(0, 2, size=n))
+    df.insert(1, "Age", rng.integers(20, 90, size=n).astype(float))
+    return df
+
+
+def _same_frame(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert a.columns.tolist() == b.columns.tolist()
+    assert [str(i) for i in a.index] == [str(i) for i in b.index]
+    assert a.dtypes.unique().tolist() == b.dtypes.unique().tolist() == [np.dtype(float)]
+    # pandas' default float parser is not correctly rounded (off by up to ~4e-13 relative on 19-digit
+    # cells); pyarrow's is (checked against Python's float() below)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, atol=0)
+    assert np.array_equal(np.isnan(a.to_numpy()), np.isnan(b.to_numpy()))
+
+
+def test_fast_reader_equals_pandas_on_a_linked_file_with_missing_values(tmp_path):
+    rng = np.random.default_rng(3)
+    df = _frame(rng)
+    f = tmp_path / "GSE1.csv"
+    df.iloc[3, 4] = df.iloc[7, 2] = np.nan  # written as empty cells
+    # pandas' default missing spellings and short rounded values, as preprocessed files hold them
+    f.write_text(df.to_csv() + "GSM_x,1,NA,0.5,nan,,1.25,-3,7e-3,NaN,0,0,0,0,0\n")
+    fast, ref = analyze.read_linked_fast(str(f)), analyze.read_linked(str(f))
+    assert np.isnan(ref.to_numpy()).sum() >= 5
+    _same_frame(fast, ref)
+    rows = list(csv.reader(f.read_text().splitlines()))[1:]
+    exact = np.array([[float(v) if v not in ("", "NA") else np.nan for v in r[1:]] for r in rows])
+    assert np.array_equal(fast.to_numpy(), exact, equal_nan=True)  # correctly rounded, cell for cell
+
+
+@pytest.mark.parametrize("header", ['"",A,A,B\n', ',A,,B\n', ',"A, B",C,D\n', ',"A\nB",C,D\n'])
+def test_headers_pandas_would_rewrite_are_read_by_pandas(tmp_path, header):
+    """Duplicate, empty and quoted names: the fast reader and the planner's header give pandas' names."""
+    f = tmp_path / "GSE2.csv"
+    f.write_text(header + "s1,1,2,3\ns2,4,5.5,6\n")
+    ref = analyze.read_linked(str(f))
+    _same_frame(analyze.read_linked_fast(str(f)), ref)
+    assert analyze._header(str(f), {}) == ref.columns.tolist()
+
+
+def test_text_cell_falls_back_to_pandas_and_names_the_file(tmp_path):
+    f = tmp_path / "GSE3.csv"
+    f.write_text(",T,G1\ns1,1,2.5\ns2,0,oops\n")
+    with pytest.raises(analyze.AnalysisInputError, match="GSE3.csv"):
+        analyze.read_linked_fast(str(f))
+    g = tmp_path / "GSE4.csv"
+    g.write_text(",T,G1\ns1,True,2.5\ns2,False,1\n")  # pandas reads booleans and casts them to 1.0/0.0
+    _same_frame(analyze.read_linked_fast(str(g)), analyze.read_linked(str(g)))
+
+
+def test_fast_and_exact_reads_are_cached_apart(tmp_path):
+    f = tmp_path / "GSE5.csv"
+    _frame(np.random.default_rng(5)).to_csv(f)
+    analyze.clear_cache()
+    fast = analyze.cohort(str(f), "fp", fast=True)
+    exact = analyze.cohort(str(f), "fp")
+    assert fast is not exact and analyze.cohort(str(f), "fp") is exact
+    assert analyze.cache_stats() == {"loads": 2, "hits": 1}
+    analyze.clear_cache()
+
+
+# ---- routing -----------------------------------------------------------------------------------------------
+
+def _spec(url: str, mb: int, n: int, i: int, cond_url: str | None = None) -> dict:
+    s = {"key": f"{url}/{i}", "trait_url": url, "trait_fp": json.dumps({"size": mb << 20}), "trait_n": n}
+    if cond_url:
+        s.update(cond_url=cond_url, cond_fp=json.dumps({"size": 8 << 20}))
+    return s
+
+
+def _loads(where: dict, units: list[dict], mode: str = "fast") -> dict:
+    out: dict = {}
+    for u in units:
+        out[where[u["key"]]] = out.get(where[u["key"]], 0) + sum(
+            analyze.problem_seconds(s, mode) for s in u.get("batch", [u]))
+    return out
+
+
+def test_a_big_cohort_spreads_instead_of_ending_as_one_workers_tail():
+    # one TCGA-size cohort with 3 problems (each its own task) and six small cohorts of 1-2 problems
+    big = [{"key": f"big/{i}", "batch": [_spec("big.csv", 140, 700, i)]} for i in range(3)]
+    small = [{"key": f"s{c}", "batch": [_spec(f"s{c}.csv", 8, 167, i) for i in range(1 + c % 2)]}
+             for c in range(6)]
+    where, order = analyze._assign_workers(small + big, ["w1", "w2"])
+    assert [u["key"] for u in order[:3]] == ["big/0", "big/1", "big/2"]  # costliest submitted first
+    assert {where[f"big/{i}"] for i in range(3)} == {"w1", "w2"}
+    loads = _loads(where, small + big)
+    assert max(loads.values()) / min(loads.values()) < 2.1  # 3 equal big tasks on 2 workers: 2 vs 1 + smalls
+    # balancing by count (the old rule) would put all three on one worker: 3 big vs the small ones
+    assert max(loads.values()) < 3 * analyze.problem_seconds(big[0]["batch"][0])
+
+
+def test_small_cohorts_keep_their_problems_on_the_worker_that_parsed_them():
+    # one unit per problem (exact mode's units; fast mode's when a cohort's problems are split): two equal
+    # cohorts of three problems each end up one per worker, each cohort parsed once
+    units = [_spec(f"c{c}.csv", 8, 167, i) for c in range(2) for i in range(3)]
+    where, _ = analyze._assign_workers(units, ["w1", "w2"], mode="fast")
+    by_cohort = {c: {where[u["key"]] for u in units if u["trait_url"] == f"c{c}.csv"} for c in range(2)}
+    assert by_cohort[0] != by_cohort[1] and all(len(w) == 1 for w in by_cohort.values())
+
+
+def test_submission_keeps_a_cohorts_units_together_costliest_cohort_first():
+    # a two-step unit costs a condition parse more than its cohort's other units; it still stays beside them
+    a = [{"key": f"a/{i}", "batch": [_spec("a.csv", 40, 300, i)]} for i in range(3)]
+    b = [{"key": f"b/{i}", "batch": [_spec("b.csv", 40, 299, i, cond_url="c.csv" if i == 0 else None)]}
+         for i in range(3)]
+    assert analyze.problem_seconds(b[0]["batch"][0]) < analyze.problem_seconds(a[0]["batch"][0])
+    _, order = analyze._assign_workers(b + a, ["w1", "w2"])
+    assert [u["key"] for u in order] == ["a/0", "a/1", "a/2", "b/0", "b/1", "b/2"]
+
+
+def test_two_step_units_count_the_condition_cohort_parse():
+    a = {"key": "a", "batch": [_spec("t.csv", 8, 167, 0, cond_url="c.csv")]}
+    assert set(analyze._unit_cohorts(a)) == {"t.csv", "c.csv"}
+    where, order = analyze._assign_workers([a], [])
+    assert where == {} and order == [a]
+
+
+def test_sample_size_from_an_untrusted_cohort_info():
+    assert analyze._sample_size({"G": {"sample_size": 120}}, "G") == 120
+    for bad in ({"G": {"sample_size": "x"}}, {"G": {"sample_size": -3}}, {"G": None}, {"G": {}}, {},
+                {"G": {"sample_size": float("inf")}}):
+        assert analyze._sample_size(bad, "G") is None
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_plain_files_take_the_pyarrow_path_on_local_and_fsspec_files(tmp_path, monkeypatch, where):
+    import fsspec
+
+    df = _frame(np.random.default_rng(11))
+    ref = analyze.read_linked(_write(tmp_path / "ref.csv", df))
+    url = _write(tmp_path / "GSE6.csv", df)
+    if where == "memory":
+        url = "memory://anover_reading/GSE6.csv"
+        with fsspec.open(url, "wb") as f:
+            f.write(df.to_csv().encode())
+    header = analyze._header(url, {})
+
+    def no_pandas(u):
+        raise AssertionError(f"fell back to pandas for {u}")
+
+    monkeypatch.setattr(analyze, "read_linked", no_pandas)
+    monkeypatch.setattr(analyze.pd, "read_csv", no_pandas)
+    _same_frame(analyze.read_linked_fast(url), ref)
+    assert analyze._header(url, {}) == header == ref.columns.tolist()
+
+
+def _write(path, df: pd.DataFrame) -> str:
+    df.to_csv(path)
+    return str(path)
