@@ -264,7 +264,7 @@ class GridSolution:
     intercept: np.ndarray       # k
     rel_gap: np.ndarray         # duality gap / P(0) per grid value
     kkt_violation: np.ndarray   # max_j |x_j' r| / (n alpha) - 1, <= 0 when optimal
-    rounds: int
+    rounds: int                 # working-set growths: walks resumed after KKT violations (1 = none needed)
     working_set: int
 
 
