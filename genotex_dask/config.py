@@ -41,6 +41,18 @@ def positive_int(key: str) -> int:
     return n
 
 
+def fraction(key: str) -> float:
+    """A setting in (0, 1]; a wrong value is one line naming the key."""
+    v = get(key)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a number in (0, 1], got {v!r}") from None
+    if not 0 < x <= 1:
+        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a number in (0, 1], got {v!r}")
+    return x
+
+
 def scheduler_address() -> str | None:
     """Dask's own ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS`` or YAML), if any."""
     return dask.config.get("scheduler-address", default=None) or None

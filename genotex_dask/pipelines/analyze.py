@@ -56,6 +56,15 @@ class _Cohort:
         self.fast: dict[str, Any] = {}
         self.lock = threading.Lock()
 
+    def nbytes(self) -> int:
+        """Bytes held: the frame and, per trait, the gene matrix, its standardized copy and fold designs
+        (~8x the matrix once fast mode has used it)."""
+        n = int(self.df.memory_usage(index=True, deep=False).sum())
+        for parts in list(self.fast.values()):
+            n += parts["X"].nbytes + parts["Xn"].nbytes
+            n += sum(d.Xtr.nbytes + d.Xte.nbytes for d in parts["designs"])
+        return n
+
 
 _cache: OrderedDict[tuple, _Cohort] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -129,6 +138,8 @@ def read_linked_fast(url: str) -> pd.DataFrame:
             X[:, j] = col.to_numpy(zero_copy_only=False) if col.num_chunks != 1 else col.chunk(0).to_numpy(
                 zero_copy_only=False)
         index = pd.Index(t.column(0).to_pylist(), name=names[0] or None)
+        del t
+        pa.default_memory_pool().release_unused()  # the parsed table's buffers back to the OS, not kept pooled
         return pd.DataFrame(X, index=index, columns=names[1:], copy=False)
     except _NotPlain:
         return read_linked(url)
@@ -157,6 +168,42 @@ def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
         return c
 
 
+def _cache_budget() -> int | None:
+    """Bytes the cohort cache may hold on this worker: ``analyze.cache-memory`` of its memory limit.
+
+    Why bytes and not only a count: at GenoTEX scale one TCGA-size cohort (1,400 samples x 19,700 genes) holds
+    ~1.8 GB once fast mode has derived its fold designs, and Dask pauses a worker at 80% of its limit; a paused
+    worker starts no task, so nothing would ever evict the cohorts that keep it paused (seen on a 1/8 sample).
+    Outside a worker (tests, synchronous runs) the count limit alone applies.
+    """
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ValueError, AttributeError):
+        return None
+    return int(gconfig.fraction("analyze.cache-memory") * limit) if limit else None
+
+
+def _trim_cache(keep: tuple) -> None:
+    """Evict least recently used cohorts (never those in ``keep``, the running problem's) beyond the budget."""
+    budget = _cache_budget()
+    if budget is None:
+        return
+    with _cache_lock:
+        sizes = {k: c.nbytes() for k, c in _cache.items()}
+        total = sum(sizes.values())
+        for k in list(_cache):
+            if total <= budget:
+                break
+            if k in keep:
+                continue
+            _cache.pop(k)
+            _loading.pop(k, None)
+            total -= sizes[k]
+            _stats["evicted_for_memory"] = _stats.get("evicted_for_memory", 0) + 1
+
+
 def cache_stats() -> dict:
     """Loads and hits of this process's cohort cache (tests and benchmarks read it on workers)."""
     return dict(_stats)
@@ -166,6 +213,7 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
         _problems.clear()
+        _stats.clear()
         _stats.update(loads=0, hits=0)
 
 
@@ -231,6 +279,11 @@ def _fast_targets(spec: dict, c: _Cohort) -> tuple[np.ndarray, np.ndarray | None
     return c.df[trait].to_numpy(float), Z, extras
 
 
+def _keys(spec: dict, fast: bool) -> tuple:
+    """Cache keys of the cohorts a problem uses."""
+    return ((spec["trait_url"], spec["trait_fp"], fast), (spec.get("cond_url"), spec.get("cond_fp"), fast))
+
+
 def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | None]:
     """ProblemData for a planned problem, built exactly as the reference builds its arrays."""
     _single_thread_blas()
@@ -239,6 +292,7 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
     if fast:
         Y, Z, extras = _fast_targets(spec, c)
         parts = _fast_parts(c, trait)
+        _trim_cache(_keys(spec, fast))
         genes, X, batch = parts["genes"], parts["X"], parts["batch"]
         var_names = [trait] + ([cond] if cond else []) + genes
         return _problem(spec, X, Y, Z, var_names, genes, batch, extras), parts
@@ -268,6 +322,7 @@ def prepare(spec: dict, fast: bool = False) -> tuple[tuning.ProblemData, dict | 
     drop = [trait] if cond is None else [trait, cond]
     Xdf = df.drop(columns=drop)
     genes, X = Xdf.columns.tolist(), Xdf.to_numpy(dtype=float)
+    _trim_cache(_keys(spec, fast))
     return _problem(spec, X, Y, Z, df.columns.tolist(), genes, models.batch_effect_test(X), extras), None
 
 

@@ -252,17 +252,31 @@ def test_analyze_survives_losing_every_worker_at_once(corpus, reference, dask_cl
 # ---- (c) the client interrupted with SIGINT, then rerun ------------------------------------------
 
 def test_sigint_then_rerun_resumes_without_recomputing(corpus, reference, dask_cluster, tmp_path):
-    out = tmp_path / "out"
-    for sub in ("preprocess", "preprocess_meta", "preprocess_store"):  # analysis starts from these
-        shutil.copytree(Path(reference["out"]) / sub, out / sub)
-    (out / "preprocess" / "run_summary.json").unlink()
-    out = str(out)
-    total = len(_problems(reference["out"]))
+    # Exact mode: each problem is 36 tasks (7 values x 5 folds + the final fit), so after the first problem is
+    # written the others are still far from done when the interrupt lands (fast-mode problems on this small
+    # corpus take milliseconds: all of them could finish between the first write and the signal).
+    outs = {}
+    for name in ("out", "straight"):
+        outs[name] = tmp_path / name
+        for sub in ("preprocess", "preprocess_meta", "preprocess_store"):  # analysis starts from these
+            shutil.copytree(Path(reference["out"]) / sub, outs[name] / sub)
+        (outs[name] / "preprocess" / "run_summary.json").unlink()
+    out, straight = str(outs["out"]), str(outs["straight"])
     env = dict(os.environ)
     env.pop(cluster.SCHEDULER_ENV, None)
-    env["DASK_GENOTEX_DASK__ANALYZE__BATCH_PROBLEMS"] = "1"  # one problem per task: more tasks than workers
-    args = ["analyze", corpus, "--out", out, "--scheduler", dask_cluster.address, "--no-progress"]
-    p = _cli(*args, env=env)
+    env["DASK_GENOTEX_DASK__ANALYZE__BATCH_PROBLEMS"] = "1"
+
+    def args(o: str) -> list[str]:
+        return ["analyze", corpus, "--out", o, "--mode", "exact", "--scheduler", dask_cluster.address,
+                "--no-progress"]
+
+    p = _cli(*args(straight), env=env)  # the same analysis without an interrupt: what the resumed run must equal
+    _, stderr = p.communicate(timeout=300)
+    assert p.returncode == 0, stderr.decode()[-3000:]
+    total = len(_problems(straight))
+    assert total == len(_problems(reference["out"]))
+
+    p = _cli(*args(out), env=env)
     deadline = time.monotonic() + 120
     while not _problems(out):
         assert p.poll() is None, f"analyze ended before any problem was written: {p.stderr.read().decode()}"
@@ -281,13 +295,13 @@ def test_sigint_then_rerun_resumes_without_recomputing(corpus, reference, dask_c
     finished = _problems(out)
     assert 0 < len(finished) < total, f"interrupt came too late to test resuming ({len(finished)}/{total})"
 
-    p = _cli(*args, env=env)
-    stdout, stderr = p.communicate(timeout=120)
+    p = _cli(*args(out), env=env)
+    stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 0, stderr.decode()[-3000:]
     summary = fs.read_json(layout.join(layout.regress_dir(out), "run_summary.json"))
     assert summary["skipped_up_to_date"] == len(finished), summary
     assert summary["written"] == total - len(finished) and summary["failed"] == 0, summary
-    assert_same_outputs(out, reference["out"])
+    assert_same_outputs(out, straight)
     assert_nothing_partial(out)
 
 
