@@ -329,6 +329,11 @@ def _corpus(base: Path, k: int) -> tuple[Path, dict]:
                   "cpu_s": round(time.process_time() - c0, 1), **{x: r[x] for x in r if x not in ("out", "params")}}
 
 
+def _factors(main: dict) -> dict[str, float]:
+    """The per-stage factors the projection used (any worker count's entry holds them)."""
+    return next(iter(main["projection"].values()), {}).get("factors", {})
+
+
 def to_markdown(res: dict) -> str:
     main = res["main"]
     k = res["fraction"]
@@ -358,24 +363,31 @@ def to_markdown(res: dict) -> str:
         f"Disk: store {r['disk_mb']['store']} MB, preprocessed outputs {r['disk_mb']['preprocess_out']} MB, "
         f"regression outputs {r['disk_mb']['regress_out']} MB.",
         f"Planted truth (fast mode): {json.dumps(r.get('planted_truth'))}.", "",
-        f"## Projection to the full corpus ({k}x this sample's tasks)", "",
+        f"## Projection to the full corpus (this sample's tasks x{k}, scaled per stage to the full corpus's work)", "",
+        "Work of the full corpus over this sample's, per stage, from synth's plan (analyze: problems x largest "
+        f"cohort's samples^{main.get('beta', DEFAULT_BETA)}, the exponent fitted on this sample's problems): " +
+        ", ".join(f"{st} {f}x" for st, f in _factors(main).items()) + ".", "",
         "| workers | " + " | ".join(STAGES) + " | total |", "|---:|" + "---:|" * (len(STAGES) + 1),
     ]
     for w, p in main["projection"].items():
         lines.append(f"| {w} | " + " | ".join(str(p["stages"].get(s, "")) for s in STAGES) +
                      f" | {p['total_s']} s ({p['total_s'] / 60:.1f} min) |")
-    cpu_full = k * (r["total_worker_cpu_s"] + r["total_client_scheduler_cpu_s"])
+    fac = _factors(main)
+    cpu_full = sum((s["worker_cpu_s"] + s["client_scheduler_cpu_s"]) * fac.get(st, k) for st, s in r["stages"].items())
     lines += ["", "The 2-worker row is the full corpus on this machine at the load measured (target: 30 minutes); task "
               "durations are wall times, so a loaded machine inflates them.",
               f"CPU view (load-independent): this sample used {r['total_worker_cpu_s']} worker CPU-s + "
               f"{r['total_client_scheduler_cpu_s']} client/scheduler CPU-s, so the full corpus needs about "
               f"{cpu_full / 3600:.1f} core-hours: at best {cpu_full / 2 / 60:.0f} minutes on 2 dedicated cores "
-              f"(GenoTEX's reference: about 10.5 core-hours). Per stage (worker CPU-s x {k}): " +
-              ", ".join(f"{st} {s['worker_cpu_s'] * k / 3600:.2f} h" for st, s in r["stages"].items()) + "."]
+              "(GenoTEX's reference: about 10.5 core-hours). Per stage (worker CPU-s x the stage's factor): " +
+              ", ".join(f"{st} {s['worker_cpu_s'] * fac.get(st, k) / 3600:.2f} h" for st, s in r["stages"].items())
+              + "."]
     if res.get("check"):
         ch = res["check"]
         lines += ["", f"## Model check: the 1/{k} run predicted from the 1/{ch['fraction']} run "
-                  f"({ch['fraction'] // k}x its tasks, {main['run']['workers']} workers)", "",
+                  f"(its tasks x{ch['fraction'] // k}, scaled per stage by the plans' work ratio: " +
+                  ", ".join(f"{st} {f}x" for st, f in (ch.get("factors") or {}).items()) +
+                  f"; {main['run']['workers']} workers)", "",
                   "| stage | predicted s | measured s | error |", "|---|---:|---:|---:|"]
         for stage, e in ch["errors"].items():
             lines.append(f"| {stage} | {e['predicted']} | {e['measured']} | {e['error_pct']}% |")
@@ -393,10 +405,10 @@ def to_markdown(res: dict) -> str:
                 lines.append(f"| {stage} | {round(p_, 1)} | {m_} | {err} | "
                              f"{small['stages'][stage]['load_avg_end'][0]:.1f} / "
                              f"{r['stages'][stage]['load_avg_end'][0]:.1f} |")
-            lines.append("Problems: the samples hold " + f"{res['check_run']['corpus'].get('problems')} and "
-                         f"{c.get('problems')} problems ({c.get('cohorts')} vs "
-                         f"{res['check_run']['corpus'].get('cohorts')} cohorts): a 1/k sample of 132 traits is "
-                         "only roughly proportional, and analysis cost follows the few largest (TCGA) cohorts.")
+            lines.append("Samples: " + f"{res['check_run']['corpus'].get('problems')} and {c.get('problems')} "
+                         f"problems, {res['check_run']['corpus'].get('cohorts')} and {c.get('cohorts')} cohorts; a 1/k "
+                         "sample of 132 traits is only roughly proportional and analysis cost follows the few "
+                         "largest (TCGA-size) cohorts, hence the plan's work ratios rather than k.")
     if res.get("scaling"):
         sc = res["scaling"]
         lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",

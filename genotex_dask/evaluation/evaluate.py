@@ -497,7 +497,7 @@ def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, t
     if report_url:
         from genotex_dask.evaluation.report import write_report
 
-        write_report(report_url, result, max_coef_plots=max_coef_plots)
+        write_report(report_url, result, max_coef_plots=max_coef_plots, client=client)
     fs.write_json_atomic(metrics_url, result, indent=1)
     summary = {"metrics_path": metrics_url, "report_path": report_url, **result["summary"],
                "headline": headline(result)}
