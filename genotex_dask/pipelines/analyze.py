@@ -62,7 +62,8 @@ class _Cohort:
         n = int(self.df.memory_usage(index=True, deep=False).sum())
         for parts in list(self.fast.values()):
             n += parts["X"].nbytes + parts["Xn"].nbytes
-            n += sum(d.Xtr.nbytes + d.Xte.nbytes for d in parts["designs"])
+            n += sum(d.Xtr.nbytes + d.Xte.nbytes + sum(a.nbytes for a in d.eig or ()) for d in parts["designs"])
+            n += sum(a.nbytes for a in parts.get("Xn_eig") or ())
         return n
 
 
@@ -424,7 +425,12 @@ def _fast_task(spec: dict, out: str, record: dict) -> dict:
     t0 = time.perf_counter()
     data, parts = prepare(spec, fast=True)
     alpha, perf, conv = tuning.tune_fast(data, parts["designs"], spec["grid"])
-    sig, conv2 = tuning.final_fast(data, alpha, parts["Xn"])
+    eig = None
+    if data.kind == models.LMM:  # computed once per cohort and trait, kept with the fold designs
+        if "Xn_eig" not in parts:
+            parts["Xn_eig"] = models.kernel_eig(parts["Xn"])
+        eig = parts["Xn_eig"]
+    sig, conv2 = tuning.final_fast(data, alpha, parts["Xn"], eig)
     conv.update(conv2)
     conv["converged"] = bool(conv["cv_max_rel_duality_gap"] <= GAP_TOL and conv["final_rel_duality_gap"] <= GAP_TOL)
     conv["gap_tolerance"] = GAP_TOL
