@@ -120,3 +120,27 @@ def test_degenerate_designs_give_certified_solutions(init_ws):
     for yy in (np.full(50, 0.7), np.zeros(50)):
         z = models.lasso_grid(X, yy, GRID, init_ws=init_ws)
         assert not z.coef.any() and np.allclose(z.intercept, yy.mean()) and np.all(z.rel_gap == 0)
+
+
+def test_resumed_walk_on_a_real_series_equals_lars_path_on_all_probes(monkeypatch):
+    """Real GEO data: GSE781 on GPL96 (22,283 probes x 17 kidney samples, tumour vs adjacent normal, kept in
+    tests/data/genotex_gse781), log2 MAS5 values standardized as a fold design is; the trait from the titles."""
+    from pathlib import Path
+
+    from genotex_dask.io import geo
+
+    path = (Path(__file__).parent / "data" / "genotex_gse781" / "input" / "GEO" / "Kidney_Clear_Cell_Carcinoma"
+            / "GSE781" / "GSE781-GPL96_series_matrix.txt.gz")
+    m = geo.read_series_matrix(str(path))
+    V = np.log2(np.clip(m.values, 1.0, None))
+    keep = np.isfinite(V).all(axis=1) & (V.std(axis=1) > 0)
+    X = models.normalize(V[keep].T)[0]
+    y = m.samples["title"].str.contains("Carcinoma").to_numpy(dtype=float)
+    assert X.shape[0] == 17 and X.shape[1] > 20000 and 0 < y.sum() < 17
+    monkeypatch.setattr(models, "_restart_rounds", lambda *a: pytest.fail("fell back to restarts"))
+    sol = models.lasso_grid(X, y, GRID)
+    ref = _lars_oracle(X, y, GRID)
+    for j in range(GRID.size):
+        assert set(np.flatnonzero(sol.coef[:, j])) == set(np.flatnonzero(ref[:, j]))
+    _assert_same(sol.coef, ref, 1e-8)
+    assert np.all(sol.rel_gap < 1e-6) and np.all(sol.kkt_violation < 1e-6)
