@@ -29,28 +29,26 @@ def get(key: str, default: Any = None) -> Any:
     return dask.config.get(f"{NAMESPACE}.{key}", default=default)
 
 
-def positive_int(key: str) -> int:
-    """An integer setting that must be >= 1; a wrong value is one line naming the key."""
+def _checked(key: str, convert: Any, valid: Any, expected: str) -> Any:
+    """A setting converted and checked; a wrong value is one line naming the key and what was expected."""
     v = get(key)
     try:
-        n = int(v)
+        x = convert(v)
     except (TypeError, ValueError):
-        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a positive integer, got {v!r}") from None
-    if n < 1:
-        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a positive integer, got {v!r}")
-    return n
+        x = None
+    if x is None or not valid(x):
+        raise ValueError(f"dask config {NAMESPACE}.{key}: expected {expected}, got {v!r}") from None
+    return x
+
+
+def positive_int(key: str) -> int:
+    """An integer setting that must be >= 1."""
+    return _checked(key, int, lambda n: n >= 1, "a positive integer")
 
 
 def fraction(key: str) -> float:
-    """A setting in (0, 1]; a wrong value is one line naming the key."""
-    v = get(key)
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a number in (0, 1], got {v!r}") from None
-    if not 0 < x <= 1:
-        raise ValueError(f"dask config {NAMESPACE}.{key}: expected a number in (0, 1], got {v!r}")
-    return x
+    """A setting in (0, 1]."""
+    return _checked(key, float, lambda x: 0 < x <= 1, "a number in (0, 1]")
 
 
 def scheduler_address() -> str | None:
