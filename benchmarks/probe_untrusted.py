@@ -27,13 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GSE781_ROOT = REPO / "tests" / "data" / "genotex_gse781"
-SPEC_781 = REPO / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
-TRAIT = "Kidney_Clear_Cell_Carcinoma"
 GZIP_MAGIC = b"\x1f\x8b"
 
 sys.path.insert(0, str(REPO))  # run as a script too: the shared test-file writers live in tests/
-from tests._geo_files import matrix_text  # noqa: E402
+from tests._geo_files import GSE781_ROOT, matrix_text, traversal_specs_tree  # noqa: E402
+from tests._geo_files import GSE781_TRAIT as TRAIT  # noqa: E402
 
 
 def _named_classes() -> tuple[type, ...]:
@@ -210,14 +208,7 @@ def security_cases(tmp: Path) -> list[dict]:
         results.append({"case": name, "verdict": "held" if held else "broken", "detail": detail[:200]})
 
     base = tmp / "sec"
-    root = base / "root"
-    shutil.copytree(GSE781_ROOT, root)
-    specs = base / "specs"
-    specs.mkdir()
-    text = SPEC_781.read_text()
-    body = text.split("cohorts:\n", 1)[1]
-    (specs / f"{TRAIT}.yaml").write_text(text + body.replace("  GSE781:", "  ../../../ESC_COHORT:", 1))
-    (specs / "Esc.yaml").write_text(f"trait: ../../../ESC_TRAIT\ncohorts:\n{body}")
+    root, specs, body = traversal_specs_tree(base)
     (specs / "Nul.yaml").write_text(f"trait: \"A\\0B\\\\..\\\\x\"\ncohorts:\n{body}")
     abs_target = base / f"ABS_{uuid.uuid4().hex}"
     task = json.loads((root / "metadata/task_info.json").read_text())

@@ -59,3 +59,24 @@ def geoparse_gse781():
 
     logging.getLogger("GEOparse").setLevel(logging.ERROR)
     return GEOparse.get_GEO(filepath=str(GSE781_SOFT), silent=True)
+
+
+GSE781_ROOT = Path(__file__).parent / "data" / "genotex_gse781"
+GSE781_SPEC = Path(__file__).parent.parent / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
+GSE781_TRAIT = "Kidney_Clear_Cell_Carcinoma"
+
+
+def traversal_specs_tree(base: Path) -> tuple[Path, Path, str]:
+    """The real GSE781 tree copied to BASE/root and a specs dir BASE/specs whose GSE781 spec also names a
+    cohort '../../../ESC_COHORT' and whose Esc.yaml names a trait '../../../ESC_TRAIT' (path-traversal probes);
+    returns (root, specs, the cohorts block of the GSE781 spec, for more hostile specs)."""
+    import shutil
+
+    root, specs = base / "root", base / "specs"
+    shutil.copytree(GSE781_ROOT, root)
+    specs.mkdir(parents=True)
+    text = GSE781_SPEC.read_text()
+    body = text.split("cohorts:\n", 1)[1]
+    (specs / f"{GSE781_TRAIT}.yaml").write_text(text + body.replace("  GSE781:", "  ../../../ESC_COHORT:", 1))
+    (specs / "Esc.yaml").write_text(f"trait: ../../../ESC_TRAIT\ncohorts:\n{body}")
+    return root, specs, body

@@ -17,11 +17,8 @@ from genotex_dask.pipelines import analyze
 from genotex_dask.pipelines.ingest import discover
 from genotex_dask.pipelines.preprocess import run_preprocess
 from genotex_dask.pipelines.specs import run_suggest_specs
-
-DATA = Path(__file__).parent / "data"
-GSE781_ROOT = DATA / "genotex_gse781"
-SPEC_781 = Path(__file__).parent.parent / "genotex_dask" / "specs" / "Kidney_Clear_Cell_Carcinoma.yaml"
-TRAIT = "Kidney_Clear_Cell_Carcinoma"
+from tests._geo_files import GSE781_ROOT, traversal_specs_tree
+from tests._geo_files import GSE781_TRAIT as TRAIT
 
 
 def _tree(top: Path) -> set[str]:
@@ -52,14 +49,7 @@ def test_join_stays_under_its_root(root):
 def test_traversal_names_in_specs_and_task_info_stay_inside_out(tmp_path, client):
     """A spec with '../' trait/cohort names and a task_info with '../' or absolute traits: named errors for
     those items, the real cohort and problem finish, and nothing exists outside OUT afterwards."""
-    root = tmp_path / "root"
-    shutil.copytree(GSE781_ROOT, root)
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    text = SPEC_781.read_text()
-    good = text.split("cohorts:\n", 1)[1]
-    (specs / f"{TRAIT}.yaml").write_text(text + good.replace("  GSE781:", "  ../../../ESC_COHORT:", 1))
-    (specs / "Esc.yaml").write_text(f"trait: ../../../ESC_TRAIT\ncohorts:\n{good}")
+    root, specs, good = traversal_specs_tree(tmp_path)
     abs_target = tmp_path / f"ABS_{uuid.uuid4().hex}"
     task = json.loads((root / "metadata/task_info.json").read_text())
     task["../../../ESC_TRAIT"] = {"related_genes": [], "conditions": ["../../../ESC_COND"]}
