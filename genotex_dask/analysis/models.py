@@ -394,7 +394,7 @@ class _WalkState:
 _CHECK_EVERY = 40
 
 
-def _AHEAD_CAP(n: int) -> int:
+def _ahead_cap(n: int) -> int:
     """Most genes the strong rule adds at one checkpoint (n/4 grew W with little use; n/8..n/12 measured best)."""
     return max(n // 8, 50)
 
@@ -457,7 +457,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
             nxt = float(lams[g]) if reason == 1 else float(lams[g + 1]) if g + 1 < k else 0.0
             near = np.flatnonzero((c >= 2 * max(lam * rate, nxt) - lam) & ~inW)
             if near.size:
-                near = near[np.argsort(-c[near], kind="stable")[:_AHEAD_CAP(n)]]
+                near = near[np.argsort(-c[near], kind="stable")[:_ahead_cap(n)]]
                 st.append(X, xm, near)
                 inW[near] = True
         prev_lam = lam
