@@ -37,6 +37,22 @@ def normalize(train: np.ndarray, test: np.ndarray | None = None) -> tuple[np.nda
     return (train - mean) / std, (None if test is None else (test - mean) / std)
 
 
+def normalize_inplace(train: np.ndarray, test: np.ndarray) -> None:
+    """:func:`normalize` in place, bit for bit (same mean, same two-pass variance, same divisions),
+    with one temporary instead of three: fold designs of a 518 x 19,736 cohort are 400 MB, and every fresh
+    page of a temporary costs a page fault."""
+    n = train.shape[0]
+    mean = np.mean(train, axis=0)
+    train -= mean
+    sq = np.multiply(train, train)
+    std = np.sqrt(np.add.reduce(sq, axis=0) / n)
+    del sq
+    std = np.where(std == 0, 1, std)
+    train /= std
+    test -= mean
+    test /= std
+
+
 @dataclass(frozen=True)
 class BatchTest:
     """Outcome of the reference's eigen-gap rule.
