@@ -27,15 +27,21 @@ from numba.extending import register_jitable  # helpers inlined into the kernel,
 def _chol_add(XT, L, act, na, add):
     """Append gene ``add`` as row ``na`` of the Cholesky factor of the active Gram; False when singular."""
     xa = XT[add]
-    for i in range(na):  # contiguous rows: vectorized dot products, not one dependent add chain
-        s = np.dot(XT[act[i]], xa)
-        if i:
-            s -= np.dot(L[na, :i], L[i, :i])
+    n = xa.shape[0]
+    for i in range(na):  # contiguous rows: vectorized inline dot products (a BLAS call each costs more)
+        ri = XT[act[i]]
+        s = 0.0
+        for t in range(n):
+            s += ri[t] * xa[t]
+        for q in range(i):
+            s -= L[na, q] * L[i, q]
         L[na, i] = s / L[i, i]
-    diag = np.dot(xa, xa)
+    diag = 0.0
+    for t in range(n):
+        diag += xa[t] * xa[t]
     s = diag
-    if na:
-        s -= np.dot(L[na, :na], L[na, :na])
+    for q in range(na):
+        s -= L[na, q] * L[na, q]
     if s <= 1e-10 * diag:
         return False
     L[na, na] = np.sqrt(s)
@@ -55,33 +61,92 @@ def _chol_drop(L, act, sgn, na, drop):
         for q in range(i + 2):
             L[i, q] = L[i + 1, q]
     na -= 1
-    # the shifted rows stick out one column past the diagonal: Givens rotations on column pairs
-    # restore a lower-triangular factor of the same Gram matrix (L Q Q' L' = L L')
-    for i in range(pos, na):
-        x0 = L[i, i]
-        x1 = L[i, i + 1]
-        h = np.sqrt(x0 * x0 + x1 * x1)
-        cs = x0 / h
-        sn = x1 / h
-        for q in range(i, na):
+    # the shifted rows stick out one column past the diagonal: Givens rotations on column pairs (i, i+1),
+    # i = pos.., restore a lower-triangular factor of the same Gram matrix (L Q Q' L' = L L').  Row by row:
+    # row q takes the rotations already fixed by the rows above it, then fixes rotation q with its own pair,
+    # so every row is read once and contiguously (column by column, each rotation would touch one cache
+    # line per row below it: the hot spot of a walk near |A| ~ n, where drops are frequent)
+    cs = np.empty(na)
+    sn = np.empty(na)
+    for q in range(pos, na):
+        for i in range(pos, q):
             v0 = L[q, i]
             v1 = L[q, i + 1]
-            L[q, i] = cs * v0 + sn * v1
-            L[q, i + 1] = -sn * v0 + cs * v1
-        L[i, i + 1] = 0.0
-        if L[i, i] < 0.0:
-            for q in range(i, na):
-                L[q, i] = -L[q, i]
-        if L[i, i] <= 1e-300:
+            L[q, i] = cs[i] * v0 + sn[i] * v1
+            L[q, i + 1] = -sn[i] * v0 + cs[i] * v1
+        x0 = L[q, q]
+        x1 = L[q, q + 1]
+        h = np.sqrt(x0 * x0 + x1 * x1)
+        if h <= 1e-300:
             return -1
+        cs[q] = x0 / h
+        sn[q] = x1 / h
+        L[q, q] = h
+        L[q, q + 1] = 0.0
     for i in range(na):
         L[i, na] = 0.0
     return na
 
 
+@register_jitable
+def _forward(L, sgn, z, lo, hi):
+    """Rows lo..hi-1 of the forward solve L z = sgn (rows above lo already solved)."""
+    for i in range(lo, hi):
+        s = sgn[i]
+        for q in range(i):
+            s -= L[i, q] * z[q]
+        z[i] = s / L[i, i]
+
+
+#: bound on |x32' u - x' u| / (||x|| ||u||) for a float32 copy x32 of a row x: each entry is rounded by at most
+#: 2^-24 relative and the float64 accumulation adds ~n 2^-53 (negligible below n ~ 10^6); doubled for safety
+#: (which also covers taking ||x|| from the float32 row)
+SCREEN_EPS = 2.0 ** -23
+
+
+@register_jitable
+def _entry_step(lam, cj, aj, gamma):
+    """The step at which an inactive gene (correlation cj, slope aj) reaches the bound +-lam, when it is in
+    (0, gamma); gamma otherwise."""
+    den = 1.0 - aj
+    if den > 1e-12:
+        g = (lam - cj) / den
+        if 0.0 < g < gamma:
+            gamma = g
+    den = 1.0 + aj
+    if den > 1e-12:
+        g = (lam + cj) / den
+        if 0.0 < g < gamma:
+            gamma = g
+    return gamma
+
+
+@register_jitable
+def _entry_step_floor(lam, cj, aj, ec, ea):
+    """A lower bound of :func:`_entry_step` (with gamma = inf) over every correlation within ec of cj and every
+    slope within ea of aj (0 when the step may be arbitrarily small)."""
+    lo = np.inf
+    hi_den = 1.0 - aj + ea
+    if hi_den > 1e-12:
+        num = lam - cj - ec
+        lo = num / hi_den if num > 0.0 else 0.0
+    hi_den = 1.0 + aj + ea
+    if hi_den > 1e-12:
+        num = lam + cj - ec
+        g = num / hi_den if num > 0.0 else 0.0
+        if g < lo:
+            lo = g
+    return lo
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
+def lars_walk(XT, X32, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
     """Walk the LARS-lasso path on the rows of XT (m x n) from the state given, down to ``lam_stop``.
+
+    ``X32`` is a float32 copy of XT's rows: each breakpoint screens the inactive genes with it (half the bytes
+    of the one pass over |W| x n that dominates a breakpoint) under a rigorous bound of its rounding, and only
+    the genes that may enter first (a handful) are evaluated exactly in float64, with the exact residual; the
+    correlations of the others carry their accumulated error bound.  The path taken is the exact one.
 
     The state lives in the caller's arrays and is updated in place: coefficients ``w`` and flags ``active``
     (capacity >= m), active genes ``act`` with signs ``sgn``, the Cholesky factor ``L`` of their Gram,
@@ -122,9 +187,20 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
         na = 1
     for i in range(na):
         c[act[i]] = lam * sgn[i]
+    nx = np.empty(m)  # row norms, for the screening bound
+    for j in range(m):
+        s = 0.0
+        for t in range(n):
+            s += np.float64(X32[j, t]) * X32[j, t]
+        nx[j] = np.sqrt(s)
+    err = np.zeros(m)  # bound on |c_j - x_j' r| of each inactive gene (0: c was computed exactly)
+    a = np.zeros(m)
+    floor = np.zeros(m)
+    cand = np.zeros(m, dtype=np.int64)
     u = np.zeros(n)
     d = np.zeros(n + 1)
     z = np.zeros(n + 1)
+    _forward(L, sgn, z, 0, na)
     steps = 0
     while True:
         if steps >= max_steps:
@@ -132,13 +208,8 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
             fst[0] = lam
             return 0, steps, 1
         steps += 1
-        # direction: G_AA d = sgn
-        for i in range(na):
-            s = sgn[i]
-            if i:
-                s -= np.dot(L[i, :i], z[:i])
-            z[i] = s / L[i, i]
-        # L' d = z, column-oriented: row i of L (contiguous) updates the unknowns above it; the textbook
+        # direction: G_AA d = sgn, i.e. L z = sgn (z kept up to date by entries and drops) and L' d = z,
+        # column-oriented: row i of L (contiguous) updates the unknowns above it; the textbook
         # row-oriented form walks a column of L per unknown, one cache miss per entry at |A| ~ n
         for i in range(na):
             d[i] = z[i]
@@ -154,26 +225,66 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
             di = d[i]
             for t in range(n):
                 u[t] += di * XT[ai, t]
-        gamma = lam  # at most down to lambda = 0
-        add = -1
-        drop = -1
-        a = np.dot(XT, u)
+        un = 0.0
+        for t in range(n):
+            un += u[t] * u[t]
+        ea_unit = SCREEN_EPS * np.sqrt(un)
+        # screen: slopes of the inactive genes from the float32 rows (active genes have x_j' u = sgn_j:
+        # their rows are not read), a floor of each gene's entry step, and the best guess
+        ghat = np.inf
+        jhat = -1
         for j in range(m):
             if active[j]:
                 continue
-            s = a[j]
-            den = 1.0 - s
-            if den > 1e-12:
-                gj = (lam - c[j]) / den
+            s = 0.0
+            for t in range(n):
+                s += X32[j, t] * u[t]
+            a[j] = s
+            g = _entry_step(lam, c[j], s, np.inf)
+            if g < ghat:
+                ghat = g
+                jhat = j
+            floor[j] = _entry_step_floor(lam, c[j], s, err[j], ea_unit * nx[j])
+        # an upper bound of the step: the guess evaluated exactly, the drops, the stop at lam_stop
+        gamma = lam
+        if jhat >= 0:
+            s = 0.0
+            cj = 0.0
+            for t in range(n):
+                s += XT[jhat, t] * u[t]
+                cj += XT[jhat, t] * r[t]
+            gamma = _entry_step(lam, cj, s, gamma)
+        for i in range(na):
+            ai = act[i]
+            if d[i] != 0.0:
+                gj = -w[ai] / d[i]
                 if 0.0 < gj < gamma:
                     gamma = gj
-                    add = j
-            den = 1.0 + s
-            if den > 1e-12:
-                gj = (lam + c[j]) / den
-                if 0.0 < gj < gamma:
-                    gamma = gj
-                    add = j
+        if lam - lam_stop < gamma:
+            gamma = lam - lam_stop
+        cut = gamma * (1.0 + 1e-9) + 1e-300
+        # exact pass over the genes whose floor is below it, in gene order (the first strict minimum wins)
+        nc = 0
+        gamma = lam  # at most down to lambda = 0
+        add = -1
+        drop = -1
+        for j in range(m):
+            if active[j] or floor[j] > cut:
+                continue
+            s = 0.0
+            cj = 0.0
+            for t in range(n):
+                s += XT[j, t] * u[t]
+                cj += XT[j, t] * r[t]
+            a[j] = s
+            c[j] = cj
+            err[j] = 0.0
+            cand[nc] = j
+            nc += 1
+            g = _entry_step(lam, cj, s, gamma)
+            if g < gamma:
+                gamma = g
+                add = j
         for i in range(na):
             ai = act[i]
             if d[i] != 0.0:
@@ -191,9 +302,15 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
         new_lam = lam_stop if hit else lam - gamma
         for i in range(na):
             w[act[i]] += gamma * d[i]
+        for t in range(n):
+            r[t] -= gamma * u[t]
+        step_err = gamma * ea_unit
         for j in range(m):
             if not active[j]:
                 c[j] -= gamma * a[j]
+                err[j] += step_err * nx[j]
+        for q in range(nc):
+            err[cand[q]] = 0.0  # their slopes were exact
         for i in range(na):
             c[act[i]] = new_lam * sgn[i]
         lam = new_lam
@@ -205,13 +322,20 @@ def lars_walk(XT, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
             act[na] = add
             sgn[na] = 1.0 if c[add] > 0 else -1.0
             active[add] = True
+            _forward(L, sgn, z, na, na + 1)  # the new row of L: one more unknown, O(|A|)
             na += 1
         elif drop >= 0:
             active[drop] = False
             w[drop] = 0.0
+            err[drop] = 0.0  # its correlation is the bound, exactly
+            pos = 0
+            for i in range(na):
+                if act[i] == drop:
+                    pos = i
             na = _chol_drop(L, act, sgn, na, drop)
             if na < 0:
                 return 1, steps, 0
+            _forward(L, sgn, z, pos, na)  # rows from the dropped one on were rotated
         elif not hit:
             ist[0] = na
             fst[0] = lam
@@ -240,11 +364,12 @@ def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int)
     m, n = XT.shape
     k = len(lams)
     coef = np.zeros((m, k))
+    X32 = XT.astype(np.float32)
     state = _walk_state(m, n)
     w, _, act, _, _, ist, _ = state
     steps = 0
     for g in range(k):
-        status, s, reason = lars_walk(XT, y, float(lams[g]), int(max_steps) - steps, *state)
+        status, s, reason = lars_walk(XT, X32, y, float(lams[g]), int(max_steps) - steps, *state)
         steps += int(s)
         if status != 0:
             return coef, steps, 1

@@ -359,6 +359,8 @@ class _WalkState:
         self.genes = np.empty(cap, dtype=np.int64)
         self.m = W.size
         self.rows[: self.m] = (X[:, W] - xm[W]).T
+        self.rows32 = np.empty((cap, n), dtype=np.float32)  # the kernel's screening copy (half the bytes)
+        self.rows32[: self.m] = self.rows[: self.m]
         self.genes[: self.m] = W
         self.w = np.zeros(cap)
         self.active = np.zeros(cap, dtype=np.bool_)
@@ -372,12 +374,13 @@ class _WalkState:
         need = self.m + new.size
         if need > self.rows.shape[0]:
             cap = min(X.shape[1], max(2 * self.rows.shape[0], need))
-            for name in ("rows", "genes", "w", "active"):
+            for name in ("rows", "rows32", "genes", "w", "active"):
                 old = getattr(self, name)
                 grown = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
                 grown[: self.m] = old[: self.m]
                 setattr(self, name, grown)
         self.rows[self.m: need] = (X[:, new] - xm[new]).T
+        self.rows32[self.m: need] = self.rows[self.m: need]
         self.genes[self.m: need] = new
         self.m = need
 
@@ -408,6 +411,7 @@ class _WalkState:
 #: previous check only (30-50 measured equally good at n = 138..415 x 19,736 genes, ~90 better at n = 900;
 #: benchmarks/bench_lars.py)
 _CHECK_EVERY = 40
+_CHECK_DIV = 10
 
 
 def _ahead_cap(n: int) -> int:
@@ -438,7 +442,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     C = np.empty((p, k))
     saved = st.save()
     budget = 4 * _LARS_STEPS(n)
-    every = max(_CHECK_EVERY, n // 10)
+    every = max(_CHECK_EVERY, n // _CHECK_DIV)
     total = 0
     rounds = 1
     g = 0
@@ -446,7 +450,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     rate = 0.0
     while g < k:
         status, steps, reason = _lars_kernel.lars_walk(
-            st.rows[: st.m], yc, float(lams[g]), every, st.w, st.active, st.act, st.sgn, st.L, st.ist,
+            st.rows[: st.m], st.rows32[: st.m], yc, float(lams[g]), every, st.w, st.active, st.act, st.sgn, st.L, st.ist,
             st.fst)
         total += steps
         if status != 0 or reason == 2 or total > budget:
