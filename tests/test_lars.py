@@ -144,3 +144,61 @@ def test_resumed_walk_on_a_real_series_equals_lars_path_on_all_probes(monkeypatc
         assert set(np.flatnonzero(sol.coef[:, j])) == set(np.flatnonzero(ref[:, j]))
     _assert_same(sol.coef, ref, 1e-8)
     assert np.all(sol.rel_gap < 1e-6) and np.all(sol.kkt_violation < 1e-6)
+
+
+def test_resumed_walk_at_n_500_equals_lars_path_on_all_genes(monkeypatch):
+    # TCGA-like sizes scaled down: many breakpoints near |A| ~ n, float32 screening, strong-rule growth and
+    # walks back all exercised; the oracle walks all genes with no working set
+    X, y = _expression_like(500, 2500, seed=21)
+    monkeypatch.setattr(models, "_restart_rounds", lambda *a: pytest.fail("fell back to restarts"))
+    sol = models.lasso_grid(X, y, GRID)
+    assert sol.working_set < 2500 and (sol.coef[:, -1] != 0).sum() > 400  # a working set, near saturation
+    _assert_same(sol.coef, _lars_oracle(X, y, GRID), 1e-9)
+    assert np.all(sol.rel_gap < 1e-10) and np.all(sol.kkt_violation < 1e-6)
+
+
+def _drop_heavy(n: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Few latent programs and little gene-specific noise: genes nearly collinear, many leave the path."""
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, 4))
+    X = models.normalize(F @ rng.standard_normal((4, p)) + 0.3 * rng.standard_normal((n, p)))[0]
+    return X, (X[:, :5].sum(axis=1) + rng.logistic(size=n) > 0).astype(float)
+
+
+def test_drop_heavy_path_equals_lars_path_on_all_genes():
+    X, y = _drop_heavy(300, 1500, seed=22)
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    lams = GRID * len(y)
+    coef, steps, status = models._lars_kernel.grid_path(Xc, yc, lams, 20 * len(y))
+    nnz = int((coef[:, -1] != 0).sum())
+    assert status == 0 and (steps - nnz) // 2 > 100  # adds - drops = nnz, adds + drops = steps
+    ref = _lars_oracle(X, y, GRID)
+    _assert_same(coef, ref, 1e-9)
+    sol = models.lasso_grid(X, y, GRID)  # and the working-set walk on the same data
+    _assert_same(sol.coef, ref, 1e-9)
+
+
+def _coarse(XT: np.ndarray, bits: int) -> np.ndarray:
+    """XT with each entry's mantissa cut to ``bits`` bits (relative error < 2^-bits): a poor screening copy."""
+    mant, ex = np.frexp(XT)
+    return np.ldexp(np.trunc(mant * 2.0**bits) / 2.0**bits, ex)
+
+
+def test_screening_with_a_coarse_copy_and_its_true_bound_keeps_the_exact_path():
+    # the kernel screens entering genes with an approximate copy of the rows and evaluates exactly only the
+    # genes its error bound cannot rule out: with a copy ~10^6 times coarser than float32 (3-bit mantissas) and the matching
+    # bound, many genes per breakpoint are uncertain and the path must still be the exact one; with the
+    # float32 bound on the same coarse copy (a wrong bound) it must not be
+    X, y = _expression_like(120, 600, seed=23)
+    Xc, yc = X - X.mean(axis=0), y - y.mean()
+    XT = np.ascontiguousarray(Xc.T)
+    lams = GRID * len(y)
+    exact, steps, status = models._lars_kernel.grid_path_t(XT, yc, lams, 4000)
+    assert status == 0 and steps > 120
+    coarse = _coarse(XT, 3)
+    good, _, st_good = models._lars_kernel.grid_path_t(XT, yc, lams, 4000, screen=(coarse, 2.0**-2))
+    assert st_good == 0
+    _assert_same(good, exact, 1e-12)
+    _assert_same(good, _lars_oracle(X, y, GRID), 1e-9)
+    bad, _, _ = models._lars_kernel.grid_path_t(XT, yc, lams, 4000, screen=(coarse, 2.0**-23))
+    assert np.abs(bad - exact).max() > 1e-6 * np.abs(exact).max()

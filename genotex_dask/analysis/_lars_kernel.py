@@ -140,13 +140,14 @@ def _entry_step_floor(lam, cj, aj, ec, ea):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def lars_walk(XT, X32, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
+def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst):
     """Walk the LARS-lasso path on the rows of XT (m x n) from the state given, down to ``lam_stop``.
 
     ``X32`` is a float32 copy of XT's rows: each breakpoint screens the inactive genes with it (half the bytes
-    of the one pass over |W| x n that dominates a breakpoint) under a rigorous bound of its rounding, and only
-    the genes that may enter first (a handful) are evaluated exactly in float64, with the exact residual; the
-    correlations of the others carry their accumulated error bound.  The path taken is the exact one.
+    of the one pass over |W| x n that dominates a breakpoint) under the bound ``eps`` * ||x_j|| ||u|| of its
+    error on x_j' u (:data:`SCREEN_EPS` for float32 rounding), and only the genes that may enter first (a
+    handful) are evaluated exactly in float64, with the exact residual; the correlations of the others carry
+    their accumulated error bound.  The path taken is the exact one.
 
     The state lives in the caller's arrays and is updated in place: coefficients ``w`` and flags ``active``
     (capacity >= m), active genes ``act`` with signs ``sgn``, the Cholesky factor ``L`` of their Gram,
@@ -228,7 +229,7 @@ def lars_walk(XT, X32, y, lam_stop, max_steps, w, active, act, sgn, L, ist, fst)
         un = 0.0
         for t in range(n):
             un += u[t] * u[t]
-        ea_unit = SCREEN_EPS * np.sqrt(un)
+        ea_unit = eps * np.sqrt(un)
         # screen: slopes of the inactive genes from the float32 rows (active genes have x_j' u = sgn_j:
         # their rows are not read), a floor of each gene's entry step, and the best guess
         ghat = np.inf
@@ -352,9 +353,11 @@ def _walk_state(m: int, n: int) -> tuple:
             np.zeros((n + 1, n + 1)), np.zeros(1, dtype=np.int64), np.full(1, np.inf))
 
 
-def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int) -> tuple[np.ndarray, int, int]:
+def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int,
+                screen: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, int, int]:
     """Lasso solutions at the penalties ``lams`` (correlation scale, decreasing) for the design XT' (m x n, the
-    transposed design): one walk down the whole path, no working-set checks.
+    transposed design): one walk down the whole path, no working-set checks.  ``screen`` = (copy of XT, its
+    error bound) replaces the float32 screening copy (the tests use a coarser one).
 
     Returns (coef m x k, steps, status): status 0 = every penalty reached, 1 = singular active set,
     2 = step budget exhausted.
@@ -364,12 +367,13 @@ def grid_path_t(XT: np.ndarray, y: np.ndarray, lams: np.ndarray, max_steps: int)
     m, n = XT.shape
     k = len(lams)
     coef = np.zeros((m, k))
-    X32 = XT.astype(np.float32)
+    X32, eps = screen if screen is not None else (XT.astype(np.float32), SCREEN_EPS)
+    X32 = np.ascontiguousarray(X32, dtype=np.float32)
     state = _walk_state(m, n)
     w, _, act, _, _, ist, _ = state
     steps = 0
     for g in range(k):
-        status, s, reason = lars_walk(XT, X32, y, float(lams[g]), int(max_steps) - steps, *state)
+        status, s, reason = lars_walk(XT, X32, float(eps), y, float(lams[g]), int(max_steps) - steps, *state)
         steps += int(s)
         if status != 0:
             return coef, steps, 1

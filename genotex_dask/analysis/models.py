@@ -458,8 +458,8 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
     rate = 0.0
     while g < k:
         status, steps, reason = _lars_kernel.lars_walk(
-            st.rows[: st.m], st.rows32[: st.m], yc, float(lams[g]), every, st.w, st.active, st.act, st.sgn, st.L, st.ist,
-            st.fst)
+            st.rows[: st.m], st.rows32[: st.m], _lars_kernel.SCREEN_EPS, yc, float(lams[g]), every, st.w,
+            st.active, st.act, st.sgn, st.L, st.ist, st.fst)
         total += steps
         if status != 0 or reason == 2 or total > budget:
             return None
