@@ -1,38 +1,43 @@
-"""Fast-mode Lasso grid per CV fold: the older working-set strategy against the resumed walk, side by side.
+"""Fast-mode Lasso grid per CV fold: this tree's ``lasso_grid`` against a baseline commit's, side by side.
 
 One fold's solve in ``tuning.tune_fast`` is ``models.lasso_grid`` on n train samples x p genes over the
-7-value grid (1 .. 1e-6).  Both strategies are run on the same data in one process, single-threaded BLAS
-(as on the engine's workers):
+7-value grid (1 .. 1e-6).  The baseline is a git ref of this repository (default: the commit before the
+float32-screened LARS breakpoints); its ``genotex_dask`` is extracted with ``git archive`` into a temporary
+directory and both trees run the same cases in their own subprocesses, alternating, single-threaded BLAS (as
+on the engine's workers), best of ``--repeat`` CPU seconds each.
 
-* ``old``: first working set max(24n, 500) genes, the whole LARS path on it, KKT on all genes, violators
-  (<= 2n) join and the path restarts from lambda_max (``resume=False``);
-* ``new``: first working set max(min(2n, 1000), 500), KKT on all genes every max(40, n/10) breakpoints and at
-  each grid value, strong-rule look-ahead, and the walk resumes from the last certified point (the default).
+Reported per case: CPU seconds of both, rounds and final working set of both, the largest coefficient
+difference (absolute and relative to the largest coefficient), whether the supports are equal, and the worst
+relative duality gap and KKT violation of this tree's solution on all genes.  Cases: synthetic
+expression-like designs (a factor model, standardized like a fold design; binary trait driven by 20 genes)
+at GenoTEX's sizes; a TCGA-like fold (n = 976 of that model, rotated by ``models.lmm_rotation`` as the
+sparse-LMM cohorts are); and fold designs given as ``--npz`` files with arrays ``X`` (the design
+``lasso_grid`` receives) and ``y`` (e.g. captured from ``tuning.tune_fast`` on a preprocessed corpus).
 
-Reported per case: CPU seconds of each (best of ``--repeat``), rounds, final working set, the largest
-coefficient difference between them (absolute and relative to the largest coefficient), and the worst
-relative duality gap and KKT violation of the new one on all genes.  Cases: synthetic expression-like
-designs (a factor model, standardized like a fold design; binary trait driven by 20 genes) at GenoTEX's
-sizes, and fold designs given as ``--npz`` files with arrays ``X`` (normalized train design) and ``y``
-(residualized trait), e.g. dumped from ``tuning.fold_designs`` of a problem of a preprocessed corpus
-(the committed results use fold 1 of three unconditional problems of the GenoTEX-scale synth corpus, 1/32
-sample, after preprocessing: genes and samples shaped by the pipeline, not i.i.d.).
-
-    .venv/bin/python -m benchmarks.bench_lars [--sizes 138,296,415,900] [--npz a.npz ...]
+    .venv/bin/python -m benchmarks.bench_lars [--sizes 138,296,415,900] [--tcga 976] [--npz a.npz ...]
+        [--baseline REF]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+REPO = Path(__file__).resolve().parent.parent
 P_GENES = 19_736  # genes after GenoTEX's preprocessing of a GPL570 cohort
+#: the commit before the float32-screened breakpoints (same resumed walk, float64 scan of the whole working set)
+BASELINE = "a0b1e33"
 
 
 def synthetic_fold(n: int, p: int = P_GENES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -52,38 +57,78 @@ def synthetic_fold(n: int, p: int = P_GENES, seed: int = 0) -> tuple[np.ndarray,
     return np.ascontiguousarray(X), e.ravel()
 
 
-def _timed(fn, repeat: int):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - t)
-    return best, out
+def tcga_like_fold(n: int, p: int = P_GENES) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic fold of TCGA size as the sparse-LMM cohorts hand it to the Lasso: rotated and rescaled by the
+    kinship eigenvectors (the fold designs of the largest cohorts are of this kind)."""
+    from genotex_dask.analysis import models
+
+    X, y = synthetic_fold(n, p, seed=1)
+    return np.ascontiguousarray(models.lmm_rotation(X, y)), y
 
 
-def run_case(name: str, X: np.ndarray, y: np.ndarray, repeat: int) -> dict:
+def _pin_blas() -> None:
+    import scipy.linalg  # noqa: F401  (threadpoolctl limits only the pools already loaded)
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def worker(out_dir: str, cases: list[str]) -> None:
+    """Subprocess side: solve each case once (after a compile warm-up) with whichever ``genotex_dask`` is first
+    on sys.path; write CPU seconds, rounds and working set as JSON lines and the coefficients as .npy."""
+    _pin_blas()
     from genotex_dask.analysis import models, tuning
 
-    n, p = X.shape
-    t_old, old = _timed(lambda: models.lasso_grid(X, y, tuning.GRID, resume=False, init_ws=max(24 * n, 500)),
-                        repeat)
-    t_new, new = _timed(lambda: models.lasso_grid(X, y, tuning.GRID), repeat)
-    diff = float(np.abs(new.coef - old.coef).max())
-    scale = float(np.abs(old.coef).max()) or 1.0
+    models.lasso_grid(np.random.default_rng(0).standard_normal((40, 300)), np.arange(40.0), tuning.GRID)
+    for path in cases:
+        d = np.load(path, allow_pickle=False)
+        X, y = np.ascontiguousarray(d["X"], dtype=float), np.asarray(d["y"], dtype=float).ravel()
+        t = time.process_time()
+        sol = models.lasso_grid(X, y, tuning.GRID)
+        cpu = time.process_time() - t
+        stem = Path(path).stem
+        np.save(Path(out_dir) / f"{stem}.coef.npy", sol.coef)
+        print(json.dumps({"case": stem, "cpu_s": cpu, "rounds": sol.rounds, "working_set": sol.working_set,
+                          "max_rel_gap": float(sol.rel_gap.max()),
+                          "max_kkt_violation": float(sol.kkt_violation.max())}), flush=True)
+
+
+def _extract(ref: str, into: Path) -> Path:
+    """The ``genotex_dask`` package of ``ref`` (this repository's git history) under ``into``."""
+    blob = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref, "genotex_dask"],
+                          check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _run(pkg_root: Path, out_dir: Path, cases: list[Path]) -> dict[str, dict]:
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+            "from benchmarks.bench_lars import worker; worker(sys.argv[3], sys.argv[4:])")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", code, str(pkg_root), str(REPO), str(out_dir)]
+                          + [str(c) for c in cases], check=True, capture_output=True, text=True, cwd=pkg_root)
+    return {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
+
+
+def _compare(name: str, n: int, p: int, old: dict, new: dict, c_old: np.ndarray, c_new: np.ndarray) -> dict:
+    diff = float(np.abs(c_new - c_old).max())
+    scale = float(np.abs(c_old).max()) or 1.0
     return {
         "case": name, "n": n, "p": p,
-        "old_cpu_s": round(t_old, 4), "new_cpu_s": round(t_new, 4), "speedup": round(t_old / t_new, 1),
-        "old_rounds": old.rounds, "new_rounds": new.rounds,
-        "old_working_set": old.working_set, "new_working_set": new.working_set,
+        "old_cpu_s": round(old["cpu_s"], 4), "new_cpu_s": round(new["cpu_s"], 4),
+        "speedup": round(old["cpu_s"] / new["cpu_s"], 2),
+        "old_rounds": old["rounds"], "new_rounds": new["rounds"],
+        "old_working_set": old["working_set"], "new_working_set": new["working_set"],
         "max_abs_coef_diff": diff, "max_rel_coef_diff": diff / scale,
-        "support_equal": bool(np.array_equal(new.coef != 0, old.coef != 0)),
-        "new_max_rel_gap": float(new.rel_gap.max()), "new_max_kkt_violation": float(new.kkt_violation.max()),
-        "old_max_rel_gap": float(old.rel_gap.max()),
+        "support_equal": bool(np.array_equal(c_new != 0, c_old != 0)),
+        "new_max_rel_gap": new["max_rel_gap"], "new_max_kkt_violation": new["max_kkt_violation"],
     }
 
 
-def _markdown(rows: list[dict], load: tuple) -> str:
-    head = ("| case | n x p | old CPU s | new CPU s | speedup | rounds old/new | working set old/new "
+def _markdown(rows: list[dict], load: tuple, baseline: str) -> str:
+    head = ("| case | n x p | baseline CPU s | new CPU s | speedup | rounds old/new | working set old/new "
             "| max abs / rel coef diff | support equal | new max rel gap | new max KKT viol. |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(
@@ -91,41 +136,58 @@ def _markdown(rows: list[dict], load: tuple) -> str:
         f"| {r['old_rounds']}/{r['new_rounds']} | {r['old_working_set']}/{r['new_working_set']} "
         f"| {r['max_abs_coef_diff']:.1e} / {r['max_rel_coef_diff']:.1e} | {r['support_equal']} "
         f"| {r['new_max_rel_gap']:.1e} | {r['new_max_kkt_violation']:.1e} |\n" for r in rows)
-    return ("# Lasso grid per CV fold: old working-set rounds vs resumed walk\n\n"
-            "`python -m benchmarks.bench_lars`; one fold's `lasso_grid` on the 7-value grid, CPU seconds "
-            f"(best of the repeats), single-threaded BLAS; load average at start {load[0]:.2f}, "
-            f"{os.cpu_count()} cores.\n\n" + head + body)
+    return ("# Lasso grid per CV fold: baseline commit vs this tree\n\n"
+            f"`python -m benchmarks.bench_lars`; one fold's `lasso_grid` on the 7-value grid, baseline = commit "
+            f"`{baseline}` (same resumed walk, float64 scan of the whole working set at each breakpoint), CPU "
+            "seconds (best of the repeats, the two trees alternating in their own processes), single-threaded "
+            f"BLAS; load average at start {load[0]:.2f}, {os.cpu_count()} cores.\n\n" + head + body)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="138,296,415,900", help="synthetic train sizes n (comma-separated)")
+    ap.add_argument("--tcga", default="976", help="TCGA-like (LMM-rotated) train sizes n (comma-separated)")
     ap.add_argument("--genes", type=int, default=P_GENES)
     ap.add_argument("--npz", nargs="*", default=[], help="real fold designs (arrays X, y)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--baseline", default=BASELINE, help="git ref of the code to compare against")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=str(RESULTS / "lars"), help="writes <out>.json and <out>.md")
     a = ap.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    from genotex_dask.analysis import models, tuning
-
-    threadpool_limits(1)
     load = os.getloadavg()
-    models.lasso_grid(np.random.default_rng(0).standard_normal((40, 300)), np.arange(40.0), tuning.GRID)  # compile
-    rows = []
-    for path in a.npz:
-        d = np.load(path, allow_pickle=False)
-        rows.append(run_case(f"fold {Path(path).stem}", np.ascontiguousarray(d["X"], dtype=float),
-                             np.asarray(d["y"], dtype=float).ravel(), a.repeat))
-        print(json.dumps(rows[-1]), flush=True)
-    for n in [int(s) for s in a.sizes.split(",") if s]:
-        X, y = synthetic_fold(n, a.genes)
-        rows.append(run_case(f"synthetic n={n}", X, y, a.repeat))
-        print(json.dumps(rows[-1]), flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench_lars_") as tmp:
+        tmp = Path(tmp)
+        cases: list[tuple[str, Path]] = []
+        for path in a.npz:
+            cases.append((f"fold {Path(path).stem}", Path(path)))
+        made = [(f"synthetic n={n}", synthetic_fold, n) for n in [int(s) for s in a.sizes.split(",") if s]]
+        made += [(f"TCGA-like LMM-rotated n={n}", tcga_like_fold, n) for n in [int(s) for s in a.tcga.split(",") if s]]
+        for i, (name, make, n) in enumerate(made):
+            X, y = make(n, a.genes)
+            path = tmp / f"case{i}.npz"
+            np.savez(path, X=X, y=y)
+            cases.append((name, path))
+        trees = {"old": _extract(a.baseline, tmp / "baseline"), "new": REPO}
+        best: dict[str, dict[str, dict]] = {"old": {}, "new": {}}
+        for rep in range(a.repeat):
+            for tag, root in trees.items():
+                for stem, r in _run(root, tmp / f"out_{tag}", [c for _, c in cases]).items():
+                    if stem not in best[tag] or r["cpu_s"] < best[tag][stem]["cpu_s"]:
+                        best[tag][stem] = r
+            print(f"repeat {rep + 1}/{a.repeat} done", flush=True)
+        rows = []
+        for name, path in cases:
+            d = np.load(path)
+            n, p = d["X"].shape
+            stem = path.stem
+            rows.append(_compare(name, n, p, best["old"][stem], best["new"][stem],
+                                 np.load(tmp / "out_old" / f"{stem}.coef.npy"),
+                                 np.load(tmp / "out_new" / f"{stem}.coef.npy")))
+            print(json.dumps(rows[-1]), flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"load_avg": load, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text(_markdown(rows, load))
+    out.with_suffix(".json").write_text(json.dumps({"load_avg": load, "baseline": a.baseline, "rows": rows},
+                                                   indent=1))
+    out.with_suffix(".md").write_text(_markdown(rows, load, a.baseline))
     return rows
 
 
