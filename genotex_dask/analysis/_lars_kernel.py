@@ -48,6 +48,9 @@ def _chol_add(XT, L, act, na, add):
     return True
 
 
+_DROP_BLOCK = 8  # rows rotated together when a gene leaves the factor
+
+
 @register_jitable
 def _chol_drop(L, act, sgn, na, drop):
     """Remove active gene ``drop`` (its row and column) from the factor; returns the new size or -1."""
@@ -62,27 +65,39 @@ def _chol_drop(L, act, sgn, na, drop):
             L[i, q] = L[i + 1, q]
     na -= 1
     # the shifted rows stick out one column past the diagonal: Givens rotations on column pairs (i, i+1),
-    # i = pos.., restore a lower-triangular factor of the same Gram matrix (L Q Q' L' = L L').  Row by row:
-    # row q takes the rotations already fixed by the rows above it, then fixes rotation q with its own pair,
-    # so every row is read once and contiguously (column by column, each rotation would touch one cache
-    # line per row below it: the hot spot of a walk near |A| ~ n, where drops are frequent)
+    # i = pos.., restore a lower-triangular factor of the same Gram matrix (L Q Q' L' = L L').  Row q takes
+    # rotations pos..q-1 in order and then fixes rotation q with its own pair.  By blocks of rows: the
+    # rotations fixed above a block are applied to its rows together (independent dependency chains, and the
+    # block's cache lines stay in L1 from one rotation to the next), then the block's own rotations row by
+    # row.  Column by column (each rotation down all rows) would touch one cache line per row below it, and row
+    # by row alone is one serial chain per row: drops are frequent near |A| ~ n
     cs = np.empty(na)
     sn = np.empty(na)
-    for q in range(pos, na):
-        for i in range(pos, q):
-            v0 = L[q, i]
-            v1 = L[q, i + 1]
-            L[q, i] = cs[i] * v0 + sn[i] * v1
-            L[q, i + 1] = -sn[i] * v0 + cs[i] * v1
-        x0 = L[q, q]
-        x1 = L[q, q + 1]
-        h = np.sqrt(x0 * x0 + x1 * x1)
-        if h <= 1e-300:
-            return -1
-        cs[q] = x0 / h
-        sn[q] = x1 / h
-        L[q, q] = h
-        L[q, q + 1] = 0.0
+    for q0 in range(pos, na, _DROP_BLOCK):
+        q1 = min(q0 + _DROP_BLOCK, na)
+        for i in range(pos, q0):
+            ci = cs[i]
+            si = sn[i]
+            for q in range(q0, q1):
+                v0 = L[q, i]
+                v1 = L[q, i + 1]
+                L[q, i] = ci * v0 + si * v1
+                L[q, i + 1] = -si * v0 + ci * v1
+        for q in range(q0, q1):
+            for i in range(q0, q):
+                v0 = L[q, i]
+                v1 = L[q, i + 1]
+                L[q, i] = cs[i] * v0 + sn[i] * v1
+                L[q, i + 1] = -sn[i] * v0 + cs[i] * v1
+            x0 = L[q, q]
+            x1 = L[q, q + 1]
+            h = np.sqrt(x0 * x0 + x1 * x1)
+            if h <= 1e-300:
+                return -1
+            cs[q] = x0 / h
+            sn[q] = x1 / h
+            L[q, q] = h
+            L[q, q + 1] = 0.0
     for i in range(na):
         L[i, na] = 0.0
     return na
