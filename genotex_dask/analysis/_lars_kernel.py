@@ -24,15 +24,76 @@ from numba.extending import register_jitable  # helpers inlined into the kernel,
 
 
 @register_jitable
-def _chol_add(XT, L, act, na, add):
-    """Append gene ``add`` as row ``na`` of the Cholesky factor of the active Gram; False when singular."""
+def _dots(M, rows, k, v, out):
+    """out[q] = M[rows[q]] . v for q < k, four rows at a time: each load of v serves four products (one row at a
+    time, the loads of v and of the row compete for the same load ports and the pass is not memory-bound)."""
+    n = v.shape[0]
+    q = 0
+    while q + 4 <= k:
+        r0 = M[rows[q]]
+        r1 = M[rows[q + 1]]
+        r2 = M[rows[q + 2]]
+        r3 = M[rows[q + 3]]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for t in range(n):
+            vt = v[t]
+            s0 += r0[t] * vt
+            s1 += r1[t] * vt
+            s2 += r2[t] * vt
+            s3 += r3[t] * vt
+        out[q] = s0
+        out[q + 1] = s1
+        out[q + 2] = s2
+        out[q + 3] = s3
+        q += 4
+    while q < k:
+        r0 = M[rows[q]]
+        s0 = 0.0
+        for t in range(n):
+            s0 += r0[t] * v[t]
+        out[q] = s0
+        q += 1
+
+
+@register_jitable
+def _combine(M, rows, k, coef, u):
+    """u = sum_q coef[q] M[rows[q]] (q < k), four rows at a time: one load and store of u per four rows."""
+    n = u.shape[0]
+    for t in range(n):
+        u[t] = 0.0
+    q = 0
+    while q + 4 <= k:
+        r0 = M[rows[q]]
+        r1 = M[rows[q + 1]]
+        r2 = M[rows[q + 2]]
+        r3 = M[rows[q + 3]]
+        c0 = coef[q]
+        c1 = coef[q + 1]
+        c2 = coef[q + 2]
+        c3 = coef[q + 3]
+        for t in range(n):
+            u[t] += c0 * r0[t] + c1 * r1[t] + c2 * r2[t] + c3 * r3[t]
+        q += 4
+    while q < k:
+        r0 = M[rows[q]]
+        c0 = coef[q]
+        for t in range(n):
+            u[t] += c0 * r0[t]
+        q += 1
+
+
+@register_jitable
+def _chol_add(XT, L, act, na, add, g):
+    """Append gene ``add`` as row ``na`` of the Cholesky factor of the active Gram (``g``: scratch for its
+    products with the active rows); False when singular."""
     xa = XT[add]
     n = xa.shape[0]
-    for i in range(na):  # contiguous rows: vectorized inline dot products (a BLAS call each costs more)
-        ri = XT[act[i]]
-        s = 0.0
-        for t in range(n):
-            s += ri[t] * xa[t]
+    _dots(XT, act, na, xa, g)
+    for i in range(na):
+        s = g[i]
         for q in range(i):
             s -= L[na, q] * L[i, q]
         L[na, i] = s / L[i, i]
@@ -195,7 +256,7 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
         if lam <= lam_stop or best < 0:
             fst[0] = lam_stop
             return 0, 0, 0  # w = 0 is the solution at lam_stop
-        if not _chol_add(XT, L, act, 0, best):
+        if not _chol_add(XT, L, act, 0, best, np.zeros(1)):
             return 1, 0, 0
         act[0] = best
         sgn[0] = 1.0 if c[best] > 0 else -1.0
@@ -217,6 +278,9 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
     d = np.zeros(n + 1)
     z = np.zeros(n + 1)
     _forward(L, sgn, z, 0, na)
+    gs = np.zeros(n + 1)
+    idx = np.zeros(m, dtype=np.int64)  # the inactive rows, in order
+    sa = np.zeros(m)
     steps = 0
     while True:
         if steps >= max_steps:
@@ -234,13 +298,7 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
             d[i] = di
             for q in range(i):
                 d[q] -= L[i, q] * di
-        for t in range(n):
-            u[t] = 0.0
-        for i in range(na):
-            ai = act[i]
-            di = d[i]
-            for t in range(n):
-                u[t] += di * XT[ai, t]
+        _combine(XT, act, na, d, u)  # u = X_A d
         un = 0.0
         for t in range(n):
             un += u[t] * u[t]
@@ -249,12 +307,15 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
         # their rows are not read), a floor of each gene's entry step, and the best guess
         ghat = np.inf
         jhat = -1
+        k = 0
         for j in range(m):
-            if active[j]:
-                continue
-            s = 0.0
-            for t in range(n):
-                s += X32[j, t] * u[t]
+            if not active[j]:
+                idx[k] = j
+                k += 1
+        _dots(X32, idx, k, u, sa)
+        for q in range(k):
+            j = idx[q]
+            s = sa[q]
             a[j] = s
             g = _entry_step(lam, c[j], s, np.inf)
             if g < ghat:
@@ -331,7 +392,7 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
             c[act[i]] = new_lam * sgn[i]
         lam = new_lam
         if add >= 0:
-            if na + 1 >= act.shape[0] or not _chol_add(XT, L, act, na, add):
+            if na + 1 >= act.shape[0] or not _chol_add(XT, L, act, na, add, gs):
                 ist[0] = na
                 fst[0] = lam
                 return 1, steps, 0
