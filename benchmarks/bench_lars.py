@@ -140,7 +140,11 @@ def _markdown(rows: list[dict], load: tuple, baseline: str) -> str:
             f"`python -m benchmarks.bench_lars`; one fold's `lasso_grid` on the 7-value grid, baseline = commit "
             f"`{baseline}` (same resumed walk, float64 scan of the whole working set at each breakpoint), CPU "
             "seconds (best of the repeats, the two trees alternating in their own processes), single-threaded "
-            f"BLAS; load average at start {load[0]:.2f}, {os.cpu_count()} cores.\n\n" + head + body)
+            f"BLAS; load average at start {load[0]:.2f}, {os.cpu_count()} cores.  Cases `fold <name>` are fold "
+            "designs given with `--npz` (the committed ones: CV folds of unconditional problems of the "
+            "GenoTEX-scale synth corpus, 1/4 sample, after preprocessing, captured from `tuning.tune_fast`; "
+            "`lmm_f1`, `lmm_f2` = folds 1 and 2, sparse-LMM rotated, of a TCGA-size cohort of 1,220 samples; "
+            "the others fold 1).\n\n" + head + body)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
