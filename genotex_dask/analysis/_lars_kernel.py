@@ -269,7 +269,7 @@ def lars_walk(XT, X32, eps, y, lam_stop, max_steps, w, active, act, sgn, L, ist,
     """Walk the LARS-lasso path on the rows of XT (m x n) from the state given, down to ``lam_stop``.
 
     ``X32`` is a float32 copy of XT's rows: each breakpoint screens the inactive genes with it (half the bytes
-    of the one pass over |W| x n that dominates a breakpoint) under the bound ``eps`` * ||x_j|| ||u|| of its
+    of that pass over the inactive rows, one of a breakpoint's three main costs) under the bound ``eps`` * ||x_j|| ||u|| of its
     error on x_j' u (:data:`SCREEN_EPS` for float32 rounding), and only the genes that may enter first (a
     handful) are evaluated exactly in float64, with the exact residual; the correlations of the others carry
     their accumulated error bound.  The path taken is the exact one.
