@@ -99,7 +99,10 @@ def _extract(ref: str, into: Path) -> Path:
     blob = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref, "genotex_dask"],
                           check=True, capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        tar.extractall(into, filter="data")
+        try:
+            tar.extractall(into, filter="data")
+        except TypeError:  # Python < 3.11.4 has no extraction filters (the archive is this repository's own)
+            tar.extractall(into)
     return into
 
 
