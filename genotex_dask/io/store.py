@@ -81,6 +81,72 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
 
 
+_STRING_CODECS = [{"name": "vlen-utf8", "configuration": {}},
+                  {"name": "zstd", "configuration": {"level": 0, "checksum": False}}]
+
+
+def _string_chunk(n: int) -> int:
+    """The chunk length Zarr picks for an n-string array written with ``chunks="auto"`` (as anndata does)."""
+    try:
+        from zarr.core.chunk_grids import _guess_chunks
+    except ImportError:  # another Zarr layout: one chunk (readable all the same: the shape is in the metadata)
+        return max(1, n)
+    return int(_guess_chunks((n,), 1)[0])
+
+
+def _string_array(key: str, values: list | np.ndarray, out: dict[str, bytes]) -> None:
+    """One anndata "string-array" node as Zarr v3 objects: metadata, then vlen-utf8 + zstd(level 0) chunks."""
+    from numcodecs import VLenUTF8, Zstd
+
+    n = len(values)
+    step = _string_chunk(n)
+    meta = {"shape": [n], "data_type": "string",
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [step]}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": "", "codecs": _STRING_CODECS,
+            "attributes": {"encoding-type": "string-array", "encoding-version": "0.2.0"},
+            "zarr_format": 3, "node_type": "array", "storage_transformers": []}
+    out[f"{key}/zarr.json"] = json.dumps(meta, indent=2).encode()
+    arr = np.asarray(values, dtype=object)
+    vlen, zstd = VLenUTF8(), Zstd(level=0, checksum=False)
+    for i, lo in enumerate(range(0, n, step)):
+        part = arr[lo:lo + step]
+        if len(part) < step:  # the edge chunk is stored full size, padded with the fill value
+            part = np.concatenate([part, np.full(step - len(part), "", dtype=object)])
+        if not any(part):  # every cell is the fill value "": Zarr writes no chunk (write_empty_chunks off)
+            continue
+        out[f"{key}/c/{i}"] = zstd.encode(vlen.encode(part))
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not name.startswith("__") and "/" not in name
+
+
+def encode_string_frame(frame: pd.DataFrame, group: str) -> dict[str, bytes] | None:
+    """The objects anndata's ``write_elem`` makes for a frame of str cells under ``group``, encoded directly.
+
+    Why: through anndata each column is several hops to Zarr's I/O thread, and encoding a platform annotation
+    (54,675 probes x 16 columns) cost 0.3 CPU-s, more than the whole X.  The objects are the same bytes
+    (tests/test_store_encode.py compares them with anndata's); returns None for what this does not cover
+    (an empty frame, a name Zarr may refuse): the caller then lets anndata write it.
+    """
+    index_key = "_index" if frame.index.name is None else str(frame.index.name)
+    names = [str(c) for c in frame.columns]
+    if not len(frame) or not all(_plain_name(k) for k in [index_key, *names]) or len(set(names)) != len(names) \
+            or index_key in names:
+        return None
+    cols = [frame.index.to_numpy(dtype=object), *(frame[c].to_numpy(dtype=object) for c in frame.columns)]
+    if not all(type(v) is str for col in cols for v in col):
+        return None
+    out: dict[str, bytes] = {}
+    attrs = {"column-order": names, "_index": index_key, "encoding-type": "dataframe", "encoding-version": "0.2.0"}
+    out[f"{group}/zarr.json"] = json.dumps({"attributes": attrs, "zarr_format": 3, "node_type": "group"},
+                                           indent=2).encode()
+    for name, values in zip([index_key, *names], cols):
+        _string_array(f"{group}/{name}", values, out)
+    return out
+
+
 def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
@@ -108,6 +174,17 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     renamed_obs: dict[str, str] = {}
     renamed_var: dict[str, str] = {}
     obs_c = _clean_frame(obs, renamed_obs)
+    # obs and var are str frames: encoded directly (encode_string_frame), anndata writing them empty
+    obs_objects = encode_string_frame(obs_c, "obs")
+    if obs_objects is not None:
+        obs_c = pd.DataFrame(index=pd.Index([], dtype=object))
+    if var_encoded is None:
+        var_objects = encode_string_frame(_clean_frame(var, renamed_var), "var")
+        if var_objects is not None:
+            var_encoded = {"objects": var_objects, "renamed": renamed_var}
+            if keep_var is not None:
+                keep_var.update(objects=var_objects, renamed=dict(renamed_var))
+                keep_var = None
     if var_encoded is not None:
         renamed_var = dict(var_encoded["renamed"])
         # replaced by the encoded group below, so written empty: X goes in on its own, and encoding a
@@ -136,15 +213,16 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         group = zarr.open_group(target, mode="r+", use_consolidated=False)
         ad.io.write_elem(group, "X", np.asarray(X, dtype=dtype),
                          dataset_kwargs={"chunks": chunks, "compressors": X_COMPRESSORS})
-        if var_encoded is not None:
-            from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.buffer import default_buffer_prototype
 
-            proto = default_buffer_prototype()
-            for key in [k for k in objects if k.startswith("var/")]:
-                del objects[key]
-            for key, blob in var_encoded["objects"].items():
-                objects[key] = proto.buffer.from_bytes(blob)
-        elif keep_var is not None:
+        proto = default_buffer_prototype()
+        for prefix, encoded in (("obs/", obs_objects), ("var/", (var_encoded or {}).get("objects"))):
+            if encoded is not None:
+                for key in [k for k in objects if k.startswith(prefix)]:
+                    del objects[key]
+                for key, blob in encoded.items():
+                    objects[key] = proto.buffer.from_bytes(blob)
+        if var_encoded is None and keep_var is not None:
             keep_var["objects"] = {k: v.to_bytes() for k, v in objects.items() if k.startswith("var/")}
             keep_var["renamed"] = dict(renamed_var)
         zarr.consolidate_metadata(target)

@@ -1,0 +1,83 @@
+"""store.encode_string_frame: the obs/var objects it encodes directly are the very bytes anndata's own writer
+makes (the oracle: ``anndata.io.write_elem`` into a Zarr MemoryStore), and a cohort written with them reads
+back in plain anndata."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+
+from genotex_dask.io import store
+
+
+def _anndata_objects(frame: pd.DataFrame, key: str) -> dict[str, bytes]:
+    objects: dict = {}
+    with store.zarr_v3_writes():
+        group = zarr.open_group(zarr.storage.MemoryStore(store_dict=objects), mode="w", zarr_format=3)
+        ad.io.write_elem(group, key, frame)
+    return {k: v.to_bytes() for k, v in objects.items() if k.startswith(key + "/")}
+
+
+def _frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = np.array(["", "A /// B", "TP53", "Ä-ß ∆ 東京", "x" * 300, "0", "a,b\tc"], dtype=object)
+    return pd.DataFrame({"Gene Symbol": words[rng.integers(0, len(words), n)],
+                         "GO:Function.1": np.array([f"GO:{i:07d}" for i in range(n)], dtype=object),
+                         "all empty": np.array([""] * n, dtype=object),
+                         "contact_zip_postal_code": np.array(["10117"] * n, dtype=object)},
+                        index=pd.Index([f"p{i}" for i in range(n)], dtype=object, name="ID"))
+
+
+@pytest.mark.parametrize("n", [1, 3, 9000])
+def test_same_bytes_as_anndata(n):
+    frame = _frame(n, seed=n)
+    ours = store.encode_string_frame(frame, "var")
+    ref = _anndata_objects(frame, "var")
+    assert ours is not None and sorted(ours) == sorted(ref)
+    assert all(ours[k] == ref[k] for k in ref)
+    assert "var/all empty/c/0" not in ours  # a chunk of fill values only is not written, as Zarr does
+
+
+def test_same_bytes_unnamed_index_and_several_chunks():
+    n = 1_000_003  # Zarr splits this many strings into chunks of 250,001 (the 4th one partial)
+    frame = pd.DataFrame({"s": np.array([f"v{i % 97}" for i in range(n)], dtype=object)},
+                         index=pd.Index([str(i) for i in range(n)], dtype=object))
+    ours = store.encode_string_frame(frame, "obs")
+    ref = _anndata_objects(frame, "obs")
+    assert ours is not None and "obs/_index/c/3" in ours and sorted(ours) == sorted(ref)
+    assert all(ours[k] == ref[k] for k in ref)
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame(index=pd.Index([], dtype=object)),                                      # no rows
+    pd.DataFrame({"__x": ["a"]}, index=pd.Index(["p"], dtype=object)),                   # a name Zarr reserves
+    pd.DataFrame({"n": [1.5]}, index=pd.Index(["p"], dtype=object)),                     # not str cells
+    pd.DataFrame({"ID": ["a"]}, index=pd.Index(["p"], dtype=object, name="ID")),         # index name = column
+])
+def test_declines_what_it_does_not_cover(frame):
+    assert store.encode_string_frame(frame, "var") is None
+
+
+def test_cohort_written_with_encoded_frames_reads_in_anndata(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5, 9000))
+    obs = pd.DataFrame({"title": [f"s{i}" for i in range(5)], "a/b": ["1", None, "3", "", "5"]},
+                       index=pd.Index([f"GSM{i}" for i in range(5)], name="sample"))
+    var = _frame(9000, seed=2)
+    var.loc["p3", "Gene Symbol"] = np.nan
+    keep: dict = {}
+    url = str(tmp_path / "c.zarr")
+    store.write_cohort(url, X, obs, var, {"ingest": {}}, {}, keep_var=keep)
+    a = ad.read_zarr(url)
+    np.testing.assert_allclose(a.X, X.astype(np.float32))
+    assert list(a.obs.index) == list(obs.index) and a.obs.index.name == "sample"
+    assert a.obs["a_b"].tolist() == ["1", "", "3", "", "5"]
+    assert a.var.index.tolist() == var.index.tolist() and a.var.loc["p3", "Gene Symbol"] == ""
+    assert a.var["Gene Symbol"].tolist()[:3] == var["Gene Symbol"].fillna("").tolist()[:3]
+    assert store.read_obs(url).columns.tolist() == ["title", "a/b"]
+    # the platform's encoded var, kept for the next cohort, is what the group holds
+    assert sorted(keep["objects"]) == sorted(k for k in store.encode_string_frame(
+        store._clean_frame(var, {}), "var"))
