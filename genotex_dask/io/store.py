@@ -136,7 +136,7 @@ def encode_string_frame(frame: pd.DataFrame, group: str) -> dict[str, bytes] | N
             or index_key in names:
         return None
     cols = [frame.index.to_numpy(dtype=object), *(frame[c].to_numpy(dtype=object) for c in frame.columns)]
-    if not all(type(v) is str for col in cols for v in col):
+    if not all(pd.api.types.infer_dtype(col, skipna=False) == "string" for col in cols):  # str cells only
         return None
     out: dict[str, bytes] = {}
     attrs = {"column-order": names, "_index": index_key, "encoding-type": "dataframe", "encoding-version": "0.2.0"}
