@@ -63,6 +63,18 @@ def zarr_store(url: str, read_only: bool = False):
     return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
 
 
+def _str_cells(values: np.ndarray) -> np.ndarray:
+    """Every cell as str, "" for a missing one; a column of str and missing cells (a parsed annotation table)
+    is only copied, without a ``str()`` call per cell."""
+    missing = pd.isna(values)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        out = values.copy()
+    else:
+        out = np.array([str(v) for v in values], dtype=object)
+    out[missing] = ""
+    return out
+
+
 def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     """Every column as str ("" for missing) and no '/' in names; the index as str."""
     index = pd.Index([str(i) for i in frame.index], dtype=object, name=frame.index.name)
@@ -74,8 +86,7 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
             safe += "_"
         if safe != name:
             renamed[safe] = name
-        s = frame[col]
-        cols[safe] = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
+        cols[safe] = _str_cells(frame[col].to_numpy(dtype=object))
     if index.name is not None and (str(index.name) in cols or "/" in str(index.name)):
         index = index.rename(None)  # a column of that name wins; anndata stores the index under its name
     return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
@@ -234,7 +245,7 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
 
 
 def dump_memory_store(objects: dict, url: str) -> None:
-    """Write the objects of a Zarr MemoryStore (key -> buffer) as files under ``url``.
+    """Write the objects of a Zarr MemoryStore (key -> buffer, or bytes) as files under ``url``.
 
     Why build Zarr groups in memory first: anndata writes tens of small arrays and groups, and each Zarr
     operation on a LocalStore is a hop to Zarr's I/O thread plus file calls; in memory the same write costs
@@ -251,9 +262,9 @@ def dump_memory_store(objects: dict, url: str) -> None:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             with open(path, "wb") as f:
-                f.write(buf.as_numpy_array())  # a view: no second copy of X in memory
+                f.write(buf if isinstance(buf, bytes) else buf.as_numpy_array())  # a view: no copy of X
         else:
-            fsys.pipe_file(path, buf.to_bytes())
+            fsys.pipe_file(path, buf if isinstance(buf, bytes) else buf.to_bytes())
 
 
 _ANNDATA_SETTINGS = threading.Lock()
