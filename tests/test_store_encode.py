@@ -81,3 +81,24 @@ def test_cohort_written_with_encoded_frames_reads_in_anndata(tmp_path):
     # the platform's encoded var, kept for the next cohort, is what the group holds
     assert sorted(keep["objects"]) == sorted(k for k in store.encode_string_frame(
         store._clean_frame(var, {}), "var"))
+
+
+@pytest.mark.parametrize("float64", [False, True])
+def test_cohort_objects_same_bytes_as_anndata(float64):
+    """The whole group (X chunks incl. partial edge chunks and an all-zero chunk Zarr does not write, uns,
+    the empty containers, the consolidated root metadata) equals anndata's writing of it."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(8, 2, size=(70, 300))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    X[64:, 256:] = 0.0  # the last chunk holds fill values only
+    obs = pd.DataFrame({"title": [f"s{i}" for i in range(70)]}, index=pd.Index([f"GSM{i}" for i in range(70)]))
+    var = _frame(300, seed=4)
+    obs_o, var_o = store.encode_string_frame(obs, "obs"), store.encode_string_frame(var, "var")
+    dtype = np.float64 if float64 else np.float32
+    uns = '{"ingest": {"kind": "GEO"}, "note": "Ä"}'
+    empty = pd.DataFrame(index=pd.Index([], dtype=object))
+    ref = {k: v.to_bytes() for k, v in store._cohort_objects_anndata(
+        X, dtype, (64, 128), empty, empty, {store.UNS_KEY: uns}, obs_o, var_o).items()}
+    ours = store.cohort_objects(X, dtype, (64, 128), obs_o, var_o, uns)
+    assert sorted(ours) == sorted(ref) and "X/c/1/2" not in ours and "X/c/1/1" in ours
+    assert [k for k in ref if ours[k] != ref[k]] == []

@@ -210,15 +210,38 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     uns_all["column_names"] = {"obs": renamed_obs, "var": renamed_var}
     # one JSON string instead of a Zarr node per scalar: each node costs a few ms of metadata I/O
     packed = {UNS_KEY: json.dumps(_to_jsonable(uns_all), default=str)}
-    adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
     c0, c1 = (int(v) for v in gconfig.get("store.chunks") or CHUNKS)  # dask.config genotex_dask.store.chunks
     chunks = (min(c0, max(1, X.shape[0])), min(c1, max(1, X.shape[1])))
     record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if obs_objects is not None and var_encoded is not None:
+        objects = cohort_objects(X, dtype, chunks, obs_objects, var_encoded["objects"], packed[UNS_KEY])
+    else:
+        objects = _cohort_objects_anndata(X, dtype, chunks, obs_c, var_c, packed, obs_objects,
+                                          (var_encoded or {}).get("objects"))
+        if var_encoded is None and keep_var is not None:
+            keep_var["objects"] = {k: _as_bytes(v) for k, v in objects.items() if k.startswith("var/")}
+            keep_var["renamed"] = dict(renamed_var)
+    with fs.atomic_dir(url) as tmp:
+        dump_memory_store(objects, tmp)
+        fs.write_json_atomic(_mark(tmp), record)
+    return record
+
+
+def _as_bytes(v) -> bytes:
+    return v if isinstance(v, bytes) else v.to_bytes()
+
+
+def _cohort_objects_anndata(X: np.ndarray, dtype, chunks: tuple[int, int], obs_c: pd.DataFrame,
+                            var_c: pd.DataFrame, packed: dict, obs_objects: dict | None,
+                            var_objects: dict | None) -> dict:
+    """The cohort group's Zarr objects as anndata writes them (the general path, and the reference that
+    :func:`cohort_objects` is tested against); ``obs_objects``/``var_objects`` replace the frames' groups."""
     objects: dict = {}
+    adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
     with zarr_v3_writes():
-        target = zarr.storage.MemoryStore(store_dict=objects)  # built in memory, then written as plain files
+        target = zarr.storage.MemoryStore(store_dict=objects)
         adata.write_zarr(target, convert_strings_to_categoricals=False)
         # X with its own codec (obs/var strings keep anndata's default), then the consolidated metadata again
         group = zarr.open_group(target, mode="r+", use_consolidated=False)
@@ -227,21 +250,96 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         from zarr.core.buffer import default_buffer_prototype
 
         proto = default_buffer_prototype()
-        for prefix, encoded in (("obs/", obs_objects), ("var/", (var_encoded or {}).get("objects"))):
+        for prefix, encoded in (("obs/", obs_objects), ("var/", var_objects)):
             if encoded is not None:
                 for key in [k for k in objects if k.startswith(prefix)]:
                     del objects[key]
                 for key, blob in encoded.items():
                     objects[key] = proto.buffer.from_bytes(blob)
-        if var_encoded is None and keep_var is not None:
-            keep_var["objects"] = {k: v.to_bytes() for k, v in objects.items() if k.startswith("var/")}
-            keep_var["renamed"] = dict(renamed_var)
         zarr.consolidate_metadata(target)
-    del adata, group
-    with fs.atomic_dir(url) as tmp:
-        dump_memory_store(objects, tmp)
-        fs.write_json_atomic(_mark(tmp), record)
-    return record
+    return objects
+
+
+def _json(meta: dict) -> bytes:
+    return json.dumps(meta, indent=2).encode()  # as Zarr writes its metadata
+
+
+def _group_meta(attrs: dict) -> bytes:
+    return _json({"attributes": attrs, "zarr_format": 3, "node_type": "group"})
+
+
+def cohort_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs_objects: dict, var_objects: dict,
+                   uns_json: str) -> dict:
+    """The cohort group's Zarr objects (key -> bytes) built directly: the same bytes as
+    :func:`_cohort_objects_anndata` (tests/test_store_encode.py), without anndata's ~100 hops to Zarr's I/O
+    thread, and X encoded chunk by chunk from the array as given (no matrix-sized float32 copy first)."""
+    from numcodecs import Blosc, VLenUTF8, Zstd
+
+    dt = np.dtype(dtype)
+    n, m = X.shape
+    c0, c1 = chunks
+    out: dict = {"zarr.json": b"", **obs_objects, **var_objects}
+    dict_attrs = {"encoding-type": "dict", "encoding-version": "0.1.0"}
+    for name in ("layers", "obsm", "obsp", "varm", "varp", "uns"):
+        out[f"{name}/zarr.json"] = _group_meta(dict_attrs)
+    blosc = X_COMPRESSORS[0]
+    out["X/zarr.json"] = _json({
+        "shape": [n, m], "data_type": dt.name,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [c0, c1]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": 0.0,
+        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}},
+                   {"name": "blosc", "configuration": {"typesize": dt.itemsize, "cname": blosc.cname.name,
+                                                       "clevel": blosc.clevel, "shuffle": blosc.shuffle.name,
+                                                       "blocksize": blosc.blocksize}}],
+        "attributes": {"encoding-type": "array", "encoding-version": "0.2.0"},
+        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
+    codec = Blosc.from_config({"cname": blosc.cname.name, "clevel": blosc.clevel, "blocksize": blosc.blocksize,
+                               "shuffle": {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[blosc.shuffle.name],
+                               "typesize": dt.itemsize})
+    block = np.zeros((c0, c1), dtype=dt.newbyteorder("<"))
+    for i, lo in enumerate(range(0, n, c0)):
+        for j, left in enumerate(range(0, m, c1)):
+            part = X[lo:lo + c0, left:left + c1]
+            if part.shape != block.shape:
+                block[:] = 0  # an edge chunk is stored full size, padded with the fill value
+            block[:part.shape[0], :part.shape[1]] = part
+            if not block.view(np.uint8).any():
+                continue  # every cell is +0.0, the fill value: Zarr writes no chunk (write_empty_chunks off)
+            out[f"X/c/{i}/{j}"] = codec.encode(block.view(np.uint8).reshape(-1))
+    out["raw/zarr.json"] = _json({
+        "shape": [], "data_type": "bool", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": []}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": False,
+        "codecs": [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 0, "checksum": False}}],
+        "attributes": {"encoding-type": "null", "encoding-version": "0.1.0"},
+        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
+    key = f"uns/{UNS_KEY}"
+    out[f"{key}/zarr.json"] = _json({
+        "shape": [], "data_type": "string", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": []}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": "",
+        "codecs": _STRING_CODECS, "attributes": {"encoding-type": "string", "encoding-version": "0.2.0"},
+        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
+    if uns_json:
+        out[f"{key}/c"] = Zstd(level=0, checksum=False).encode(VLenUTF8().encode(np.array([uns_json], dtype=object)))
+    out["zarr.json"] = _group_meta({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+    # Zarr's consolidated metadata (one read of the metadata objects, in memory); under the lock of
+    # zarr_v3_writes, as catch_warnings (in _quiet) is process-wide and two threads must not interleave it
+    with _ANNDATA_SETTINGS, _quiet():
+        zarr.consolidate_metadata(zarr.storage.MemoryStore(store_dict=_buffers(out)))
+    return out
+
+
+def _buffers(objects: dict) -> dict:
+    """A MemoryStore's dict over ``objects``, writing back into it: Zarr keeps Buffers, this module bytes."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    proto = default_buffer_prototype()
+
+    class _View(dict):
+        def __setitem__(self, k, v):
+            objects[k] = _as_bytes(v)
+            super().__setitem__(k, v)
+
+    return _View({k: proto.buffer.from_bytes(v) for k, v in objects.items()})
 
 
 def dump_memory_store(objects: dict, url: str) -> None:
