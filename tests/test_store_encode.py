@@ -102,3 +102,49 @@ def test_cohort_objects_same_bytes_as_anndata(float64):
     ours = store.cohort_objects(X, dtype, (64, 128), obs_o, var_o, uns)
     assert sorted(ours) == sorted(ref) and "X/c/1/2" not in ours and "X/c/1/1" in ours
     assert [k for k in ref if ours[k] != ref[k]] == []
+
+
+def _preprocessed(n: int, g: int, binary: bool, gender: bool, seed: int):
+    from genotex_dask.preprocess import quality
+
+    rng = np.random.default_rng(seed)
+    trait = rng.integers(0, 2, n).astype(float) if binary else rng.normal(size=n)
+    cov = {"Age": rng.uniform(20, 80, n)}
+    if gender:
+        cov["Gender"] = rng.integers(0, 2, n).astype(float)
+        cov["Gender"][0] = np.nan
+    X = rng.normal(7, 2, (n, g))
+    X[rng.random(X.shape) < 0.02] = np.nan
+    return quality.Linked(np.array([f"GSM{i}" for i in range(n)], dtype=object), trait, cov,
+                          np.array([f"G{i}" for i in range(g)], dtype=object), X)
+
+
+@pytest.mark.parametrize("n,g,binary,gender,float64", [(167, 3000, True, True, False), (300, 500, False, False, True),
+                                                       (1, 40, True, True, False)])
+def test_preprocessed_store_same_bytes_as_anndata(tmp_path, monkeypatch, n, g, binary, gender, float64):
+    """The preprocessed store (categorical trait/Gender, numeric Age, uns scalars and dicts, var n_probes,
+    X in 256-sample chunks) written by the direct encoder equals anndata's write_zarr of the same AnnData."""
+    from genotex_dask.io import anndata_zarr
+    from genotex_dask.pipelines import preprocess as pp
+    from genotex_dask.preprocess import anndata_fields as af
+
+    d = _preprocessed(n, g, binary, gender, seed=n)
+    uns = af.cohort_uns(trait="T", cohort="GSE1", platform="GPL570", spec_file="specs/T.yaml", spec_line=3,
+                        spec_mapping={"trait": "x"}, mode="default", value_scale=af.detect_value_scale(d.X),
+                        engine_version=1)
+    var_cols = {"n_probes": np.arange(g, dtype=np.int32) % 3}
+    dtype = np.float64 if float64 else np.float32
+    pp._write_preprocessed_store(str(tmp_path / "direct.zarr"), "T", d, dtype, uns, var_cols)
+    monkeypatch.setattr(anndata_zarr, "anndata_objects", lambda *a, **k: None)  # anndata's own writing
+    pp._write_preprocessed_store(str(tmp_path / "anndata.zarr"), "T", d, dtype, uns, var_cols)
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    ours, ref = files(tmp_path / "direct.zarr"), files(tmp_path / "anndata.zarr")
+    assert sorted(ours) == sorted(ref)
+    assert ("obs/T/categories/zarr.json" in ours) == binary  # a binary trait is a categorical
+    assert [k for k in ref if ours[k] != ref[k]] == []
+    a = ad.read_zarr(str(tmp_path / "direct.zarr"))
+    np.testing.assert_array_equal(a.X, d.X.astype(dtype))
+    assert a.uns["spec"]["line"] == 3 and a.var["n_probes"].dtype == np.int32

@@ -38,7 +38,7 @@ import pandas as pd
 import zarr
 
 from genotex_dask import config as gconfig
-from genotex_dask.io import fs
+from genotex_dask.io import anndata_zarr, fs
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
 CHUNKS = (64, 8192)
@@ -92,70 +92,16 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
 
 
-_STRING_CODECS = [{"name": "vlen-utf8", "configuration": {}},
-                  {"name": "zstd", "configuration": {"level": 0, "checksum": False}}]
-
-
-def _string_chunk(n: int) -> int:
-    """The chunk length Zarr picks for an n-string array written with ``chunks="auto"`` (as anndata does)."""
-    try:
-        from zarr.core.chunk_grids import _guess_chunks
-    except ImportError:  # another Zarr layout: one chunk (readable all the same: the shape is in the metadata)
-        return max(1, n)
-    return int(_guess_chunks((n,), 1)[0])
-
-
-def _string_array(key: str, values: list | np.ndarray, out: dict[str, bytes]) -> None:
-    """One anndata "string-array" node as Zarr v3 objects: metadata, then vlen-utf8 + zstd(level 0) chunks."""
-    from numcodecs import VLenUTF8, Zstd
-
-    n = len(values)
-    step = _string_chunk(n)
-    meta = {"shape": [n], "data_type": "string",
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [step]}},
-            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-            "fill_value": "", "codecs": _STRING_CODECS,
-            "attributes": {"encoding-type": "string-array", "encoding-version": "0.2.0"},
-            "zarr_format": 3, "node_type": "array", "storage_transformers": []}
-    out[f"{key}/zarr.json"] = json.dumps(meta, indent=2).encode()
-    arr = np.asarray(values, dtype=object)
-    vlen, zstd = VLenUTF8(), Zstd(level=0, checksum=False)
-    for i, lo in enumerate(range(0, n, step)):
-        part = arr[lo:lo + step]
-        if len(part) < step:  # the edge chunk is stored full size, padded with the fill value
-            part = np.concatenate([part, np.full(step - len(part), "", dtype=object)])
-        if not any(part):  # every cell is the fill value "": Zarr writes no chunk (write_empty_chunks off)
-            continue
-        out[f"{key}/c/{i}"] = zstd.encode(vlen.encode(part))
-
-
-def _plain_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and not name.startswith("__") and "/" not in name
-
-
 def encode_string_frame(frame: pd.DataFrame, group: str) -> dict[str, bytes] | None:
-    """The objects anndata's ``write_elem`` makes for a frame of str cells under ``group``, encoded directly.
-
-    Why: through anndata each column is several hops to Zarr's I/O thread, and encoding a platform annotation
-    (54,675 probes x 16 columns) cost 0.3 CPU-s, more than the whole X.  The objects are the same bytes
-    (tests/test_store_encode.py compares them with anndata's); returns None for what this does not cover
-    (an empty frame, a name Zarr may refuse): the caller then lets anndata write it.
-    """
-    index_key = "_index" if frame.index.name is None else str(frame.index.name)
-    names = [str(c) for c in frame.columns]
-    if not len(frame) or not all(_plain_name(k) for k in [index_key, *names]) or len(set(names)) != len(names) \
-            or index_key in names:
-        return None
-    cols = [frame.index.to_numpy(dtype=object), *(frame[c].to_numpy(dtype=object) for c in frame.columns)]
-    if not all(pd.api.types.infer_dtype(col, skipna=False) == "string" for col in cols):  # str cells only
-        return None
+    """The objects anndata's ``write_elem`` makes for a frame of str cells under ``group``, encoded directly
+    (:mod:`genotex_dask.io.anndata_zarr`): through anndata, encoding a platform annotation (54,675 probes x
+    16 columns) cost 0.3 CPU-s, more than the whole X.  None for a frame it does not cover (no rows, a name
+    Zarr may refuse, a cell not str): the caller then lets anndata write it."""
     out: dict[str, bytes] = {}
-    attrs = {"column-order": names, "_index": index_key, "encoding-type": "dataframe", "encoding-version": "0.2.0"}
-    out[f"{group}/zarr.json"] = json.dumps({"attributes": attrs, "zarr_format": 3, "node_type": "group"},
-                                           indent=2).encode()
-    for name, values in zip([index_key, *names], cols):
-        _string_array(f"{group}/{name}", values, out)
-    return out
+    cols = [frame.index.to_numpy(dtype=object), *(frame[c].to_numpy(dtype=object) for c in frame.columns)]
+    if not all(pd.api.types.infer_dtype(c, skipna=False) == "string" for c in cols):  # str cells only
+        return None
+    return out if anndata_zarr.Encoder(out).frame(group, frame) else None
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -260,86 +206,17 @@ def _cohort_objects_anndata(X: np.ndarray, dtype, chunks: tuple[int, int], obs_c
     return objects
 
 
-def _json(meta: dict) -> bytes:
-    return json.dumps(meta, indent=2).encode()  # as Zarr writes its metadata
-
-
-def _group_meta(attrs: dict) -> bytes:
-    return _json({"attributes": attrs, "zarr_format": 3, "node_type": "group"})
-
-
 def cohort_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs_objects: dict, var_objects: dict,
                    uns_json: str) -> dict:
     """The cohort group's Zarr objects (key -> bytes) built directly: the same bytes as
     :func:`_cohort_objects_anndata` (tests/test_store_encode.py), without anndata's ~100 hops to Zarr's I/O
     thread, and X encoded chunk by chunk from the array as given (no matrix-sized float32 copy first)."""
-    from numcodecs import Blosc, VLenUTF8, Zstd
-
-    dt = np.dtype(dtype)
-    n, m = X.shape
-    c0, c1 = chunks
-    out: dict = {"zarr.json": b"", **obs_objects, **var_objects}
-    dict_attrs = {"encoding-type": "dict", "encoding-version": "0.1.0"}
-    for name in ("layers", "obsm", "obsp", "varm", "varp", "uns"):
-        out[f"{name}/zarr.json"] = _group_meta(dict_attrs)
-    blosc = X_COMPRESSORS[0]
-    out["X/zarr.json"] = _json({
-        "shape": [n, m], "data_type": dt.name,
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [c0, c1]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": 0.0,
-        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}},
-                   {"name": "blosc", "configuration": {"typesize": dt.itemsize, "cname": blosc.cname.name,
-                                                       "clevel": blosc.clevel, "shuffle": blosc.shuffle.name,
-                                                       "blocksize": blosc.blocksize}}],
-        "attributes": {"encoding-type": "array", "encoding-version": "0.2.0"},
-        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
-    codec = Blosc.from_config({"cname": blosc.cname.name, "clevel": blosc.clevel, "blocksize": blosc.blocksize,
-                               "shuffle": {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[blosc.shuffle.name],
-                               "typesize": dt.itemsize})
-    block = np.zeros((c0, c1), dtype=dt.newbyteorder("<"))
-    for i, lo in enumerate(range(0, n, c0)):
-        for j, left in enumerate(range(0, m, c1)):
-            part = X[lo:lo + c0, left:left + c1]
-            if part.shape != block.shape:
-                block[:] = 0  # an edge chunk is stored full size, padded with the fill value
-            block[:part.shape[0], :part.shape[1]] = part
-            if not block.view(np.uint8).any():
-                continue  # every cell is +0.0, the fill value: Zarr writes no chunk (write_empty_chunks off)
-            out[f"X/c/{i}/{j}"] = codec.encode(block.view(np.uint8).reshape(-1))
-    out["raw/zarr.json"] = _json({
-        "shape": [], "data_type": "bool", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": []}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": False,
-        "codecs": [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 0, "checksum": False}}],
-        "attributes": {"encoding-type": "null", "encoding-version": "0.1.0"},
-        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
-    key = f"uns/{UNS_KEY}"
-    out[f"{key}/zarr.json"] = _json({
-        "shape": [], "data_type": "string", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": []}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": "",
-        "codecs": _STRING_CODECS, "attributes": {"encoding-type": "string", "encoding-version": "0.2.0"},
-        "zarr_format": 3, "node_type": "array", "storage_transformers": []})
-    if uns_json:
-        out[f"{key}/c"] = Zstd(level=0, checksum=False).encode(VLenUTF8().encode(np.array([uns_json], dtype=object)))
-    out["zarr.json"] = _group_meta({"encoding-type": "anndata", "encoding-version": "0.1.0"})
-    # Zarr's consolidated metadata (one read of the metadata objects, in memory); under the lock of
-    # zarr_v3_writes, as catch_warnings (in _quiet) is process-wide and two threads must not interleave it
-    with _ANNDATA_SETTINGS, _quiet():
-        zarr.consolidate_metadata(zarr.storage.MemoryStore(store_dict=_buffers(out)))
+    out: dict = {**obs_objects, **var_objects}
+    anndata_zarr.Encoder(out, X_COMPRESSORS[0]).numeric("X", X, chunks=chunks, dtype=dtype)
+    anndata_zarr.Encoder(out).mapping("uns", {UNS_KEY: uns_json})
+    anndata_zarr.skeleton(out)
+    anndata_zarr.consolidate(out, _ANNDATA_SETTINGS)
     return out
-
-
-def _buffers(objects: dict) -> dict:
-    """A MemoryStore's dict over ``objects``, writing back into it: Zarr keeps Buffers, this module bytes."""
-    from zarr.core.buffer import default_buffer_prototype
-
-    proto = default_buffer_prototype()
-
-    class _View(dict):
-        def __setitem__(self, k, v):
-            objects[k] = _as_bytes(v)
-            super().__setitem__(k, v)
-
-    return _View({k: proto.buffer.from_bytes(v) for k, v in objects.items()})
 
 
 def dump_memory_store(objects: dict, url: str) -> None:
@@ -366,6 +243,11 @@ def dump_memory_store(objects: dict, url: str) -> None:
 
 
 _ANNDATA_SETTINGS = threading.Lock()
+
+
+def zarr_v3_lock() -> threading.Lock:
+    """The lock :func:`zarr_v3_writes` holds (also taken around Zarr calls that need warnings silenced)."""
+    return _ANNDATA_SETTINGS
 
 
 @contextmanager
