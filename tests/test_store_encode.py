@@ -129,7 +129,8 @@ def test_preprocessed_store_same_bytes_as_anndata(tmp_path, monkeypatch, n, g, b
     from genotex_dask.preprocess import anndata_fields as af
 
     d = _preprocessed(n, g, binary, gender, seed=n)
-    uns = af.cohort_uns(trait="T", cohort="GSE1", platform="GPL570", spec_file="specs/T.yaml", spec_line=3,
+    uns = af.cohort_uns(trait="T", cohort="GSE1", platform="GPL570" if binary else None,  # None: "" (no chunk)
+                        spec_file="specs/T.yaml", spec_line=3,
                         spec_mapping={"trait": "x"}, mode="default", value_scale=af.detect_value_scale(d.X),
                         engine_version=1)
     var_cols = {"n_probes": np.arange(g, dtype=np.int32) % 3}
