@@ -27,6 +27,19 @@ _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _NUMERIC = "biuf"  # bool, signed, unsigned, float
 
 
+def _numcodecs_at_least(major: int, minor: int) -> bool:
+    import numcodecs
+
+    try:
+        got = tuple(int(x) for x in numcodecs.__version__.split(".")[:2])
+    except ValueError:
+        return True
+    return got >= (major, minor)
+
+
+_BLOSC_TAKES_TYPESIZE = _numcodecs_at_least(0, 16)  # Zarr passes Blosc its typesize from numcodecs 0.16 on
+
+
 def to_json(meta: dict) -> bytes:
     """Metadata as Zarr writes it (2-space indent)."""
     return json.dumps(meta, indent=2).encode()
@@ -72,8 +85,11 @@ class Encoder:
 
         if self.blosc is None:
             return Zstd(level=0, checksum=False)
-        c = self._compressor_meta(item_size)["configuration"]
-        return Blosc.from_config({**c, "shuffle": _SHUFFLE[c["shuffle"]]})
+        c = {**self._compressor_meta(item_size)["configuration"]}
+        c["shuffle"] = _SHUFFLE[c["shuffle"]]
+        if not _BLOSC_TAKES_TYPESIZE:  # as Zarr calls it: older numcodecs infer it (1, from the bytes given)
+            c.pop("typesize")
+        return Blosc.from_config(c)
 
     def _array_meta(self, key: str, shape: list[int], data_type: str, chunk: list[int], fill, first_codec: dict,
                     item_size: int, encoding: str, version: str = "0.2.0") -> None:
