@@ -149,3 +149,13 @@ def test_preprocessed_store_same_bytes_as_anndata(tmp_path, monkeypatch, n, g, b
     a = ad.read_zarr(str(tmp_path / "direct.zarr"))
     np.testing.assert_array_equal(a.X, d.X.astype(dtype))
     assert a.uns["spec"]["line"] == 3 and a.var["n_probes"].dtype == np.int32
+
+
+def test_encoder_declines_bool_cells_and_scalars():
+    """Kinds whose bytes were not compared with anndata's are left to anndata (the caller's fallback)."""
+    from genotex_dask.io import anndata_zarr
+
+    enc = anndata_zarr.Encoder({})
+    assert not enc.mapping("uns", {"flag": True})
+    assert not enc.frame("obs", pd.DataFrame({"b": [True, False]}, index=pd.Index(["a", "b"], dtype=object)))
+    assert enc.mapping("uns", {"n": 3, "x": 0.5, "s": "t", "d": {"k": "v"}})

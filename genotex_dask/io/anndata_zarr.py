@@ -7,7 +7,7 @@ more CPU in hops and metadata handling than encoding the data: 0.07 CPU-s for a 
 JSON Zarr writes, the chunking Zarr's ``chunks="auto"`` picks, and chunks holding only the fill value are left
 out as Zarr does; tests/test_store_encode.py compares every object with anndata's output.
 
-Covered: str, numeric and bool arrays, numeric and str scalars, dicts of those, data frames of such columns
+Covered: str and numeric arrays, numeric and str scalars, dicts of those, data frames of such columns
 and pandas categoricals, dense 2-D matrices with given chunks.  Anything else (nullable pandas dtypes,
 sparse matrices, empty frames, names Zarr may refuse) makes :meth:`Encoder.frame` / :meth:`Encoder.mapping`
 return False, and the caller writes with anndata instead.
@@ -24,7 +24,7 @@ import pandas as pd
 _ZSTD = {"name": "zstd", "configuration": {"level": 0, "checksum": False}}  # Zarr's default compressor
 _KEY_ENCODING = {"name": "default", "configuration": {"separator": "/"}}
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
-_NUMERIC = "biuf"  # bool, signed, unsigned, float
+_NUMERIC = "iuf"  # signed, unsigned, float
 
 
 def _numcodecs_at_least(major: int, minor: int) -> bool:
@@ -165,7 +165,9 @@ class Encoder:
         if isinstance(value, str):
             self.strings(key, [value], scalar=True)
             return True
-        if isinstance(value, (bool, int, float, np.number, np.bool_)) and not isinstance(value, np.ndarray):
+        if isinstance(value, (bool, np.bool_)):  # not compared with anndata's bytes: anndata writes it
+            return False
+        if isinstance(value, (int, float, np.number)) and not isinstance(value, np.ndarray):
             self.numeric(key, np.asarray(value), encoding="numeric-scalar")
             return True
         if isinstance(value, np.ndarray) and value.ndim == 1:
@@ -179,7 +181,7 @@ class Encoder:
 
     @staticmethod
     def _array_kind(a: np.ndarray) -> str | None:
-        if a.dtype.kind in _NUMERIC and a.dtype.isnative:
+        if a.dtype.kind in _NUMERIC and a.dtype.isnative:  # bool arrays: left to anndata
             return "num"
         if a.dtype.kind == "O" and len(a) and pd.api.types.infer_dtype(a, skipna=False) == "string":
             return "str"
