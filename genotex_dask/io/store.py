@@ -38,7 +38,7 @@ import pandas as pd
 import zarr
 
 from genotex_dask import config as gconfig
-from genotex_dask.io import fs
+from genotex_dask.io import anndata_zarr, fs
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
 CHUNKS = (64, 8192)
@@ -63,6 +63,18 @@ def zarr_store(url: str, read_only: bool = False):
     return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
 
 
+def _str_cells(values: np.ndarray) -> np.ndarray:
+    """Every cell as str, "" for a missing one; a column of str and missing cells (a parsed annotation table)
+    is only copied, without a ``str()`` call per cell."""
+    missing = pd.isna(values)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        out = values.copy()
+    else:
+        out = np.array([str(v) for v in values], dtype=object)
+    out[missing] = ""
+    return out
+
+
 def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
     """Every column as str ("" for missing) and no '/' in names; the index as str."""
     index = pd.Index([str(i) for i in frame.index], dtype=object, name=frame.index.name)
@@ -74,11 +86,22 @@ def _clean_frame(frame: pd.DataFrame, renamed: dict[str, str]) -> pd.DataFrame:
             safe += "_"
         if safe != name:
             renamed[safe] = name
-        s = frame[col]
-        cols[safe] = np.where(pd.isna(s.to_numpy(dtype=object)), "", s.astype(str).to_numpy(dtype=object))
+        cols[safe] = _str_cells(frame[col].to_numpy(dtype=object))
     if index.name is not None and (str(index.name) in cols or "/" in str(index.name)):
         index = index.rename(None)  # a column of that name wins; anndata stores the index under its name
     return pd.DataFrame(cols, index=index, dtype=object) if cols else pd.DataFrame(index=index)
+
+
+def encode_string_frame(frame: pd.DataFrame, group: str) -> dict[str, bytes] | None:
+    """The objects anndata's ``write_elem`` makes for a frame of str cells under ``group``, encoded directly
+    (:mod:`genotex_dask.io.anndata_zarr`): through anndata, encoding a platform annotation (54,675 probes x
+    16 columns) cost 0.3 CPU-s, more than the whole X.  None for a frame it does not cover (no rows, a name
+    Zarr may refuse, a cell not str): the caller then lets anndata write it."""
+    out: dict[str, bytes] = {}
+    cols = [frame.index.to_numpy(dtype=object), *(frame[c].to_numpy(dtype=object) for c in frame.columns)]
+    if not all(pd.api.types.infer_dtype(c, skipna=False) == "string" for c in cols):  # str cells only
+        return None
+    return out if anndata_zarr.Encoder(out).frame(group, frame) else None
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -108,6 +131,17 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     renamed_obs: dict[str, str] = {}
     renamed_var: dict[str, str] = {}
     obs_c = _clean_frame(obs, renamed_obs)
+    # obs and var are str frames: encoded directly (encode_string_frame), anndata writing them empty
+    obs_objects = encode_string_frame(obs_c, "obs")
+    if obs_objects is not None:
+        obs_c = pd.DataFrame(index=pd.Index([], dtype=object))
+    if var_encoded is None:
+        var_objects = encode_string_frame(_clean_frame(var, renamed_var), "var")
+        if var_objects is not None:
+            var_encoded = {"objects": var_objects, "renamed": renamed_var}
+            if keep_var is not None:
+                keep_var.update(objects=var_objects, renamed=dict(renamed_var))
+                keep_var = None
     if var_encoded is not None:
         renamed_var = dict(var_encoded["renamed"])
         # replaced by the encoded group below, so written empty: X goes in on its own, and encoding a
@@ -122,41 +156,71 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     uns_all["column_names"] = {"obs": renamed_obs, "var": renamed_var}
     # one JSON string instead of a Zarr node per scalar: each node costs a few ms of metadata I/O
     packed = {UNS_KEY: json.dumps(_to_jsonable(uns_all), default=str)}
-    adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
     c0, c1 = (int(v) for v in gconfig.get("store.chunks") or CHUNKS)  # dask.config genotex_dask.store.chunks
     chunks = (min(c0, max(1, X.shape[0])), min(c1, max(1, X.shape[1])))
     record = {"version": INGEST_VERSION, "sources": sources, "n_obs": int(X.shape[0]),
               "n_vars": int(X.shape[1]), "dtype": np.dtype(dtype).name, "chunks": list(chunks),
               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    objects: dict = {}
-    with zarr_v3_writes():
-        target = zarr.storage.MemoryStore(store_dict=objects)  # built in memory, then written as plain files
-        adata.write_zarr(target, convert_strings_to_categoricals=False)
-        # X with its own codec (obs/var strings keep anndata's default), then the consolidated metadata again
-        group = zarr.open_group(target, mode="r+", use_consolidated=False)
-        ad.io.write_elem(group, "X", np.asarray(X, dtype=dtype),
-                         dataset_kwargs={"chunks": chunks, "compressors": X_COMPRESSORS})
-        if var_encoded is not None:
-            from zarr.core.buffer import default_buffer_prototype
-
-            proto = default_buffer_prototype()
-            for key in [k for k in objects if k.startswith("var/")]:
-                del objects[key]
-            for key, blob in var_encoded["objects"].items():
-                objects[key] = proto.buffer.from_bytes(blob)
-        elif keep_var is not None:
-            keep_var["objects"] = {k: v.to_bytes() for k, v in objects.items() if k.startswith("var/")}
+    if obs_objects is not None and var_encoded is not None:
+        objects = cohort_objects(X, dtype, chunks, obs_objects, var_encoded["objects"], packed[UNS_KEY])
+    else:
+        objects = _cohort_objects_anndata(X, dtype, chunks, obs_c, var_c, packed, obs_objects,
+                                          (var_encoded or {}).get("objects"))
+        if var_encoded is None and keep_var is not None:
+            keep_var["objects"] = {k: _as_bytes(v) for k, v in objects.items() if k.startswith("var/")}
             keep_var["renamed"] = dict(renamed_var)
-        zarr.consolidate_metadata(target)
-    del adata, group
     with fs.atomic_dir(url) as tmp:
         dump_memory_store(objects, tmp)
         fs.write_json_atomic(_mark(tmp), record)
     return record
 
 
+def _as_bytes(v) -> bytes:
+    return v if isinstance(v, bytes) else v.to_bytes()
+
+
+def _cohort_objects_anndata(X: np.ndarray, dtype, chunks: tuple[int, int], obs_c: pd.DataFrame,
+                            var_c: pd.DataFrame, packed: dict, obs_objects: dict | None,
+                            var_objects: dict | None) -> dict:
+    """The cohort group's Zarr objects as anndata writes them (the general path, and the reference that
+    :func:`cohort_objects` is tested against); ``obs_objects``/``var_objects`` replace the frames' groups."""
+    objects: dict = {}
+    adata = ad.AnnData(obs=obs_c, var=var_c, uns=packed)
+    with zarr_v3_writes():
+        target = zarr.storage.MemoryStore(store_dict=objects)
+        adata.write_zarr(target, convert_strings_to_categoricals=False)
+        # X with its own codec (obs/var strings keep anndata's default), then the consolidated metadata again
+        group = zarr.open_group(target, mode="r+", use_consolidated=False)
+        ad.io.write_elem(group, "X", np.asarray(X, dtype=dtype),
+                         dataset_kwargs={"chunks": chunks, "compressors": X_COMPRESSORS})
+        from zarr.core.buffer import default_buffer_prototype
+
+        proto = default_buffer_prototype()
+        for prefix, encoded in (("obs/", obs_objects), ("var/", var_objects)):
+            if encoded is not None:
+                for key in [k for k in objects if k.startswith(prefix)]:
+                    del objects[key]
+                for key, blob in encoded.items():
+                    objects[key] = proto.buffer.from_bytes(blob)
+        zarr.consolidate_metadata(target)
+    return objects
+
+
+def cohort_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs_objects: dict, var_objects: dict,
+                   uns_json: str) -> dict:
+    """The cohort group's Zarr objects (key -> bytes) built directly: the same bytes as
+    :func:`_cohort_objects_anndata` (tests/test_store_encode.py), without anndata's ~100 hops to Zarr's I/O
+    thread, and X encoded chunk by chunk from the array as given (no matrix-sized float32 copy first)."""
+    out: dict = {**obs_objects, **var_objects}
+    anndata_zarr.Encoder(out, X_COMPRESSORS[0]).numeric("X", X, chunks=chunks, dtype=dtype)
+    anndata_zarr.Encoder(out).mapping("uns", {UNS_KEY: uns_json})
+    anndata_zarr.skeleton(out)
+    anndata_zarr.consolidate(out, _ANNDATA_SETTINGS)
+    return out
+
+
 def dump_memory_store(objects: dict, url: str) -> None:
-    """Write the objects of a Zarr MemoryStore (key -> buffer) as files under ``url``.
+    """Write the objects of a Zarr MemoryStore (key -> buffer, or bytes) as files under ``url``.
 
     Why build Zarr groups in memory first: anndata writes tens of small arrays and groups, and each Zarr
     operation on a LocalStore is a hop to Zarr's I/O thread plus file calls; in memory the same write costs
@@ -173,12 +237,17 @@ def dump_memory_store(objects: dict, url: str) -> None:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             with open(path, "wb") as f:
-                f.write(buf.as_numpy_array())  # a view: no second copy of X in memory
+                f.write(buf if isinstance(buf, bytes) else buf.as_numpy_array())  # a view: no copy of X
         else:
-            fsys.pipe_file(path, buf.to_bytes())
+            fsys.pipe_file(path, buf if isinstance(buf, bytes) else buf.to_bytes())
 
 
 _ANNDATA_SETTINGS = threading.Lock()
+
+
+def zarr_v3_lock() -> threading.Lock:
+    """The lock :func:`zarr_v3_writes` holds (also taken around Zarr calls that need warnings silenced)."""
+    return _ANNDATA_SETTINGS
 
 
 @contextmanager

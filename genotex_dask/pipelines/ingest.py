@@ -211,9 +211,8 @@ def save_platform(store_root: str, key: str, entry: dict) -> None:
     if not store_root:
         return
     try:
-        with fs.atomic_dir(_platform_url(store_root, key)) as tmp:
-            for k, blob in entry["objects"].items():
-                fs.write_bytes_atomic(layout.join(tmp, k), blob)
+        with fs.atomic_dir(_platform_url(store_root, key)) as tmp:  # the directory is published whole
+            store.dump_memory_store(entry["objects"], tmp)
             fs.write_json_atomic(layout.join(tmp, "meta.json"), {"renamed": entry["renamed"], "meta": entry["meta"]})
     except OSError:
         pass  # a cache: another worker may be publishing the same entry

@@ -448,18 +448,23 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     import anndata as ad
     import zarr
 
+    from genotex_dask.io import anndata_zarr
     from genotex_dask.preprocess import anndata_fields
 
     obs = pd.DataFrame({trait: d.trait, **d.covariates}, index=pd.Index([str(s) for s in d.samples], name="sample"))
     obs = anndata_fields.scanpy_obs(obs, trait)
     var = pd.DataFrame(var_columns or {}, index=pd.Index(quality.gene_names(d), name="gene"))
-    adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var, uns=dict(uns or {}))
-    objects: dict = {}
-    with store.zarr_v3_writes():  # one thread at a time: anndata's format setting is process-wide
-        ad.io.write_zarr(zarr.storage.MemoryStore(store_dict=objects), adata,
-                         chunks=(min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1])),
-                         compressors=store.X_COMPRESSORS)
-    del adata
+    chunks = (min(256, max(1, d.X.shape[0])), max(1, d.X.shape[1]))
+    # encoded directly (anndata_zarr: the bytes anndata writes, without its ~250 hops to Zarr's I/O thread)
+    objects = anndata_zarr.anndata_objects(d.X, dtype, chunks, obs, var, dict(uns or {}), store.X_COMPRESSORS[0],
+                                           store.zarr_v3_lock()) if d.X.size else None
+    if objects is None:  # an element the direct encoder does not cover: anndata writes it
+        adata = ad.AnnData(X=d.X.astype(dtype, copy=False), obs=obs, var=var, uns=dict(uns or {}))
+        objects = {}
+        with store.zarr_v3_writes():  # one thread at a time: anndata's format setting is process-wide
+            ad.io.write_zarr(zarr.storage.MemoryStore(store_dict=objects), adata, chunks=chunks,
+                             compressors=store.X_COMPRESSORS)
+        del adata
     with fs.atomic_dir(url) as tmp:
         store.dump_memory_store(objects, tmp)
 

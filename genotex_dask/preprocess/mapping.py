@@ -152,15 +152,15 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
     u_kept: list[tuple[str, ...]] = []
     dropped: Counter = Counter()
     dropped_examples: dict[str, list[str]] = {}
+    get = synonyms.get
     for u, text in enumerate(uniq):
         toks = extract(text)
         if genotex:
-            kept, drop = tuple(toks), ()
-        else:
-            kept = tuple(t for t in toks if synonyms.get(t.upper()) is not None)
-            drop = tuple(t for t in toks if synonyms.get(t.upper()) is None)
-        u_kept.append(kept)
-        for t in drop:
+            u_kept.append(tuple(toks))
+            continue
+        known = [get(t.upper()) is not None for t in toks]  # one lookup per token
+        u_kept.append(tuple(toks) if all(known) else tuple(t for t, k in zip(toks, known) if k))
+        for t in (t for t, k in zip(toks, known) if not k):
             reason = drop_reason(t, synonyms) or "not in the synonym table"
             dropped[reason] += int(occ[u])
             ex = dropped_examples.setdefault(reason, [])

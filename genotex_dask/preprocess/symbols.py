@@ -33,22 +33,27 @@ _FULL_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])(?!LOC\d+|LINC\d+)"
                          r"(?:[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*|C\d+orf\d+)(?![A-Za-z0-9_])(?!-[A-Za-z0-9])")
 
 
-def _dedup(tokens: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(t for t in tokens if t not in LAB_WORDS))
+def _dedup(tokens: list[str], min_len: int) -> list[str]:
+    """Tokens of at least ``min_len`` characters that are not lab words, first occurrence kept.  Most
+    annotation cells hold one token: that case skips the generator and dict (23,000 cells per GPL570 table)."""
+    if len(tokens) == 1:
+        t = tokens[0]
+        return [t] if len(t) >= min_len and t not in LAB_WORDS else []
+    return list(dict.fromkeys(t for t in tokens if len(t) >= min_len and t not in LAB_WORDS))
 
 
 def extract_symbols_genotex(text: object) -> list[str]:
     """Candidate symbols in ``text`` exactly as GenoTEX's extraction finds them (non-strings give [])."""
     if not isinstance(text, str):
         return []
-    return _dedup(_GENOTEX_TOKEN.findall(text))
+    return _dedup(_GENOTEX_TOKEN.findall(text), 0)
 
 
 def extract_symbols(text: object) -> list[str]:
     """Whole symbol-like tokens of ``text`` (no 10-character cap, no trailing-dash fragments)."""
     if not isinstance(text, str):
         return []
-    return _dedup(t for t in _FULL_TOKEN.findall(text) if len(t) > 1)
+    return _dedup(_FULL_TOKEN.findall(text), 2)
 
 
 def extractor(compat: str | None):
