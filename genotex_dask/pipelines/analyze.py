@@ -58,12 +58,10 @@ class _Cohort:
 
     def nbytes(self) -> int:
         """Bytes held: the frame and, per trait, the gene matrix, its standardized copy and fold designs
-        (~8x the matrix once fast mode has used it)."""
+        (~8x the matrix once fast mode has used it; LMM's U'X replaces the standardized rows it came from)."""
         n = int(self.df.memory_usage(index=True, deep=False).sum())
         for parts in list(self.fast.values()):
-            n += parts["X"].nbytes + parts["Xn"].nbytes
-            n += sum(d.Xtr.nbytes + d.Xte.nbytes + sum(a.nbytes for a in d.eig or ()) for d in parts["designs"])
-            n += sum(a.nbytes for a in parts.get("Xn_eig") or ())
+            n += parts["X"].nbytes + parts["final"].nbytes() + sum(d.nbytes() for d in parts["designs"])
         return n
 
 
@@ -231,7 +229,7 @@ def _fast_parts(c: _Cohort, trait: str) -> dict:
             genes = sorted(col for col in c.df.columns if col not in (trait, "Age", "Gender"))
             X = c.df[genes].to_numpy(dtype=float)
             c.fast[trait] = {"genes": genes, "X": X, "designs": tuning.fold_designs(X),
-                             "Xn": models.normalize(X)[0], "batch": models.batch_effect_test(X)}
+                             "final": tuning.full_design(X), "batch": models.batch_effect_test(X)}
         return c.fast[trait]
 
 
@@ -431,12 +429,8 @@ def _fast_task(spec: dict, out: str, record: dict) -> dict:
     t0 = time.perf_counter()
     data, parts = prepare(spec, fast=True)
     alpha, perf, conv = tuning.tune_fast(data, parts["designs"], spec["grid"])
-    eig = None
-    if data.kind == models.LMM:  # computed once per cohort and trait, kept with the fold designs
-        if "Xn_eig" not in parts:
-            parts["Xn_eig"] = models.kernel_eig(parts["Xn"])
-        eig = parts["Xn_eig"]
-    sig, conv2 = tuning.final_fast(data, alpha, parts["Xn"], eig)
+    # LMM: the eigen-decomposition and U'X of the designs are computed once per cohort and trait
+    sig, conv2 = tuning.final_fast(data, alpha, parts["final"])
     conv.update(conv2)
     conv["converged"] = bool(conv["cv_max_rel_duality_gap"] <= GAP_TOL and conv["final_rel_duality_gap"] <= GAP_TOL)
     conv["gap_tolerance"] = GAP_TOL
