@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _analysis_fixtures import gene_names, make_cohort
 from sparse_lmm import LMM as SparseLMM
 from threadpoolctl import threadpool_limits
 
 from genotex_dask.analysis import models, tuning
+from tests._analysis_fixtures import gene_names, make_cohort
 
 CHOL = (Path(__file__).parent / "data" / "tcga" / "input" / "TCGA" / "TCGA_Bile_Duct_Cancer_(CHOL)"
         / "TCGA.CHOL.sampleMap_HiSeqV2_PANCAN.gz")
@@ -112,3 +112,35 @@ def test_fast_results_unchanged_by_sharing_between_problems():
         nz = np.flatnonzero(sol.coef[:, 0])
         assert len(nz) > 0 and coefs == {genes[i]: sol.coef[i, 0] for i in nz}
     assert all(fd.Xtr is None for fd in designs) and final.Xtr is None
+
+
+def test_cohort_cache_counts_the_shared_rotation_and_frees_the_rows_it_replaced(tmp_path):
+    """The byte accounting of the per-worker cache stays honest: after an LMM problem a cohort holds its U'X
+    instead of (not beside) the standardized training rows, plus the eigen-decompositions."""
+    import gc
+    import weakref
+
+    from genotex_dask.pipelines import analyze
+
+    X, traits, genes = _batch_cohort()
+    df = pd.DataFrame(X, columns=genes, index=pd.Index([f"S{i}" for i in range(len(X))], name="ID"))
+    df.insert(0, "T", traits[0])
+    df.to_csv(tmp_path / "c.csv")
+    analyze.clear_cache()
+    try:
+        c = analyze.cohort(str(tmp_path / "c.csv"), "fp", fast=True)
+        parts = analyze._fast_parts(c, "T")
+        assert parts["batch"].fires
+        shared = [*parts["designs"], parts["final"]]
+        rows = [weakref.ref(d.Xtr) for d in shared]
+        before = c.nbytes()
+        data = tuning.ProblemData("T", None, parts["X"], c.df["T"].to_numpy(float), None, ["T", *parts["genes"]],
+                                  parts["genes"], [], models.LMM)
+        alpha, _, _ = tuning.tune_fast(data, parts["designs"])
+        tuning.final_fast(data, alpha, parts["final"])
+        gc.collect()
+        assert all(r() is None for r in rows)  # the standardized rows are gone, not just uncounted
+        eig_bytes = sum(a.nbytes for d in shared for a in d.eig)
+        assert c.nbytes() == before + eig_bytes
+    finally:
+        analyze.clear_cache()
