@@ -134,6 +134,19 @@ def test_two_step_units_count_the_condition_cohort_parse():
     assert where == {} and order == [a]
 
 
+def test_cost_model_follows_the_measured_ratio_of_big_to_small_cohorts():
+    # measured on the 1/4 GenoTEX-scale sample (fast mode, ~19,700 genes): a problem on the 1,220-sample TCGA
+    # cohort (217 MB) took ~13-25 CPU-s, one on a 150-sample GEO cohort (23 MB) ~1-2 s; the former rule
+    # (samples^2 x bytes) put the ratio at ~620
+    big, small = _spec("big.csv", 207, 1220, 0), _spec("small.csv", 22, 150, 0)
+    assert 5 < analyze.problem_seconds(big) / analyze.problem_seconds(small) < 30
+    # a worker that takes a spread cohort's problem pays its parse and fold designs (LMM: eig and U'X) again:
+    # more than the parse alone in fast mode, only the parse in exact mode (no shared designs)
+    unit = {"key": "big/0", "batch": [big]}
+    fast, exact = analyze._unit_cohorts(unit, "fast")["big.csv"], analyze._unit_cohorts(unit, "exact")["big.csv"]
+    assert exact == analyze.READ_S_PER_BYTE * (207 << 20) and 5 * exact < fast < analyze.problem_seconds(big)
+
+
 def test_sample_size_from_an_untrusted_cohort_info():
     assert analyze._sample_size({"G": {"sample_size": 120}}, "G") == 120
     for bad in ({"G": {"sample_size": "x"}}, {"G": {"sample_size": -3}}, {"G": None}, {"G": {}}, {},

@@ -594,14 +594,21 @@ def _up_to_date(spec: dict) -> bool:
         return False
 
 
-# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow about as samples^3 x
-# genes, i.e. samples^2 x file bytes (the homotopy's steps grow with the samples too: on the 1/32 GenoTEX-scale
-# corpus a 518-sample cohort's problems took ~5x a 369-sample one's, where samples^2 x genes predicts 2x); a
-# 167 x 5,000 cohort (16 MB) costs ~0.15 CPU-s of fast solves per problem, exact mode's 35 scikit-learn fits
-# ~10x that.  Parsing a cohort grows with its bytes (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios
-# matter: they decide which worker finishes first.
-SOLVE_S_PER_SAMPLE_BYTE = 5e-11
+# Cost model of the scheduling below, in estimated CPU-seconds, fitted (non-negative least squares, per cohort) to
+# the fast problems of the 1/4 GenoTEX-scale sample (348 problems, 167 to 1,442 samples x ~19,700 genes): a
+# problem's solves cost ~GENE_S x bytes/samples (work per gene: KKT checks, gene lists; ~1 s at 19,700 genes)
+# plus ~PATH_S x samples x bytes (the homotopy: ~n breakpoints of O(n |W|) each, ~samples^2 x genes).  The
+# former rule, samples^2 x bytes, put the 1,220-sample cohort's problems at 3x and the 150-sample ones' at 0.1x
+# of their measured cost, and the balance of a 2-worker stage off by 11% (simulated on the measured durations:
+# 806 s on the busiest worker for 725 s of mean load, 743 s with this model).  Each worker that runs a cohort's
+# problems first parses it (pyarrow: ~6 ms per MB; pandas ~2x) and, in fast mode, standardizes its folds and,
+# for an LMM cohort, computes each fold's eigen-decomposition and U'X (~n^2 x genes: ~10 of the ~25 CPU-s of
+# the first problem on a 1,220 x 19,736 cohort); that is what a spread cohort pays again.  Only ratios matter:
+# they decide which worker finishes first.
+GENE_S_PER_BYTE_PER_SAMPLE = 6.8e-6
+PATH_S_PER_SAMPLE_BYTE = 7.7e-11
 READ_S_PER_BYTE = 6e-9
+DESIGN_S_PER_SAMPLE_BYTE = 4e-11
 EXACT_SOLVE_FACTOR = 10.0
 _DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
 
@@ -616,17 +623,21 @@ def _fp_size(fp: str | None) -> int:
 def problem_seconds(spec: dict, mode: str = "fast") -> float:
     """Estimated CPU-seconds of one problem's solves (without parsing its cohorts)."""
     n = spec.get("trait_n") or _DEFAULT_SAMPLES
-    solve = SOLVE_S_PER_SAMPLE_BYTE * n * (n / _DEFAULT_SAMPLES) * _fp_size(spec.get("trait_fp"))
+    size = _fp_size(spec.get("trait_fp"))
+    solve = GENE_S_PER_BYTE_PER_SAMPLE * size / n + PATH_S_PER_SAMPLE_BYTE * n * size
     return solve * (EXACT_SOLVE_FACTOR if mode == "exact" else 1.0)
 
 
-def _unit_cohorts(unit: dict) -> dict[str, float]:
-    """Cohorts a task unit parses (URL -> estimated parse seconds): every trait cohort, two-step conditions'."""
+def _unit_cohorts(unit: dict, mode: str = "fast") -> dict[str, float]:
+    """Cohorts a task unit parses (URL -> estimated seconds a worker pays once for it): every trait cohort (in fast
+    mode with its fold designs), two-step conditions' (parsed only)."""
     out = {}
     for s in unit.get("batch", [unit]):
-        out[s["trait_url"]] = READ_S_PER_BYTE * _fp_size(s.get("trait_fp"))
+        size = _fp_size(s.get("trait_fp"))
+        design = DESIGN_S_PER_SAMPLE_BYTE * (s.get("trait_n") or _DEFAULT_SAMPLES) * size if mode == "fast" else 0.0
+        out[s["trait_url"]] = READ_S_PER_BYTE * size + design
         if s.get("cond_url"):
-            out[s["cond_url"]] = READ_S_PER_BYTE * _fp_size(s.get("cond_fp"))
+            out.setdefault(s["cond_url"], READ_S_PER_BYTE * _fp_size(s.get("cond_fp")))
     return out
 
 
@@ -640,7 +651,7 @@ def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -
     costliest cohort first, each cohort's units together).
     """
     cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
-    reads = {u["key"]: _unit_cohorts(u) for u in units}
+    reads = {u["key"]: _unit_cohorts(u, mode) for u in units}
     groups: dict[str, list[dict]] = {}
     for u in sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"])):
         groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
