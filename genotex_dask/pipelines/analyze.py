@@ -599,8 +599,8 @@ def _up_to_date(spec: dict) -> bool:
 # problem's solves cost ~GENE_S x bytes/samples (work per gene: KKT checks, gene lists; ~1 s at 19,700 genes)
 # plus ~PATH_S x samples x bytes (the homotopy: ~n breakpoints of O(n |W|) each, ~samples^2 x genes).  The
 # former rule, samples^2 x bytes, put the 1,220-sample cohort's problems at 3x and the 150-sample ones' at 0.1x
-# of their measured cost, and the balance of a 2-worker stage off by 11% (simulated on the measured durations:
-# 806 s on the busiest worker for 725 s of mean load, 743 s with this model).  Each worker that runs a cohort's
+# of their measured cost; simulated on the measured durations, the busiest of 2 / 4 / 8 workers had 806 / 449 /
+# 301 s for 725 / 372 / 191 s of mean load, 748 / 390 / 241 s with this model (fitted on the same run).  Each worker that runs a cohort's
 # problems first parses it (pyarrow: ~6 ms per MB; pandas ~2x) and, in fast mode, standardizes its folds and,
 # for an LMM cohort, computes each fold's eigen-decomposition and U'X (~n^2 x genes: ~10 of the ~25 CPU-s of
 # the first problem on a 1,220 x 19,736 cohort); that is what a spread cohort pays again.  Only ratios matter:
