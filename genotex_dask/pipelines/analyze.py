@@ -649,6 +649,7 @@ GENE_S_PER_BYTE_PER_SAMPLE = 6.8e-6
 PATH_S_PER_SAMPLE_BYTE = 7.7e-11
 READ_S_PER_BYTE = 6e-9
 DESIGN_S_PER_SAMPLE_BYTE = 4e-11
+COLUMNS_READ_FRACTION = 0.11  # a condition cohort's few columns: 0.28 of 2.58 CPU-s on a 1,220 x 19,736 file
 EXACT_SOLVE_FACTOR = 10.0
 _DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
 
@@ -676,8 +677,9 @@ def _unit_cohorts(unit: dict, mode: str = "fast") -> dict[str, float]:
         size = _fp_size(s.get("trait_fp"))
         design = DESIGN_S_PER_SAMPLE_BYTE * (s.get("trait_n") or _DEFAULT_SAMPLES) * size if mode == "fast" else 0.0
         out[s["trait_url"]] = READ_S_PER_BYTE * size + design
-        if s.get("cond_url"):
-            out.setdefault(s["cond_url"], READ_S_PER_BYTE * _fp_size(s.get("cond_fp")))
+        if s.get("cond_url"):  # fast mode parses only the condition and regressor columns (~1/9 of the CPU)
+            part = COLUMNS_READ_FRACTION if mode == "fast" else 1.0
+            out.setdefault(s["cond_url"], part * READ_S_PER_BYTE * _fp_size(s.get("cond_fp")))
     return out
 
 
