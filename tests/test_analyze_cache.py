@@ -49,3 +49,14 @@ def test_cache_memory_setting_is_checked(monkeypatch):
         with pytest.raises(ValueError, match="cache-memory"):
             gconfig.fraction("analyze.cache-memory")
     assert gconfig.fraction("analyze.cache-memory") == 0.4
+
+
+def test_frame_bytes_equal_pandas_memory_usage():
+    idx = pd.Index([f"S{i}" for i in range(7)], name="ID")
+    frames = [pd.DataFrame({"a": np.zeros(7), "b": np.arange(7), "c": list("abcdefg"),
+                            "d": np.zeros(7, dtype=np.float32)}, index=idx),
+              pd.DataFrame(np.ones((5, 300))),
+              pd.DataFrame({"e": pd.array([1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+                            "f": pd.Categorical(list("aabbccd"))}, index=idx)]
+    for df in frames:
+        assert analyze.frame_bytes(df) == int(df.memory_usage(index=True, deep=False).sum())

@@ -134,6 +134,19 @@ def test_two_step_units_count_the_condition_cohort_parse():
     assert where == {} and order == [a]
 
 
+def test_cost_model_follows_the_measured_ratio_of_big_to_small_cohorts():
+    # measured on the 1/4 GenoTEX-scale sample (fast mode, ~19,700 genes): a problem on the 1,220-sample TCGA
+    # cohort (217 MB) took ~13-25 CPU-s, one on a 150-sample GEO cohort (23 MB) ~1-2 s; the former rule
+    # (samples^2 x bytes) put the ratio at ~620
+    big, small = _spec("big.csv", 207, 1220, 0), _spec("small.csv", 22, 150, 0)
+    assert 5 < analyze.problem_seconds(big) / analyze.problem_seconds(small) < 30
+    # a worker that takes a spread cohort's problem pays its parse and fold designs (LMM: eig and U'X) again:
+    # more than the parse alone in fast mode, only the parse in exact mode (no shared designs)
+    unit = {"key": "big/0", "batch": [big]}
+    fast, exact = analyze._unit_cohorts(unit, "fast")["big.csv"], analyze._unit_cohorts(unit, "exact")["big.csv"]
+    assert exact == analyze.READ_S_PER_BYTE * (207 << 20) and 5 * exact < fast < analyze.problem_seconds(big)
+
+
 def test_sample_size_from_an_untrusted_cohort_info():
     assert analyze._sample_size({"G": {"sample_size": 120}}, "G") == 120
     for bad in ({"G": {"sample_size": "x"}}, {"G": {"sample_size": -3}}, {"G": None}, {"G": {}}, {},
@@ -166,3 +179,27 @@ def test_plain_files_take_the_pyarrow_path_on_local_and_fsspec_files(tmp_path, m
 def _write(path, df: pd.DataFrame) -> str:
     df.to_csv(path)
     return str(path)
+
+
+def test_condition_columns_parsed_alone_equal_the_full_reads(tmp_path):
+    df = _frame(np.random.default_rng(21), n=25, p=40)
+    url = _write(tmp_path / "GSE7.csv", df)
+    full = analyze.read_linked_fast(url)
+    spec = {"cond_url": url, "cond_fp": "fp"}
+    analyze.clear_cache()
+    part = analyze._condition_columns(spec, ["Trait", "G31", "G2", "G17"])
+    assert part.columns.tolist() == ["Trait", "G2", "G17", "G31"]  # file order
+    assert part.index.tolist() == full.index.tolist()
+    assert np.array_equal(part.to_numpy(), full[part.columns].to_numpy())  # same bits, cell by cell
+    assert analyze.cache_stats()["loads"] == 0  # parsed alone, not cached
+    # a column the header lacks: the full (cached) read, whose frame shows what is missing
+    assert "Nope" not in analyze._condition_columns(spec, ["Nope", "G2"]).columns
+    assert analyze.cache_stats()["loads"] == 1
+    # once cached, the cached frame serves
+    assert analyze._condition_columns(spec, ["Trait", "G2"]) is analyze.cohort(url, "fp", True).df
+    # a junk cell in a requested column: the full read names the file
+    bad = tmp_path / "GSE8.csv"
+    bad.write_text(",T,G1,G2\ns1,1,2.5,3\ns2,0,oops,4\n")
+    with pytest.raises(analyze.AnalysisInputError, match="GSE8.csv"):
+        analyze._condition_columns({"cond_url": str(bad), "cond_fp": "fp"}, ["T", "G1"])
+    analyze.clear_cache()

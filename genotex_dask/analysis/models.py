@@ -586,21 +586,34 @@ def kernel_eig(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scipy.linalg.eigh(X @ X.T)
 
 
-def lmm_rotation(X: np.ndarray, y: np.ndarray, eig: tuple | None = None) -> np.ndarray:
-    """The design sparse_lmm's default mode hands to its Lasso: diag((S+delta)^-1/2) U' X, K = XX' = USU'.
+def lmm_row_scale(y: np.ndarray, eig: tuple) -> np.ndarray:
+    """Per-row factor of sparse_lmm's rotated design, sign(u_i'y) (S_i + delta)^-1/2, for K = USU'.
 
-    delta is the null-model variance ratio estimated by sparse_lmm itself from (y, K); it does not depend
-    on the penalty, so fast mode computes the rotation once per fold instead of once per grid value.
+    delta is the null-model variance ratio estimated by sparse_lmm itself from (y, S, U); it does not depend
+    on the penalty.  sparse_lmm rotates X but not y, so each eigenvector's sign (LAPACK's arbitrary choice)
+    changes the fit; it is fixed canonically (u_i'y >= 0) so that the result is reproducible and
+    order-independent.  Only this factor depends on the problem's trait: U'X is shared by every problem
+    on the same training rows (see :func:`lmm_rotation`).
     """
     from sparse_lmm import LMM as SparseLMM
 
-    S, U = eig if eig is not None else kernel_eig(X)
-    m = SparseLMM()
-    S, U, ldelta = m.train_nullmodel(y.reshape(-1, 1), None, S=S, U=U)
-    # sparse_lmm rotates X but not y, so each eigenvector's sign (LAPACK's arbitrary choice) changes the
-    # fit; fix it canonically (U'y >= 0) so that the result is reproducible and order-independent
+    S, U = eig
+    _, _, ldelta = SparseLMM().train_nullmodel(y.reshape(-1, 1), None, S=S, U=U)
     sign = np.sign(U.T @ y)
     sign[sign == 0] = 1
-    U = U * sign[None, :]
-    sdi = np.sqrt(1.0 / (S + np.exp(ldelta)))
-    return (U.T @ X) * sdi[:, None]
+    return sign * np.sqrt(1.0 / (S + np.exp(ldelta)))
+
+
+def lmm_rotation(X: np.ndarray | None, y: np.ndarray, eig: tuple | None = None,
+                 rotated: np.ndarray | None = None) -> np.ndarray:
+    """The design sparse_lmm's default mode hands to its Lasso: diag((S+delta)^-1/2) U' X, K = XX' = USU'
+    (eigenvector signs fixed by :func:`lmm_row_scale`).
+
+    ``rotated``: U'X when the caller shares it between problems (a 976 x 19,736 GEMM, ~1 CPU-s per fold and
+    problem on a TCGA-size cohort); X is then not needed.  Scaling the rows of U'X by +-(S+delta)^-1/2 gives
+    the same bits as rotating by the sign-flipped U (negation is exact in every product and sum).
+    """
+    S, U = eig if eig is not None else kernel_eig(X)
+    scale = lmm_row_scale(y, (S, U))
+    UtX = rotated if rotated is not None else U.T @ X
+    return UtX * scale[:, None]

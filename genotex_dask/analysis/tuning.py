@@ -9,6 +9,7 @@ related genes is averaged over folds and the best (first best on ties) wins, 0.1
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -191,18 +192,46 @@ def tune_exact(data: ProblemData, grid: Sequence[float] = GRID, k: int = K_FOLDS
 
 @dataclass
 class FoldDesign:
-    """A fold's standardized matrices, shared by every problem on the same cohort."""
+    """A fold's standardized matrices, shared by every problem on the same cohort.
+
+    LMM problems need the training rows only through the eigen-decomposition of Xtr Xtr' and the product
+    U'Xtr; :meth:`lmm_basis` computes both once and then lets Xtr go (U'Xtr has the same size, so a TCGA-size
+    cohort's designs do not grow).  Every problem of a cohort and trait is of one kind (the batch test runs on
+    the shared gene matrix), so no Lasso problem asks for the released rows.
+    """
 
     train: np.ndarray
     test: np.ndarray
-    Xtr: np.ndarray
+    Xtr: np.ndarray | None
     Xte: np.ndarray
     eig: tuple | None = None  # eigen-decomposition of Xtr Xtr' (LMM), computed on first use
+    rotated: np.ndarray | None = None  # U'Xtr (LMM), replaces Xtr once computed
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def kernel_eig(self) -> tuple:
-        if self.eig is None:
-            self.eig = models.kernel_eig(self.Xtr)
-        return self.eig
+        with self.lock:
+            if self.eig is None:
+                self.eig = models.kernel_eig(self.training_rows())
+            return self.eig
+
+    def lmm_basis(self) -> tuple[tuple, np.ndarray]:
+        """((S, U), U'Xtr), computed on first use; Xtr is released afterwards."""
+        eig = self.kernel_eig()
+        with self.lock:
+            if self.rotated is None:
+                self.rotated = eig[1].T @ self.training_rows()
+                self.Xtr = None
+            return eig, self.rotated
+
+    def training_rows(self) -> np.ndarray:
+        if self.Xtr is None:
+            raise RuntimeError("the fold's training rows were released after the LMM rotation (a Lasso problem "
+                               "on a cohort whose problems are LMM)")
+        return self.Xtr
+
+    def nbytes(self) -> int:
+        arrays = (self.Xtr, self.Xte, self.rotated, *(self.eig or ()))
+        return sum(a.nbytes for a in arrays if a is not None)
 
 
 def fold_designs(X: np.ndarray, k: int = K_FOLDS) -> list[FoldDesign]:
@@ -215,12 +244,22 @@ def fold_designs(X: np.ndarray, k: int = K_FOLDS) -> list[FoldDesign]:
     return out
 
 
-def _fit_grid(Xn: np.ndarray, Y: np.ndarray, Zn: np.ndarray | None, kind: str, grid: Sequence[float],
-              eig: tuple | None = None):
+def full_design(X: np.ndarray) -> FoldDesign:
+    """The final fit's design: every sample standardized, as a fold whose training rows are all samples and
+    that has no test rows (so LMM problems share its eigen-decomposition and rotation the same way)."""
+    Xn = models.normalize(X)[0]
+    return FoldDesign(np.arange(len(X)), np.arange(0), Xn, np.empty((0, X.shape[1])))  # no view: Xn can go
+
+
+def _fit_grid(design: FoldDesign, Y: np.ndarray, Zn: np.ndarray | None, kind: str, grid: Sequence[float]):
     e_Y, beta_Z = models.residualize(Y, Zn)
     e = e_Y.ravel()
-    design = models.lmm_rotation(Xn, e, eig) if kind == models.LMM else Xn
-    return models.lasso_grid(design, e, grid), beta_Z
+    if kind == models.LMM:
+        eig, rotated = design.lmm_basis()
+        X = models.lmm_rotation(None, e, eig, rotated)
+    else:
+        X = design.training_rows()
+    return models.lasso_grid(X, e, grid), beta_Z
 
 
 def _genes_at(coef: np.ndarray, names: Sequence[str]) -> list[str]:
@@ -245,8 +284,7 @@ def tune_fast(data: ProblemData, designs: Sequence[FoldDesign] | None = None,
         Ztr = Zte = None
         if data.Z is not None:
             Ztr, Zte = models.normalize(data.Z[fd.train], data.Z[fd.test])
-        eig = fd.kernel_eig() if data.kind == models.LMM else None
-        sol, beta_Z = _fit_grid(fd.Xtr, data.Y[fd.train], Ztr, data.kind, grid, eig)
+        sol, beta_Z = _fit_grid(fd, data.Y[fd.train], Ztr, data.kind, grid)
         worst_gap = max(worst_gap, float(sol.rel_gap.max()))
         worst_kkt = max(worst_kkt, float(sol.kkt_violation.max()))
         rounds.append(sol.rounds)
@@ -267,15 +305,15 @@ def tune_fast(data: ProblemData, designs: Sequence[FoldDesign] | None = None,
     return alpha, perf, conv
 
 
-def final_fast(data: ProblemData, alpha: float, Xn: np.ndarray | None = None,
-               eig: tuple | None = None) -> tuple[dict, dict]:
+def final_fast(data: ProblemData, alpha: float, design: FoldDesign | None = None) -> tuple[dict, dict]:
     """Exact fit on all samples at ``alpha``; significant genes with name order breaking |coef| ties.
 
-    ``eig``: the eigen-decomposition of Xn Xn' (LMM) when the caller shares it between the problems of a cohort
-    (on a 1,220-sample cohort it is ~4.5 of a problem's ~20 CPU-s)."""
-    Xn = Xn if Xn is not None else models.normalize(data.X)[0]
+    ``design``: :func:`full_design` of data.X when the caller shares it between the problems of a cohort
+    (with an LMM problem's eigen-decomposition and U'X: on a 1,220-sample cohort ~4.5 + 1 of a problem's
+    ~20 CPU-s)."""
+    design = design if design is not None else full_design(data.X)
     Zn = models.normalize(data.Z)[0] if data.Z is not None else None
-    sol, beta_Z = _fit_grid(Xn, data.Y, Zn, data.kind, [alpha], eig)
+    sol, beta_Z = _fit_grid(design, data.Y, Zn, data.kind, [alpha])
     coefs = sol.coef[:, 0]
     if beta_Z is not None:
         coefs = np.concatenate((beta_Z[1:].ravel(), coefs))

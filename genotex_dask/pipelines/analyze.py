@@ -53,18 +53,27 @@ class _Cohort:
     def __init__(self, url: str, df: pd.DataFrame):
         self.url = url
         self.df = df
+        self.df_bytes = frame_bytes(df)  # the frame is never modified: counted once, not per problem
         self.fast: dict[str, Any] = {}
         self.lock = threading.Lock()
 
     def nbytes(self) -> int:
         """Bytes held: the frame and, per trait, the gene matrix, its standardized copy and fold designs
-        (~8x the matrix once fast mode has used it)."""
-        n = int(self.df.memory_usage(index=True, deep=False).sum())
+        (~8x the matrix once fast mode has used it; LMM's U'X replaces the standardized rows it came from)."""
+        n = self.df_bytes
         for parts in list(self.fast.values()):
-            n += parts["X"].nbytes + parts["Xn"].nbytes
-            n += sum(d.Xtr.nbytes + d.Xte.nbytes + sum(a.nbytes for a in d.eig or ()) for d in parts["designs"])
-            n += sum(a.nbytes for a in parts.get("Xn_eig") or ())
+            n += parts["X"].nbytes + parts["final"].nbytes() + sum(d.nbytes() for d in parts["designs"])
         return n
+
+
+def frame_bytes(df: pd.DataFrame) -> int:
+    """``df.memory_usage(index=True, deep=False).sum()`` without its Series per column, which cost 0.1 s on a
+    5,000-gene frame and ~0.4 s on a 19,736-gene one (the cache sized every cached cohort so before each problem:
+    half of fast mode's CPU at 5,000 genes)."""
+    dtypes = list(df.dtypes)
+    if not all(isinstance(dt, np.dtype) for dt in dtypes):  # extension types: pandas knows their layout
+        return int(df.memory_usage(index=True, deep=False).sum())
+    return len(df) * sum(dt.itemsize for dt in dtypes) + int(df.index.memory_usage(deep=False))
 
 
 _cache: OrderedDict[tuple, _Cohort] = OrderedDict()
@@ -122,34 +131,63 @@ def read_linked_fast(url: str) -> pd.DataFrame:
     default missing-value spellings (duplicate names, text or boolean cells, a ragged row) is read by
     :func:`read_linked` instead, which names the file on error.
     """
+    try:
+        return _read_plain(url)
+    except _NotPlain:
+        return read_linked(url)
+
+
+def _read_plain(url: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """:func:`read_linked_fast`'s pyarrow parse (all columns, or the index column and ``columns`` only: the
+    others are split into fields but not converted, ~9x less CPU on a 1,220 x 19,736 cohort); raises _NotPlain
+    for what pyarrow does not read as a plain numeric grid, and for a requested column the header lacks."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     try:
-        try:
-            with fs.open_binary(url) as f:
-                names = _plain_header(f)
-                f.seek(0)
-                types = {n: pa.float64() for n in names[1:]}
-                types[names[0]] = pa.string()
-                t = pacsv.read_csv(f, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
-                                   convert_options=pacsv.ConvertOptions(column_types=types))
-        except _NotPlain:
-            raise
-        except Exception as e:  # noqa: BLE001 - not a plain numeric grid: pandas reads it or names the cause
-            raise _NotPlain(str(e)) from e
-        if t.column_names != names:
-            raise _NotPlain("header parsed differently")
-        X = np.empty((t.num_rows, len(names) - 1), dtype=np.float64)
-        for j, col in enumerate(t.columns[1:]):
-            X[:, j] = col.to_numpy(zero_copy_only=False) if col.num_chunks != 1 else col.chunk(0).to_numpy(
-                zero_copy_only=False)
-        index = pd.Index(t.column(0).to_pylist(), name=names[0] or None)
-        del t
-        pa.default_memory_pool().release_unused()  # the parsed table's buffers back to the OS, not kept pooled
-        return pd.DataFrame(X, index=index, columns=names[1:], copy=False)
+        with fs.open_binary(url) as f:
+            names = _plain_header(f)
+            if columns is not None:
+                if not set(columns) <= set(names[1:]):
+                    raise _NotPlain("requested columns missing")
+                want = set(columns)
+                names = [names[0]] + [n for n in names[1:] if n in want]  # file order, as the full read has it
+            f.seek(0)
+            types = {n: pa.float64() for n in names[1:]}
+            types[names[0]] = pa.string()
+            t = pacsv.read_csv(f, read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+                               convert_options=pacsv.ConvertOptions(
+                                   column_types=types, include_columns=None if columns is None else names))
     except _NotPlain:
-        return read_linked(url)
+        raise
+    except Exception as e:  # noqa: BLE001 - not a plain numeric grid: pandas reads it or names the cause
+        raise _NotPlain(str(e)) from e
+    if t.column_names != names:
+        raise _NotPlain("header parsed differently")
+    X = np.empty((t.num_rows, len(names) - 1), dtype=np.float64)
+    for j, col in enumerate(t.columns[1:]):
+        X[:, j] = col.to_numpy(zero_copy_only=False) if col.num_chunks != 1 else col.chunk(0).to_numpy(
+            zero_copy_only=False)
+    index = pd.Index(t.column(0).to_pylist(), name=names[0] or None)
+    del t
+    pa.default_memory_pool().release_unused()  # the parsed table's buffers back to the OS, not kept pooled
+    return pd.DataFrame(X, index=index, columns=names[1:], copy=False)
+
+
+def _condition_columns(spec: dict, columns: list[str]) -> pd.DataFrame:
+    """A two-step problem's condition-cohort columns (the condition and ~14 regressor genes of ~20,000): from the
+    worker's cache when the cohort is there, else parsed alone (not cached: another trait's problems want other
+    regressors).  The same values as the full read's: each cell is parsed on its own; a file the partial parse
+    does not take (not a plain grid in those columns, a column missing) goes through the full read and its
+    errors.  Unlike the full read, cells outside those columns are never converted, so junk there goes unseen."""
+    with _cache_lock:
+        c = _cache.get((spec["cond_url"], spec["cond_fp"], True))
+    if c is None:
+        try:
+            return _read_plain(spec["cond_url"], columns)
+        except _NotPlain:
+            pass
+    return cohort(spec["cond_url"], spec["cond_fp"], True).df
 
 
 def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
@@ -231,7 +269,7 @@ def _fast_parts(c: _Cohort, trait: str) -> dict:
             genes = sorted(col for col in c.df.columns if col not in (trait, "Age", "Gender"))
             X = c.df[genes].to_numpy(dtype=float)
             c.fast[trait] = {"genes": genes, "X": X, "designs": tuning.fold_designs(X),
-                             "Xn": models.normalize(X)[0], "batch": models.batch_effect_test(X)}
+                             "final": tuning.full_design(X), "batch": models.batch_effect_test(X)}
         return c.fast[trait]
 
 
@@ -275,12 +313,12 @@ def _fast_targets(spec: dict, c: _Cohort) -> tuple[np.ndarray, np.ndarray | None
             raise AnalysisInputError(f"{spec['trait_url']}: cohort marked has_{cond.lower()} lacks column {cond!r}")
         Z = c.df[cond].to_numpy(float)
     elif cond is not None:
-        cc = cohort(spec["cond_url"], spec["cond_fp"], True)
         regs = list(spec["regressors"])
-        if cond not in cc.df.columns:
+        cdf = _condition_columns(spec, [cond, *regs])
+        if cond not in cdf.columns:
             raise AnalysisInputError(f"{spec['cond_url']}: no column {cond!r} for the condition")
         Z, extras["condition_model"] = models.predict_condition(
-            cc.df[regs].to_numpy(float), cc.df[cond].to_numpy(float), c.df[regs].to_numpy(float))
+            cdf[regs].to_numpy(float), cdf[cond].to_numpy(float), c.df[regs].to_numpy(float))
     if trait not in cols or trait in ("Age", "Gender"):
         raise AnalysisInputError(f"{spec['trait_url']}: no trait column {trait!r}")
     return c.df[trait].to_numpy(float), Z, extras
@@ -431,12 +469,8 @@ def _fast_task(spec: dict, out: str, record: dict) -> dict:
     t0 = time.perf_counter()
     data, parts = prepare(spec, fast=True)
     alpha, perf, conv = tuning.tune_fast(data, parts["designs"], spec["grid"])
-    eig = None
-    if data.kind == models.LMM:  # computed once per cohort and trait, kept with the fold designs
-        if "Xn_eig" not in parts:
-            parts["Xn_eig"] = models.kernel_eig(parts["Xn"])
-        eig = parts["Xn_eig"]
-    sig, conv2 = tuning.final_fast(data, alpha, parts["Xn"], eig)
+    # LMM: the eigen-decomposition and U'X of the designs are computed once per cohort and trait
+    sig, conv2 = tuning.final_fast(data, alpha, parts["final"])
     conv.update(conv2)
     conv["converged"] = bool(conv["cv_max_rel_duality_gap"] <= GAP_TOL and conv["final_rel_duality_gap"] <= GAP_TOL)
     conv["gap_tolerance"] = GAP_TOL
@@ -600,14 +634,22 @@ def _up_to_date(spec: dict) -> bool:
         return False
 
 
-# Cost model of the scheduling below, in estimated CPU-seconds.  A problem's solves grow about as samples^3 x
-# genes, i.e. samples^2 x file bytes (the homotopy's steps grow with the samples too: on the 1/32 GenoTEX-scale
-# corpus a 518-sample cohort's problems took ~5x a 369-sample one's, where samples^2 x genes predicts 2x); a
-# 167 x 5,000 cohort (16 MB) costs ~0.15 CPU-s of fast solves per problem, exact mode's 35 scikit-learn fits
-# ~10x that.  Parsing a cohort grows with its bytes (pyarrow: ~6 ms per MB, pandas ~2x that).  Only ratios
-# matter: they decide which worker finishes first.
-SOLVE_S_PER_SAMPLE_BYTE = 5e-11
+# Cost model of the scheduling below, in estimated CPU-seconds, fitted (non-negative least squares, per cohort) to
+# the fast problems of the 1/4 GenoTEX-scale sample (348 problems, 167 to 1,442 samples x ~19,700 genes): a
+# problem's solves cost ~GENE_S x bytes/samples (work per gene: KKT checks, gene lists; ~1 s at 19,700 genes)
+# plus ~PATH_S x samples x bytes (the homotopy: ~n breakpoints of O(n |W|) each, ~samples^2 x genes).  The
+# former rule, samples^2 x bytes, put the 1,220-sample cohort's problems at 3x and the 150-sample ones' at 0.1x
+# of their measured cost; simulated on the measured durations, the busiest of 2 / 4 / 8 workers had 806 / 449 /
+# 301 s for 725 / 372 / 191 s of mean load, 748 / 390 / 241 s with this model (fitted on the same run).  Each worker that runs a cohort's
+# problems first parses it (pyarrow: ~6 ms per MB; pandas ~2x) and, in fast mode, standardizes its folds and,
+# for an LMM cohort, computes each fold's eigen-decomposition and U'X (~n^2 x genes: ~10 of the ~25 CPU-s of
+# the first problem on a 1,220 x 19,736 cohort); that is what a spread cohort pays again.  Only ratios matter:
+# they decide which worker finishes first.
+GENE_S_PER_BYTE_PER_SAMPLE = 6.8e-6
+PATH_S_PER_SAMPLE_BYTE = 7.7e-11
 READ_S_PER_BYTE = 6e-9
+DESIGN_S_PER_SAMPLE_BYTE = 4e-11
+COLUMNS_READ_FRACTION = 0.11  # a condition cohort's few columns: 0.28 of 2.58 CPU-s on a 1,220 x 19,736 file
 EXACT_SOLVE_FACTOR = 10.0
 _DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
 
@@ -622,17 +664,22 @@ def _fp_size(fp: str | None) -> int:
 def problem_seconds(spec: dict, mode: str = "fast") -> float:
     """Estimated CPU-seconds of one problem's solves (without parsing its cohorts)."""
     n = spec.get("trait_n") or _DEFAULT_SAMPLES
-    solve = SOLVE_S_PER_SAMPLE_BYTE * n * (n / _DEFAULT_SAMPLES) * _fp_size(spec.get("trait_fp"))
+    size = _fp_size(spec.get("trait_fp"))
+    solve = GENE_S_PER_BYTE_PER_SAMPLE * size / n + PATH_S_PER_SAMPLE_BYTE * n * size
     return solve * (EXACT_SOLVE_FACTOR if mode == "exact" else 1.0)
 
 
-def _unit_cohorts(unit: dict) -> dict[str, float]:
-    """Cohorts a task unit parses (URL -> estimated parse seconds): every trait cohort, two-step conditions'."""
+def _unit_cohorts(unit: dict, mode: str = "fast") -> dict[str, float]:
+    """Cohorts a task unit parses (URL -> estimated seconds a worker pays once for it): every trait cohort (in fast
+    mode with its fold designs), two-step conditions' (parsed only)."""
     out = {}
     for s in unit.get("batch", [unit]):
-        out[s["trait_url"]] = READ_S_PER_BYTE * _fp_size(s.get("trait_fp"))
-        if s.get("cond_url"):
-            out[s["cond_url"]] = READ_S_PER_BYTE * _fp_size(s.get("cond_fp"))
+        size = _fp_size(s.get("trait_fp"))
+        design = DESIGN_S_PER_SAMPLE_BYTE * (s.get("trait_n") or _DEFAULT_SAMPLES) * size if mode == "fast" else 0.0
+        out[s["trait_url"]] = READ_S_PER_BYTE * size + design
+        if s.get("cond_url"):  # fast mode parses only the condition and regressor columns (~1/9 of the CPU)
+            part = COLUMNS_READ_FRACTION if mode == "fast" else 1.0
+            out.setdefault(s["cond_url"], part * READ_S_PER_BYTE * _fp_size(s.get("cond_fp")))
     return out
 
 
@@ -646,7 +693,7 @@ def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -
     costliest cohort first, each cohort's units together).
     """
     cost = {u["key"]: sum(problem_seconds(s, mode) for s in u.get("batch", [u])) for u in units}
-    reads = {u["key"]: _unit_cohorts(u) for u in units}
+    reads = {u["key"]: _unit_cohorts(u, mode) for u in units}
     groups: dict[str, list[dict]] = {}
     for u in sorted(units, key=lambda u: (-(cost[u["key"]] + sum(reads[u["key"]].values())), u["key"])):
         groups.setdefault(u.get("batch", [u])[0]["trait_url"], []).append(u)
