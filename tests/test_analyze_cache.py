@@ -60,3 +60,37 @@ def test_frame_bytes_equal_pandas_memory_usage():
                             "f": pd.Categorical(list("aabbccd"))}, index=idx)]
     for df in frames:
         assert analyze.frame_bytes(df) == int(df.memory_usage(index=True, deep=False).sum())
+
+
+def test_gene_matrix_is_a_read_only_view_of_a_cached_linked_cohort_and_counted_once(tmp_path):
+    """Linked files list trait, Age, Gender, then genes in name order: fast mode's gene matrix is then a slice of
+    the cached frame, not a second copy of the cohort; any other layout is copied (and counted) as before."""
+    rng = np.random.default_rng(5)
+    n, genes = 30, [f"G{j:03d}" for j in range(40)]
+    df = pd.DataFrame(rng.normal(size=(n, len(genes))), columns=genes,
+                      index=pd.Index([f"S{i}" for i in range(n)], name="ID"))
+    df.insert(0, "Gender", rng.integers(0, 2, n).astype(float))
+    df.insert(0, "Age", rng.uniform(20, 80, n))
+    df.insert(0, "Trait", rng.integers(0, 2, n).astype(float))
+    df.to_csv(tmp_path / "sorted.csv")
+    analyze.clear_cache()
+    try:
+        c = analyze.cohort(str(tmp_path / "sorted.csv"), "fp", fast=True)
+        parts = analyze._fast_parts(c, "Trait")
+        X = parts["X"]
+        assert parts["genes"] == genes and parts["X_in_frame"]
+        assert np.shares_memory(X, c.df.to_numpy(copy=False)) and not X.flags.writeable
+        assert np.array_equal(X, c.df[genes].to_numpy())  # pandas' own column selection: the same values
+        with pytest.raises(ValueError):
+            X[0, 0] = 1.0  # the cached frame cannot change through the view
+        designs = parts["final"].nbytes() + sum(d.nbytes() for d in parts["designs"])
+        assert c.nbytes() == c.df_bytes + designs  # the view is not counted twice
+
+        c2 = analyze.cohort(_linked(tmp_path / "unsorted.csv", n, 40, 1), "fp2", fast=True)  # G10 before G2
+        p2 = analyze._fast_parts(c2, "Trait")
+        assert not p2["X_in_frame"] and not np.shares_memory(p2["X"], c2.df.to_numpy(copy=False))
+        assert np.array_equal(p2["X"], c2.df[p2["genes"]].to_numpy())
+        assert c2.nbytes() == c2.df_bytes + p2["X"].nbytes + p2["final"].nbytes() + sum(
+            d.nbytes() for d in p2["designs"])
+    finally:
+        analyze.clear_cache()
