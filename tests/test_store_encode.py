@@ -159,3 +159,15 @@ def test_encoder_declines_bool_cells_and_scalars():
     assert not enc.mapping("uns", {"flag": True})
     assert not enc.frame("obs", pd.DataFrame({"b": [True, False]}, index=pd.Index(["a", "b"], dtype=object)))
     assert enc.mapping("uns", {"n": 3, "x": 0.5, "s": "t", "d": {"k": "v"}})
+
+
+def test_write_cohort_falls_back_to_anndata_for_a_var_the_encoder_declines(tmp_path):
+    """A var frame with no rows is declined by the direct encoder; write_cohort then lets anndata write it, and the
+    store still reads back with its columns."""
+    obs = pd.DataFrame({"title": ["a", "b", "c"]}, index=pd.Index(["S1", "S2", "S3"], name="sample"))
+    var = pd.DataFrame({"Gene Symbol": []}, index=pd.Index([], name="ID", dtype=object))
+    assert store.encode_string_frame(store._clean_frame(var, {}), "var") is None
+    rec = store.write_cohort(str(tmp_path / "c.zarr"), np.zeros((3, 0)), obs, var, {"ingest": {}}, {})
+    back = ad.read_zarr(str(tmp_path / "c.zarr"))
+    assert rec["n_vars"] == 0 and back.shape == (3, 0)
+    assert list(back.var.columns) == ["Gene Symbol"] and list(back.obs["title"]) == ["a", "b", "c"]

@@ -135,8 +135,10 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     obs_objects = encode_string_frame(obs_c, "obs")
     if obs_objects is not None:
         obs_c = pd.DataFrame(index=pd.Index([], dtype=object))
+    var_c = None
     if var_encoded is None:
-        var_objects = encode_string_frame(_clean_frame(var, renamed_var), "var")
+        var_c = _clean_frame(var, renamed_var)
+        var_objects = encode_string_frame(var_c, "var")
         if var_objects is not None:
             var_encoded = {"objects": var_objects, "renamed": renamed_var}
             if keep_var is not None:
@@ -147,8 +149,6 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         # replaced by the encoded group below, so written empty: X goes in on its own, and encoding a
         # placeholder index of 50,000 strings only to drop it cost ~0.05 CPU-s per cohort
         var_c = pd.DataFrame(index=pd.Index([], dtype=object))
-    else:
-        var_c = _clean_frame(var, renamed_var)
     dtype = np.float64 if float64 else np.float32
     uns_all = dict(uns)
     uns_all["ingest"] = {**uns.get("ingest", {}), "version": INGEST_VERSION, "float64": bool(float64),
