@@ -45,6 +45,7 @@ from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store
 from genotex_dask.io import store as store_mod
+from genotex_dask.pipelines import store_rows
 from genotex_dask.pipelines.csv_out import (
     Cells,
     fill_cells,
@@ -403,11 +404,20 @@ def read_block(url: str, start: int, stop: int) -> np.ndarray:
 
 
 def apply_block(p: Prepared, url: str, start: int, stop: int) -> np.ndarray | None:
-    """Dask task: one block of samples (read from the cohort store) x probes -> samples x symbols."""
+    """Dask task: one block of samples (read from the cohort store) x probes -> samples x symbols.
+
+    The store's chunk rows are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and mapped
+    one chunk row at a time, so no block-sized float32 copy of X is allocated per task."""
     if p.op is None or p.failure is not None:
         return None
     try:
-        return apply_operator(p.op, read_block(url, start, stop))
+        lay = store_rows.layout(url)
+        if lay is None or lay.shape[0] < stop:
+            return apply_operator(p.op, read_block(url, start, stop))
+        out = np.empty((stop - start, len(p.op.symbols)), dtype=np.float64)
+        for a, rows in store_rows.chunk_rows(lay, start, stop):
+            apply_operator(p.op, rows, out[a - start:a - start + len(rows)])
+        return out
     except Exception as exc:  # reported by finalize as the cohort's failure (see prepare)
         return BlockFailure(f"samples {start}:{stop}: {_one_line(exc)}", traceback.format_exc())
 

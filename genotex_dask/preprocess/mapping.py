@@ -291,17 +291,22 @@ def _structure(op: GeneOperator) -> tuple:
     return cache["csr"]
 
 
-def apply_operator(op: GeneOperator, block: np.ndarray) -> np.ndarray:
+def apply_operator(op: GeneOperator, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """samples x probes -> samples x symbols (float64) with the operator's NaN rule.
 
     One compiled pass per sample row over the gene and symbol structure: no dense probes x samples copy, no
-    NaN mask, and the float32 block from the store is read as it is.
+    NaN mask, and the float32 block from the store is read as it is.  ``out`` (C-contiguous float64, samples x
+    symbols) receives the result when given, e.g. rows of a larger matrix.
     """
     X = np.asarray(block)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     X = np.ascontiguousarray(X)
-    out = np.empty((X.shape[0], len(op.symbols)), dtype=np.float64)
+    shape = (X.shape[0], len(op.symbols))
+    if out is None:
+        out = np.empty(shape, dtype=np.float64)
+    elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
     _apply_kernel(X, *_structure(op), not op.compat, out)
     return out
 
