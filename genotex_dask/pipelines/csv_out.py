@@ -159,6 +159,19 @@ def _rows_kernel(vals, labels, label_off, sig, round32, out, p10, start, ln):  #
     return pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _copy_cell(buf, a, n, out, p, room):  # pragma: no cover - compiled
+    """``out[p:p + n] = buf[a:a + n]``.  Cells are short (a float32 is at most 9 bytes, mostly 5-9): when 8
+    bytes can be read from ``buf`` and ``room`` allows, 8 are copied whatever ``n`` is (a fixed-length loop
+    without the unpredictable exit of an ``n``-byte one; the bytes past ``n`` are overwritten later)."""
+    if n <= 8 and room >= 8 and a + 8 <= buf.shape[0]:
+        for k in range(8):
+            out[p + k] = buf[a + k]
+    else:
+        for k in range(n):
+            out[p + k] = buf[a + k]
+
+
 @njit(cache=True, nogil=True)
 def _gather_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out):  # pragma: no cover - compiled
     """CSV rows copied from a formatted table: output cell (i, j) is cell (rows[i], cols[j])."""
@@ -171,9 +184,7 @@ def _gather_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out): 
         for j in range(cols.shape[0]):
             out[pos] = 44
             t = base + cols[j]
-            a = start[t]
-            for k in range(ln[t]):
-                out[pos + 1 + k] = buf[a + k]
+            _copy_cell(buf, start[t], ln[t], out, pos + 1, out.shape[0] - pos - 1)
             pos += 1 + ln[t]
         out[pos] = 10
         pos += 1
@@ -215,7 +226,9 @@ def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out)
         n = cur[i]
         cur[i] = total
         total += n
+    end = np.empty(n_r, np.int64)  # where each output row's newline goes: nothing may be written past it
     for i in range(n_r):
+        end[i] = (cur[i + 1] if i + 1 < n_r else total) - 1
         p = cur[i]
         for k in range(label_off[i], label_off[i + 1]):
             out[p] = labels[k]
@@ -227,9 +240,7 @@ def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out)
             t = base + rows[i]
             p = cur[i]
             out[p] = 44
-            a = start[t]
-            for k in range(ln[t]):
-                out[p + 1 + k] = buf[a + k]
+            _copy_cell(buf, start[t], ln[t], out, p + 1, end[i] - p - 1)
             cur[i] = p + 1 + ln[t]
     for i in range(n_r):
         out[cur[i]] = 10
