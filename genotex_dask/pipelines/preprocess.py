@@ -9,8 +9,8 @@ maps probes with the annotation tables of *all* platforms in it, which the store
 One Dask graph per cohort, all cohorts submitted together::
 
     prepare (spec -> trait/Age/Gender, probe->symbol operator)      one task
-      -> apply operator to each sample block read from Zarr           one task per 128-sample block
-      -> finalize (link, missing values, bias, record, write files)  one task
+      -> finalize (map the store's samples one row of chunks at a
+         time, link, missing values, bias, record, write files)   one task
 
 Outputs (all written atomically):
 ``OUT/preprocess/<Trait>/gene_data/<cohort>.csv`` (symbols x samples), ``clinical_data/<cohort>.csv``
@@ -403,31 +403,29 @@ def read_block(url: str, start: int, stop: int) -> np.ndarray:
     return zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r")[start:stop]
 
 
-def apply_block(p: Prepared, url: str, start: int, stop: int) -> np.ndarray | None:
-    """Dask task: one block of samples (read from the cohort store) x probes -> samples x symbols.
+def map_samples(p: Prepared, url: str) -> np.ndarray:
+    """Every sample of the cohort store's X mapped to symbols: samples x symbols, float64.
 
-    The store's chunk rows are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and mapped
-    one chunk row at a time, so no block-sized float32 copy of X is allocated per task."""
-    if p.op is None or p.failure is not None:
-        return None
-    try:
-        lay = store_rows.layout(url)
-        if lay is None or lay.shape[0] < stop:
-            return apply_operator(p.op, read_block(url, start, stop))
-        out = np.empty((stop - start, len(p.op.symbols)), dtype=np.float64)
-        for a, rows in store_rows.chunk_rows(lay, start, stop):
-            apply_operator(p.op, rows, out[a - start:a - start + len(rows)])
-        return out
-    except Exception as exc:  # reported by finalize as the cohort's failure (see prepare)
-        return BlockFailure(f"samples {start}:{stop}: {_one_line(exc)}", traceback.format_exc())
+    The store's rows of chunks are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and each
+    is mapped straight into its rows of the result, so the cohort's gene matrix is the only large allocation
+    (no float32 copy of X, no per-block results stacked into a second copy).  A store layout the fast reader
+    does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
+    """
+    lay = store_rows.layout(url)
+    if lay is not None:
+        Y = np.empty((lay.shape[0], len(p.op.symbols)), dtype=np.float64)
+        for a, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]):
+            apply_operator(p.op, rows, Y[a:a + len(rows)])
+        return Y
+    import zarr
 
-
-@dataclass
-class BlockFailure:
-    """What a failed sample-block task returns instead of raising."""
-
-    error: str
-    traceback: str
+    n = zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r").shape[0]
+    Y = np.empty((n, len(p.op.symbols)), dtype=np.float64)
+    step = gconfig.positive_int("preprocess.block-samples")  # BLOCK_SAMPLES unless a site sets it
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        apply_operator(p.op, read_block(url, a, b), Y[a:b])
+    return Y
 
 
 def _write_part(job: Job, record: dict, extra: dict) -> None:
@@ -523,12 +521,13 @@ def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> Non
                          np.column_stack([feats[k] for k in feats]), 15)
 
 
-def finalize(job: Job, p: Prepared, blocks: list) -> dict:
-    """Dask task: link, missing values, bias, cohort_info record; write every output of the cohort.
+def finalize(job: Job, p: Prepared) -> dict:
+    """Dask task: map the samples to genes, link, missing values, bias, cohort_info record; write every output
+    of the cohort.
 
     Never raises (see :func:`prepare`): a failure is written as the cohort's record with its traceback."""
     try:
-        return _finalize(job, p, blocks)
+        return _finalize(job, p)
     except Exception as exc:
         record = quality.initial_record(False, p.trait is not None, _one_line(exc))
         _write_part(job, record, {"status": "failed", "traceback": traceback.format_exc()})
@@ -536,14 +535,17 @@ def finalize(job: Job, p: Prepared, blocks: list) -> dict:
                 "error": record["note"]}
 
 
-def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
+def _finalize(job: Job, p: Prepared) -> dict:
     t0 = time.perf_counter()
     paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
     summary = dict(p.op.summary) if p.op is not None else {}
-    broken = next((b for b in blocks if isinstance(b, BlockFailure)), None)
-    if p.failure is None and broken is not None:
-        p.failure = quality.initial_record(True, True, broken.error)
-        p.error_traceback = broken.traceback
+    Y = None
+    if p.failure is None and p.op is not None:
+        try:
+            Y = map_samples(p, job.ingest.out)
+        except Exception as exc:  # an unreadable store: the cohort's result, recorded with its traceback
+            p.failure = quality.initial_record(True, True, f"reading the samples: {_one_line(exc)}")
+            p.error_traceback = traceback.format_exc()
     if p.failure is not None:
         # GenoTEX writes a cohort's clinical data before it maps genes: a cohort failing at mapping keeps it
         keep = set()
@@ -558,7 +560,6 @@ def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
         _write_part(job, p.failure, extra)
         return {"cohort": f"{job.trait}/{job.cohort}", "status": status, "record": p.failure,
                 "error": "" if p.filtered else p.failure.get("note")}
-    Y = np.vstack(blocks) if blocks else np.zeros((0, len(p.op.symbols)))
     dtype = np.float64 if p.sig > 7 else np.float32
     round32 = dtype == np.float32
     genes = p.op.symbols
@@ -597,21 +598,15 @@ def _finalize(job: Job, p: Prepared, blocks: list) -> dict:
 
 
 def cohort_graph(job: Job):
-    """The cohort's Dask graph: prepare -> apply per sample block -> finalize (a Delayed)."""
-    import zarr
+    """The cohort's Dask graph: prepare -> finalize (a Delayed).
 
+    Mapping the samples is part of finalize: a task per sample block cost its own result and a stacked copy
+    of them in finalize, for parallelism a corpus already has across its cohorts."""
     prep = delayed(prepare, pure=False)(job, dask_key_name=f"prepare-{job.trait}/{job.cohort}-{job.fingerprint}")
-    url = job.ingest.out
-    n = zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r").shape[0]
-    # each block task reads its own rows from the store (the fingerprint covers the store's sources and dtype)
-    step = gconfig.positive_int("preprocess.block-samples")  # BLOCK_SAMPLES unless a site sets it
-    blocks = [delayed(apply_block, pure=True)(prep, url, i, min(n, i + step),
-                                              dask_key_name=f"apply-{job.trait}/{job.cohort}-{job.fingerprint}-{i}:{step}")
-              for i in range(0, n, step)]
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
     out_token = tokenize(job.out)[:10]
-    return delayed(finalize, pure=False)(job, prep, blocks,
+    return delayed(finalize, pure=False)(job, prep,
                                          dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
 
 
