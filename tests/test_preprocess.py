@@ -113,7 +113,13 @@ def test_quality_matches_oracle_on_random_frames():
         samples = [f"S{i}" for i in range(n)]
         genes = np.array([f"G{j}" for j in range(g)], dtype=object)
         d = quality.link(samples, trait, cov, samples, genes, X)
+        before = d.X.copy()
         res, rec = quality.finalize("T", d)
+        np.testing.assert_array_equal(d.X, before)  # by default the input keeps its gaps
+        res_in_place, rec2 = quality.finalize("T", quality.link(samples, trait, cov, samples, genes, X.copy()),
+                                              overwrite_x=True)  # may fill them in place: same result
+        assert rec2 == rec
+        np.testing.assert_array_equal(res_in_place.linked.X, res.linked.X)
         frame = pd.DataFrame(np.column_stack([trait, age, gender, X]), index=samples,
                              columns=["T", "Age", "Gender", *genes])
         exp_df, exp_rec = oracle._finish(frame, "T", True, True)

@@ -575,8 +575,9 @@ def _finalize(job: Job, p: Prepared) -> dict:
         keep = np.array([s in common for s in linked.samples])
         linked = quality.Linked(linked.samples[keep], linked.trait[keep],
                                 {k: v[keep] for k, v in linked.covariates.items()}, linked.genes, linked.X[keep])
+    # Y's gaps are in the gene_data text already: imputation may fill them in place
     res, record = quality.finalize(job.trait, linked, is_gene_available=len(genes) > 0,
-                                   is_trait_available=len(p.clinical_samples) > 0)
+                                   is_trait_available=len(p.clinical_samples) > 0, overwrite_x=True)
     d = res.linked
     kept = {"gene", "clinical"}
     if record["is_usable"]:

@@ -84,8 +84,11 @@ def link(clinical_samples: Sequence[str], trait: np.ndarray, covariates: dict[st
                   X=Xl)
 
 
-def handle_missing(d: Linked) -> tuple[Linked, dict]:
-    """GenoTEX's four missing-value steps on arrays; returns the new cohort and counts per step."""
+def handle_missing(d: Linked, overwrite_x: bool = False) -> tuple[Linked, dict]:
+    """GenoTEX's four missing-value steps on arrays; returns the new cohort and counts per step.
+
+    With ``overwrite_x`` imputed values may be written into ``d.X`` itself (a caller that no longer needs the
+    gaps saves a copy of the matrix); by default ``d`` is left as it was."""
     steps: dict = {"samples_in": int(len(d.samples)), "genes_in": int(len(d.genes))}
     # Decide on the missing-value mask first and copy the matrix once at the end (or not at all when nothing is
     # dropped or imputed): a samples x 19k-genes float64 matrix is 25 MB per copy.
@@ -129,7 +132,7 @@ def handle_missing(d: Linked) -> tuple[Linked, dict]:
                 v[miss] = vals[np.argmax(counts)]  # np.unique sorts, argmax takes the first (smallest) mode
         cov[name] = v
     if nan.any():
-        X = X.copy() if X is d.X else X
+        X = X.copy() if X is d.X and not overwrite_x else X
         touched = np.flatnonzero(nan.any(axis=0))  # impute only the genes that have a gap
         with np.errstate(invalid="ignore"):
             col_mean = np.nanmean(X[:, touched], axis=0)
@@ -218,9 +221,10 @@ def linked_columns(trait_name: str, d: Linked) -> list[str]:
 
 
 def finalize(trait_name: str, d: Linked, is_gene_available: bool = True,
-             is_trait_available: bool = True) -> tuple[QualityResult, dict]:
-    """Missing values, bias and the final cohort_info record for a linked cohort."""
-    cleaned, steps = handle_missing(d)
+             is_trait_available: bool = True, overwrite_x: bool = False) -> tuple[QualityResult, dict]:
+    """Missing values, bias and the final cohort_info record for a linked cohort (``overwrite_x``: see
+    :func:`handle_missing`)."""
+    cleaned, steps = handle_missing(d, overwrite_x)
     if len(cleaned.samples) == 0:
         is_biased: bool | None = True
         note = "empty after filtering: no sample kept a trait value and <=5% missing genes"
