@@ -67,10 +67,10 @@ def scanpy_obs(obs: pd.DataFrame, trait: str) -> pd.DataFrame:
     return obs
 
 
-def probes_per_symbol(W: Any, symbols: np.ndarray) -> dict[str, int]:
-    """How many input rows (probes; genes for TCGA) feed each output symbol of a probes x symbols operator."""
-    counts = np.diff(W.tocsc().indptr)
-    return {str(s): int(c) for s, c in zip(symbols.tolist(), counts.tolist())}
+def probe_counts(W: Any) -> np.ndarray:
+    """How many input rows (probes; genes for TCGA) feed each output symbol (column) of a probes x symbols
+    operator, in column order."""
+    return np.diff(W.tocsc().indptr)
 
 
 def spec_digest(spec_mapping: dict) -> str:
