@@ -6,11 +6,11 @@ specs name are first brought up to date there with the ingest stage's own per-co
 parses a series matrix itself.  Only ``compat="genotex"`` reads one raw file: the family SOFT, because GenoTEX
 maps probes with the annotation tables of *all* platforms in it, which the store (one platform) does not keep.
 
-One Dask graph per cohort, all cohorts submitted together::
+One Dask task per cohort (``finalize-...``), all cohorts submitted together; in it::
 
-    prepare (spec -> trait/Age/Gender, probe->symbol operator)      one task
-      -> finalize (map the store's samples one row of chunks at a
-         time, link, missing values, bias, record, write files)   one task
+    prepare (spec -> trait/Age/Gender, probe->symbol operator)
+      -> map the store's samples, one row of chunks at a time
+      -> link, missing values, bias, record, write files
 
 Outputs (all written atomically):
 ``OUT/preprocess/<Trait>/gene_data/<cohort>.csv`` (symbols x samples), ``clinical_data/<cohort>.csv``
@@ -530,11 +530,13 @@ def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> Non
                          np.column_stack([feats[k] for k in feats]), 15)
 
 
-def finalize(job: Job, p: Prepared) -> dict:
-    """Dask task: map the samples to genes, link, missing values, bias, cohort_info record; write every output
-    of the cohort.
+def finalize(job: Job, p: Prepared | None = None) -> dict:
+    """Dask task: prepare (unless ``p`` is given), map the samples to genes, link, missing values, bias,
+    cohort_info record; write every output of the cohort.
 
     Never raises (see :func:`prepare`): a failure is written as the cohort's record with its traceback."""
+    if p is None:
+        p = prepare(job)
     try:
         return _finalize(job, p)
     except Exception as exc:
@@ -608,15 +610,14 @@ def _finalize(job: Job, p: Prepared) -> dict:
 
 
 def cohort_graph(job: Job):
-    """The cohort's Dask graph: prepare -> finalize (a Delayed).
+    """The cohort's Dask graph: one finalize task that prepares, maps and writes the cohort (a Delayed).
 
-    Mapping the samples is part of finalize: a task per sample block cost its own result and a stacked copy
-    of them in finalize, for parallelism a corpus already has across its cohorts."""
-    prep = delayed(prepare, pure=False)(job, dask_key_name=f"prepare-{job.trait}/{job.cohort}-{job.fingerprint}")
+    One task per cohort: a task per sample block cost its own result and a stacked copy of them in finalize,
+    and a separate prepare task its own scheduling, for parallelism a corpus already has across its cohorts."""
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
     out_token = tokenize(job.out)[:10]
-    return delayed(finalize, pure=False)(job, prep,
+    return delayed(finalize, pure=False)(job,
                                          dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
 
 
