@@ -33,6 +33,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -617,8 +618,9 @@ def cohort_graph(job: Job):
     # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
     # shared scheduler must not be merged into one task (only one OUT would be written).
     out_token = tokenize(job.out)[:10]
-    return delayed(finalize, pure=False)(job,
-                                         dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
+    # the job bound with partial: as an argument dask would walk every field of the dataclass and its spec
+    return delayed(partial(finalize, job), pure=False)(
+        dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
 
 
 # ---- the stage -------------------------------------------------------------------------------------------
