@@ -455,6 +455,25 @@ def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
         assert len(texts) == 1, name
 
 
+def test_damaged_store_chunk_is_the_cohorts_failure_note(tmp_path, client):
+    """A chunk of the cohort store's X that is not what its metadata says fails that cohort with a one-line note
+    naming the chunk file (the mapping reads the chunks itself), and the stage goes on."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(SPEC_781, specs / SPEC_781.name)
+    store = tmp_path / "store"
+    assert run_preprocess(str(GSE781_ROOT), str(specs), str(tmp_path / "out0"), client, progress=False,
+                          store=str(store))["done"] == 1
+    chunk = next(p for p in sorted((store / "GEO").rglob("X/c/*/*")) if p.is_file())
+    chunk.write_bytes(b"\x02\x01" + b"not blosc data" * 4)
+    s = run_preprocess(str(GSE781_ROOT), str(specs), str(tmp_path / "out1"), client, progress=False,
+                       store=str(store))
+    note = s["failed"]["Kidney_Clear_Cell_Carcinoma/GSE781"]
+    assert note.startswith("reading the samples: ") and str(chunk) in note and "\n" not in note
+    info = json.loads((tmp_path / "out1/preprocess/Kidney_Clear_Cell_Carcinoma/cohort_info.json").read_text())
+    assert info["GSE781"]["is_usable"] is False and info["GSE781"]["note"] == note
+
+
 def test_real_tcga_chol_usable_and_dlbc_biased(tmp_path, client):
     from genotex_dask.pipelines.ingest import run_ingest
 
