@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from genotex_dask.io import store
-from genotex_dask.pipelines import store_rows
+from genotex_dask.io import store, store_rows
 from genotex_dask.pipelines.preprocess import Prepared, map_samples, read_block
 from genotex_dask.preprocess.mapping import apply_operator, build_probe_operator
 

@@ -44,9 +44,8 @@ from distributed import Client
 
 from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
-from genotex_dask.io import fs, store
+from genotex_dask.io import fs, store, store_rows
 from genotex_dask.io import store as store_mod
-from genotex_dask.pipelines import store_rows
 from genotex_dask.pipelines.csv_out import (
     Cells,
     fill_cells,
