@@ -120,6 +120,20 @@ class Encoder:
                 continue
             self.out[f"{key}/c" if scalar else f"{key}/c/{i}"] = comp.encode(vlen.encode(part))
 
+    def arrow_strings(self, key: str, values) -> None:
+        """The "string-array" node :meth:`strings` writes for the same cells, from a pyarrow string array
+        without nulls: the vlen-utf8 bytes are laid out from the array's offsets and data buffers at once (a
+        54,675 x 16 platform annotation as Python str cost ~50 ns per cell in numcodecs' encoder alone)."""
+        n = len(values)
+        step = auto_chunk((n,), 1)[0]
+        self._array_meta(key, [n], "string", [step], "", {"name": "vlen-utf8", "configuration": {}}, 1,
+                         "string-array")
+        comp = self._compress(1)
+        for i, lo in enumerate(range(0, n, step)):
+            blob = vlen_utf8(values.slice(lo, step), step)
+            if blob is not None:
+                self.out[f"{key}/c/{i}"] = comp.encode(blob)
+
     def numeric(self, key: str, values: np.ndarray, chunks: tuple[int, ...] | None = None,
                 dtype=None, encoding: str = "array") -> None:
         """A numeric/bool array (``encoding="numeric-scalar"`` for a 0-d one) in chunks of ``chunks`` (Zarr's
@@ -204,6 +218,42 @@ class Encoder:
         if not self.element(f"{key}/{index_key}", df.index._values):
             return False
         return all(self.element(f"{key}/{c}", df[c]._values) for c in names)
+
+
+def vlen_utf8(values, size: int) -> np.ndarray | None:
+    """numcodecs' VLenUTF8 encoding (item count, then per item its byte length and UTF-8 bytes, lengths as
+    little-endian uint32) of a pyarrow string array without nulls, padded with "" items to ``size``; None
+    when every item is "" (Zarr writes no chunk of fill values only)."""
+    import pyarrow as pa
+
+    if values.null_count:
+        raise ValueError("vlen_utf8: the array has nulls")
+    if pa.types.is_large_string(values.type):
+        off_type = np.int64
+    elif pa.types.is_string(values.type):
+        off_type = np.int32
+    else:
+        raise TypeError(f"vlen_utf8: not a string array ({values.type})")
+    n = len(values)
+    bufs = values.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=values.offset * np.dtype(off_type).itemsize)
+    first, last = int(offsets[0]), int(offsets[-1])
+    if last == first:
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8, count=last - first, offset=first)
+    lens = np.diff(offsets).astype("<u4")
+    total = 4 + 4 * size + (last - first)
+    out = np.zeros(total, dtype=np.uint8)
+    out[:4] = np.array([size], dtype="<u4").view(np.uint8)
+    # item k's length field sits after the count, k length fields and the bytes of items before it
+    heads = (4 + 4 * np.arange(n, dtype=np.int64) + (offsets[:-1] - first))[:, None] + np.arange(4)
+    out[heads] = lens.view(np.uint8).reshape(n, 4)
+    is_data = np.ones(total, dtype=bool)
+    is_data[:4] = False
+    is_data[heads] = False
+    is_data[total - 4 * (size - n):] = False  # the padding items: zero length, no bytes
+    out[is_data] = data
+    return out
 
 
 def skeleton(out: dict[str, bytes]) -> None:

@@ -331,6 +331,7 @@ class SoftEntity:
     table: pd.DataFrame | None = None
     table_line: int | None = None
     table_digest: str | None = None  # sha1 of the table's bytes (header + rows) when it was hashed, not parsed
+    arrow_table: pa.Table | None = None  # the parsed table as pyarrow (str columns, nulls for empty cells)
 
     def attr(self, key: str, default: str = "") -> str:
         """First value of an attribute (``""`` when absent)."""
@@ -360,20 +361,25 @@ def _parse_attribute(line: str, kind: str) -> tuple[str, str]:
 
 
 def _read_soft_table(lb: LineBuffer, path: str, end_marker: bytes, types: dict, default_type,
-                     threads: bool) -> pd.DataFrame:
+                     threads: bool, arrow: bool = False) -> pd.DataFrame | pa.Table:
+    """The table up to ``end_marker`` as pandas (empty cells NaN), or as the pyarrow table when ``arrow``."""
     header_line = lb.lineno
     header = lb.readline()
     if header is None:
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", header_line)
     if header.startswith(end_marker.decode()):
-        return pd.DataFrame()
+        return pa.table({}) if arrow else pd.DataFrame()
     names = unique_names(header.split("\t"))
     reader = lb.until(end_marker)
     table = _parse_table(path, reader, names, types, default_type, header_line, quoted=False, threads=threads)
     if not reader.found:
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
+    return table if arrow else soft_table_frame(table)
+
+
+def soft_table_frame(table: pa.Table) -> pd.DataFrame:
+    """A parsed SOFT table as pandas, missing cells NaN (what the readers return)."""
     frame = table.to_pandas()
-    del table
     for c in frame.columns:
         if frame[c].dtype == object:
             frame[c] = frame[c].where(frame[c].notna(), np.nan)
@@ -383,8 +389,8 @@ def _read_soft_table(lb: LineBuffer, path: str, end_marker: bytes, types: dict, 
 def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> list[SoftEntity]:
     """Walk the sections of a SOFT file.
 
-    ``want_table(entity) -> (types, default_type) | None`` decides per table whether to parse it (and
-    how) or to skip it unread; ``stop_when(entities) -> bool`` ends the walk early.
+    ``want_table(entity) -> (types, default_type[, "arrow"]) | "digest" | None`` decides per table whether
+    to parse it (into ``table``, or ``arrow_table`` with "arrow"), to hash it, or to skip it unread; ``stop_when(entities) -> bool`` ends the walk early.
     """
     entities: list[SoftEntity] = []
     cur: SoftEntity | None = None
@@ -421,7 +427,12 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                         if not lb.skip_until(end.encode()):
                             raise InputFormatError(url, f"missing '{end}' marker (file truncated?)", lb.lineno)
                     else:
-                        cur.table = _read_soft_table(lb, url, end.encode(), how[0], how[1], threads)
+                        parsed = _read_soft_table(lb, url, end.encode(), how[0], how[1], threads,
+                                                  arrow=how[2:] == ("arrow",))
+                        if isinstance(parsed, pa.Table):
+                            cur.arrow_table = parsed
+                        else:
+                            cur.table = parsed
                     continue
                 if cur is None:  # attributes before any ^ line (e.g. a bare table file): anonymous entity
                     cur = SoftEntity("ANNOTATION", "")
@@ -474,32 +485,36 @@ def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
 
 
 def read_soft_platforms(url: str, platforms: Iterable[str] | None = None,
-                        threads: bool = True) -> dict[str, PlatformTable]:
+                        threads: bool = True, arrow: bool = False) -> dict[str, PlatformTable]:
     """Platform sections and their annotation tables from a family SOFT, platform SOFT or ``.annot`` file.
 
     Returns ``{GPL id: PlatformTable}``; ``table`` holds every column as str (``ID`` first), empty cells
     NaN.  ``platforms`` restricts parsing to those IDs and stops reading once all were found (GEO puts
     platforms before samples, so the sample tables are then not even decompressed).  Sample tables are
-    always skipped without parsing.
+    always skipped without parsing.  ``arrow``: the tables are left as pyarrow tables in ``arrow_table``
+    (same cells, missing ones null; ``table`` stays None), for a caller that encodes them without pandas.
     """
     wanted = None if platforms is None else {p.upper() for p in platforms}
 
     def want(ent: SoftEntity):
         if ent.kind in ("PLATFORM", "ANNOTATION") and (wanted is None or ent.id.upper() in wanted):
-            return ({}, pa.string())
+            return ({}, pa.string(), "arrow") if arrow else ({}, pa.string())
         return None
+
+    def parsed(e: SoftEntity) -> bool:
+        return e.kind in ("PLATFORM", "ANNOTATION") and (e.table is not None or e.arrow_table is not None)
 
     def done(ents: list[SoftEntity]) -> bool:
         if wanted is None:
             return False
-        have = {e.id.upper() for e in ents if e.kind in ("PLATFORM", "ANNOTATION") and e.table is not None}
+        have = {e.id.upper() for e in ents if parsed(e)}
         return wanted <= have
 
     ents = _scan_soft(url, want, done, threads)
     out: dict[str, PlatformTable] = {}
     for e in ents:
-        if e.kind in ("PLATFORM", "ANNOTATION") and e.table is not None:
-            if e.table.empty and len(e.table.columns) == 0:
+        if parsed(e):
+            if (e.table.empty and len(e.table.columns) == 0) if e.table is not None else e.arrow_table.num_columns == 0:
                 raise InputFormatError(url, f"platform {e.id}: empty annotation table", e.table_line)
             out[e.id] = e
     if wanted is not None:

@@ -29,7 +29,12 @@ from distributed import Client
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io.errors import InputFormatError
-from genotex_dask.io.geo import read_series_matrix, read_soft_platform_digest, read_soft_platforms
+from genotex_dask.io.geo import (
+    read_series_matrix,
+    read_soft_platform_digest,
+    read_soft_platforms,
+    soft_table_frame,
+)
 from genotex_dask.io.tcga import parse_xena_clinical, read_xena_clinical_text, read_xena_expression
 from genotex_dask.progress import as_completed_with_progress
 
@@ -247,7 +252,7 @@ def _geo_pieces(job: CohortJob):
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
-            plats = read_soft_platforms(soft, [gpl])
+            plats = read_soft_platforms(soft, [gpl], arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -276,13 +281,19 @@ def _geo_pieces(job: CohortJob):
                 + ("" if len(where) > 1 else " (a shared directory can be given with --platforms DIR)"))
     if plats is not None:
         p = plats[gpl]
-        table = p.table
-        id_col = table.columns[0]
-        ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
-        var = ann.reindex(var.index)
-        var.index.name = "ID"
-        platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
-                        n_annotated=int(ann.index.isin(var.index).sum()))
+        direct = store.encode_platform_var(p.arrow_table, m.probes, "ID")
+        if direct is not None:  # encoded from pyarrow: no pandas frame, no Python string per cell
+            objects, renamed, n_annotated = direct
+            shared["encoded"] = {"objects": objects, "renamed": renamed, "meta": {"n_annotated": n_annotated}}
+            shared["new"] = "key" in shared  # kept for the next cohorts of the platform once written
+        else:
+            table = soft_table_frame(p.arrow_table)
+            id_col = table.columns[0]
+            ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
+            var = ann.reindex(var.index)
+            var.index.name = "ID"
+            n_annotated = int(ann.index.isin(var.index).sum())
+        platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1], n_annotated=n_annotated)
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
@@ -371,6 +382,8 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         if keep:
             keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0)}
             save_platform(job.store, shared["key"], keep)
+        elif shared.get("new"):
+            save_platform(job.store, shared["key"], shared["encoded"])
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
         res["error"] = str(err)
