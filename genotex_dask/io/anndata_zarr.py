@@ -223,36 +223,36 @@ class Encoder:
 def vlen_utf8(values, size: int) -> np.ndarray | None:
     """numcodecs' VLenUTF8 encoding (item count, then per item its byte length and UTF-8 bytes, lengths as
     little-endian uint32) of a pyarrow string array without nulls, padded with "" items to ``size``; None
-    when every item is "" (Zarr writes no chunk of fill values only)."""
+    when every item is "" (Zarr writes no chunk of fill values only).  pyarrow joins each item's 4 length
+    bytes to its text, so the joined array's data buffer is the encoding's body."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if values.null_count:
         raise ValueError("vlen_utf8: the array has nulls")
     if pa.types.is_large_string(values.type):
-        off_type = np.int64
+        off_type, binary = np.int64, pa.large_binary()
     elif pa.types.is_string(values.type):
-        off_type = np.int32
+        off_type, binary = np.int32, pa.binary()
     else:
         raise TypeError(f"vlen_utf8: not a string array ({values.type})")
+
+    def offsets(arr) -> np.ndarray:
+        return np.frombuffer(arr.buffers()[1], dtype=off_type, count=len(arr) + 1,
+                             offset=arr.offset * np.dtype(off_type).itemsize)
+
     n = len(values)
-    bufs = values.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=values.offset * np.dtype(off_type).itemsize)
-    first, last = int(offsets[0]), int(offsets[-1])
-    if last == first:
+    off = offsets(values)
+    if off[-1] == off[0]:
         return None
-    data = np.frombuffer(bufs[2], dtype=np.uint8, count=last - first, offset=first)
-    lens = np.diff(offsets).astype("<u4")
-    total = 4 + 4 * size + (last - first)
-    out = np.zeros(total, dtype=np.uint8)
+    lens = np.diff(off).astype("<u4")
+    heads = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(lens)]).cast(binary)
+    joined = pc.binary_join_element_wise(heads, values.cast(binary), pa.scalar(b"", binary))
+    joff = offsets(joined)
+    body = np.frombuffer(joined.buffers()[2], dtype=np.uint8, count=int(joff[-1] - joff[0]), offset=int(joff[0]))
+    out = np.zeros(4 + len(body) + 4 * (size - n), dtype=np.uint8)  # the padding items: zero length, no bytes
     out[:4] = np.array([size], dtype="<u4").view(np.uint8)
-    # item k's length field sits after the count, k length fields and the bytes of items before it
-    heads = (4 + 4 * np.arange(n, dtype=np.int64) + (offsets[:-1] - first))[:, None] + np.arange(4)
-    out[heads] = lens.view(np.uint8).reshape(n, 4)
-    is_data = np.ones(total, dtype=bool)
-    is_data[:4] = False
-    is_data[heads] = False
-    is_data[total - 4 * (size - n):] = False  # the padding items: zero length, no bytes
-    out[is_data] = data
+    out[4:4 + len(body)] = body
     return out
 
 

@@ -452,13 +452,7 @@ def _digest_until(lb: LineBuffer, path: str, end_marker: bytes) -> str:
     import hashlib
 
     h = hashlib.sha1()
-    reader = lb.until(end_marker)
-    while True:
-        block = reader.read(1 << 16)  # below glibc's mmap threshold (see _stream.READ_SLICE)
-        if not block:
-            break
-        h.update(block)
-    if not reader.found:
+    if not lb.hash_until(end_marker, h.update):
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
     return h.hexdigest()
 
