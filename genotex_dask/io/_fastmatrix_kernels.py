@@ -3,6 +3,7 @@ cache load cost about a second, which small files should not pay).  See :mod:`._
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 OK, GIVE_UP, AT_BANG, FULL = 0, 1, 2, 3
 _POW10 = np.array([10.0 ** k for k in range(23)])
@@ -102,6 +103,45 @@ def _parse_number(buf, s, e, pow10):
         v = v * pow10[exp10]
     return (-v if neg else v), i, True
 
+_U = np.uint64
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _load8(buf, i):
+    """8 bytes at ``buf[i]`` as a little-endian uint64 (unsigned indices: no wrap-around test per byte, so
+    LLVM merges the byte loads into one load)."""
+    k = _U(i)
+    return (_U(buf[k]) | (_U(buf[k + _U(1)]) << _U(8)) | (_U(buf[k + _U(2)]) << _U(16))
+            | (_U(buf[k + _U(3)]) << _U(24)) | (_U(buf[k + _U(4)]) << _U(32)) | (_U(buf[k + _U(5)]) << _U(40))
+            | (_U(buf[k + _U(6)]) << _U(48)) | (_U(buf[k + _U(7)]) << _U(56)))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _short_number(buf, i, sep, pow10):
+    """(value, bytes used including the separator ``sep``) of ``digits.digits`` when its at most 7 digits,
+    the dot and the separator lie in the 8 bytes at ``buf[i]``; used 0 otherwise.  SWAR: the bytes that
+    are not digits are flagged all at once, the dot must be the first and ``sep`` the second, and the
+    digits are combined by three multiplications; no branch depends on how many digits there are, which a
+    loop over the characters mispredicts about once per cell.  Exact: an integer below 10**7 divided by
+    a power of ten, as in the general loop."""
+    w = _load8(buf, i)
+    a = w ^ _U(0x3030303030303030)  # digit bytes -> 0..9
+    nondig = (((a & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a) & _U(0x8080808080808080)
+    rest = nondig & (nondig - _U(1))  # without the first non-digit
+    p1 = np.int64(trailing_zeros(nondig | _U(0x8000000000000000))) >> 3
+    p2 = np.int64(trailing_zeros(rest | _U(0x8000000000000000))) >> 3
+    if rest == _U(0) or p2 < 2 or ((w >> _U(8 * p1)) & _U(0xFF)) != _U(46) \
+            or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
+        return 0.0, 0
+    low = a & ((_U(1) << _U(8 * p1)) - _U(1))  # the integer digits
+    high = (a >> _U(8 * p1 + 8)) << _U(8 * p1)  # the fraction's digits (and what follows), moved next to them
+    d = (low | high) << _U(64 - 8 * (p2 - 1))  # the p2 - 1 digits, most significant in the lowest byte
+    d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
+    d = ((d & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+    d = ((d & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
+    return float(np.int64(d)) / pow10[p2 - p1 - 1], p2 + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
@@ -111,8 +151,9 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     marker, or a line the caller hands to the general reader) and before a row that ``out`` has no room
     for (FULL), so the caller needs no pass of its own over the block to find either.
 
-    Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects, so
-    that shape is read by one character loop with no exit but the separator (the general number parser
+    Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects.  With
+    at most 7 digits and a dot it is read a word at a time (:func:`_short_number`, 5 instead of 11 ns per cell
+    on a GPL570-size matrix); otherwise by one character loop with no exit but the separator (the general number parser
     branches on each part of a number and costs 2.5x as much per cell); any other cell, or more than 15
     digits, is read again from its first byte by the general path.  Both give the same double: an integer
     mantissa below 2**53 divided by an exact power of ten is one correctly rounded operation."""
@@ -146,6 +187,19 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
         i += 1  # the tab
         r = row0 + row
         for c in range(ncols):
+            if i + 17 <= n:  # room for a sign and 8 bytes: a short plain number is read without a loop
+                if buf[i] != 45:
+                    v, used = _short_number(buf, i, 10 if c == last_c else 9, pow10)
+                    if used:
+                        out[r, c] = v
+                        i += used
+                        continue
+                else:
+                    v, used = _short_number(buf, i + 1, 10 if c == last_c else 9, pow10)
+                    if used:
+                        out[r, c] = -v
+                        i += used + 1
+                        continue
             cs = i
             neg = False
             if i < n and buf[i] == 45:
