@@ -19,7 +19,7 @@ NA = {"", "NA", "null", "NaN", "nan", "N/A", "n/a", "NULL"}
 def _cell(rng) -> str:
     kind = int(rng.integers(10))
     sign = "-" if rng.integers(3) == 0 else ""
-    if kind <= 4:  # the word-at-a-time shape: 1..7 digits with a dot somewhere, leading zeros and all
+    if kind <= 4:  # the word-at-a-time shape (1..6 digits, a dot somewhere; leading zeros), and 7 digits (too long)
         nd = int(rng.integers(1, 8))
         digits = "".join(str(d) for d in rng.integers(0, 10, nd))
         dot = int(rng.integers(0, nd + 1))

@@ -118,12 +118,12 @@ def _load8(buf, i):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _short_number(buf, i, sep, pow10):
-    """(value, bytes used including the separator ``sep``) of ``digits.digits`` when its at most 7 digits,
+    """(value, bytes used including the separator ``sep``) of ``digits.digits`` when its at most 6 digits,
     the dot and the separator lie in the 8 bytes at ``buf[i]``; used 0 otherwise.  SWAR: the bytes that
     are not digits are flagged all at once, the dot must be the first and ``sep`` the second, and the
     digits are combined by three multiplications; no branch depends on how many digits there are, which a
-    loop over the characters mispredicts about once per cell.  Exact: an integer below 10**7 divided by
-    a power of ten, as in the general loop."""
+    loop over the characters mispredicts about once per cell.  Exact: an integer below 10**6 divided by
+    a power of ten, as in the general loop.  (Cells of 8+ characters, e.g. ``7.123456``, take that loop.)"""
     w = _load8(buf, i)
     a = w ^ _U(0x3030303030303030)  # digit bytes -> 0..9
     nondig = (((a & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a) & _U(0x8080808080808080)
@@ -152,10 +152,10 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     for (FULL), so the caller needs no pass of its own over the block to find either.
 
     Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects.  With
-    at most 7 digits and a dot it is read a word at a time (:func:`_short_number`, 5 instead of 11 ns per cell
-    on a GPL570-size matrix); otherwise by one character loop with no exit but the separator (the general number parser
-    branches on each part of a number and costs 2.5x as much per cell); any other cell, or more than 15
-    digits, is read again from its first byte by the general path.  Both give the same double: an integer
+    at most 6 digits and a dot (7 characters) it is read a word at a time (:func:`_short_number`, 5 instead of
+    11 ns per cell on a GPL570-size matrix); otherwise by one character loop with no exit but the separator
+    (the general number parser branches on each part of a number and costs 2.5x as much per cell); any other
+    cell, or more than 15 digits, is read again from its first byte by the general path.  Both give the same double: an integer
     mantissa below 2**53 divided by an exact power of ten is one correctly rounded operation."""
     n = buf.shape[0]
     i = 0
