@@ -30,7 +30,7 @@ def _cell(rng) -> str:
         dot = int(rng.integers(0, nd + 1))
         return sign + digits[:dot] + "." + digits[dot:]
     if kind == 6:
-        return sign + str(int(rng.integers(0, 10 ** int(rng.integers(1, 9)))))  # integers, no dot
+        return sign + "0" * int(rng.integers(0, 2)) + str(int(rng.integers(0, 10 ** int(rng.integers(1, 9)))))  # integers
     if kind == 7:
         return f"{rng.normal(0, 10.0 ** int(rng.integers(-8, 9))):.{int(rng.integers(1, 6))}e}"
     if kind == 8:

@@ -119,7 +119,8 @@ def _load8(buf, i):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _short_number(buf, i, sep, pow10):
     """(value, bytes used including the separator ``sep``) of ``digits.digits`` when its at most 6 digits,
-    the dot and the separator lie in the 8 bytes at ``buf[i]``; used 0 otherwise.  SWAR: the bytes that
+    the dot and the separator lie in the 8 bytes at ``buf[i]`` (or of up to 7 digits without a dot, then
+    the separator); used 0 otherwise.  SWAR: the bytes that
     are not digits are flagged all at once, the dot must be the first and ``sep`` the second, and the
     digits are combined by three multiplications; no branch depends on how many digits there are, which a
     loop over the characters mispredicts about once per cell.  Exact: an integer below 10**6 divided by
@@ -130,8 +131,14 @@ def _short_number(buf, i, sep, pow10):
     rest = nondig & (nondig - _U(1))  # without the first non-digit
     p1 = np.int64(trailing_zeros(nondig | _U(0x8000000000000000))) >> 3
     p2 = np.int64(trailing_zeros(rest | _U(0x8000000000000000))) >> 3
-    if rest == _U(0) or p2 < 2 or ((w >> _U(8 * p1)) & _U(0xFF)) != _U(46) \
-            or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
+    first = (w >> _U(8 * p1)) & _U(0xFF)
+    if first == _U(sep) and p1 > 0 and nondig != _U(0):  # an integer (1..7 digits)
+        d = (a & ((_U(1) << _U(8 * p1)) - _U(1))) << _U(64 - 8 * p1)
+        d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
+        d = ((d & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+        d = ((d & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
+        return float(np.int64(d)), p1 + 1
+    if rest == _U(0) or p2 < 2 or first != _U(46) or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
         return 0.0, 0
     low = a & ((_U(1) << _U(8 * p1)) - _U(1))  # the integer digits
     high = (a >> _U(8 * p1 + 8)) << _U(8 * p1)  # the fraction's digits (and what follows), moved next to them
