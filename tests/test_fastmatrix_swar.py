@@ -1,5 +1,5 @@
-"""The series-matrix kernel's word-at-a-time reading of short numbers (``[-]digits.digits``, at most 7 digits,
-the dot and the separator in 8 bytes): exactly Python's float() on random and edge-case cells placed where that
+"""The series-matrix kernel's word-at-a-time reading of numbers (``[-]digits.digits`` with the dot and the
+separator in 8 bytes, or the dot in the first 8 and the separator in the next 8; integers in 8): exactly Python's float() on random and edge-case cells placed where that
 reading applies (wide rows, so that 17 bytes follow nearly every cell), and the same errors as the general path
 for the cells it must refuse.  The oracle is float() / the pyarrow path, not the kernel."""
 
@@ -24,7 +24,7 @@ def _cell(rng) -> str:
         digits = "".join(str(d) for d in rng.integers(0, 10, nd))
         dot = int(rng.integers(0, nd + 1))
         return sign + digits[:dot] + "." + digits[dot:]
-    if kind == 5:  # 8..15 digits: the character loop
+    if kind == 5:  # 8..15 digits: the 16-byte reading when the dot is among the first 8 bytes, else the loop
         nd = int(rng.integers(8, 16))
         digits = "".join(str(d) for d in rng.integers(0, 10, nd))
         dot = int(rng.integers(0, nd + 1))

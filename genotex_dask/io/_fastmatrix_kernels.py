@@ -149,6 +149,36 @@ def _short_number(buf, i, sep, pow10):
     return float(np.int64(d)) / pow10[p2 - p1 - 1], p2 + 1
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _eight_digits(d):
+    """The value of 8 digits packed one per byte (values 0-9), the most significant in the lowest byte."""
+    d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
+    d = ((d & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+    return ((d & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _long_number(buf, i, sep, pow10):
+    """As :func:`_short_number` for ``digits.digits`` of 8 to 15 characters (RMA values such as
+    ``10.50302152``): the dot among the first 8 bytes, the separator among the next 8.  The 7 digits of the
+    first word and the k after it combine as ``first * 10**k + rest``, exact as integers below 2**53."""
+    w0 = _load8(buf, i)
+    w1 = _load8(buf, i + 8)
+    a0 = w0 ^ _U(0x3030303030303030)
+    a1 = w1 ^ _U(0x3030303030303030)
+    n0 = (((a0 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a0) & _U(0x8080808080808080)
+    n1 = (((a1 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a1) & _U(0x8080808080808080)
+    p1 = np.int64(trailing_zeros(n0 | _U(0x8000000000000000))) >> 3
+    k = np.int64(trailing_zeros(n1 | _U(0x8000000000000000))) >> 3  # digits in the second word
+    if n0 == _U(0) or (n0 & (n0 - _U(1))) != _U(0) or n1 == _U(0) or ((w0 >> _U(8 * p1)) & _U(0xFF)) != _U(46) \
+            or ((w1 >> _U(8 * k)) & _U(0xFF)) != _U(sep):
+        return 0.0, 0
+    first = (a0 & ((_U(1) << _U(8 * p1)) - _U(1))) | (((a0 >> _U(8 * p1)) >> _U(8)) << _U(8 * p1))  # 7 digits
+    rest = (a1 & ((_U(1) << _U(8 * k)) - _U(1))) << _U((64 - 8 * k) & 63)  # k = 0: nothing
+    mant = float(np.int64(_eight_digits(first << _U(8)))) * pow10[k] + float(np.int64(_eight_digits(rest)))
+    return mant / pow10[7 - p1 + k], 9 + k
+
+
 @numba.njit(cache=True, nogil=True)
 def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     """Parse complete lines of ``buf`` into ``out[row0:]`` (rows x ncols) and the IDs, newline-separated,
@@ -158,11 +188,11 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     marker, or a line the caller hands to the general reader) and before a row that ``out`` has no room
     for (FULL), so the caller needs no pass of its own over the block to find either.
 
-    Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects.  With
-    at most 6 digits and a dot (7 characters) it is read a word at a time (:func:`_short_number`, 5 instead of
-    11 ns per cell on a GPL570-size matrix); otherwise by one character loop with no exit but the separator
-    (the general number parser branches on each part of a number and costs 2.5x as much per cell); any other
-    cell, or more than 15 digits, is read again from its first byte by the general path.  Both give the same double: an integer
+    Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects.  Up to
+    15 characters (the dot among the first 8) it is read a word at a time (:func:`_short_number`,
+    :func:`_long_number`; on a 54,675 x 167 matrix 6.6 instead of 11 ns per cell with 4 decimals, 7.3 instead
+    of 16 with 8); otherwise by one character loop with no exit but the separator (the general number parser
+    branches on each part of a number and costs 2.5x as much per cell); any other cell, or more than 15 digits, is read again from its first byte by the general path.  Both give the same double: an integer
     mantissa below 2**53 divided by an exact power of ten is one correctly rounded operation."""
     n = buf.shape[0]
     i = 0
@@ -194,18 +224,29 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
         i += 1  # the tab
         r = row0 + row
         for c in range(ncols):
-            if i + 17 <= n:  # room for a sign and 8 bytes: a short plain number is read without a loop
+            if i + 17 <= n:  # room for a sign and 16 bytes: a plain number is read without a loop
+                sep = 10 if c == last_c else 9
                 if buf[i] != 45:
-                    v, used = _short_number(buf, i, 10 if c == last_c else 9, pow10)
+                    v, used = _short_number(buf, i, sep, pow10)
                     if used:
                         out[r, c] = v
                         i += used
                         continue
+                    v2, used2 = _long_number(buf, i, sep, pow10)
+                    if used2:
+                        out[r, c] = v2
+                        i += used2
+                        continue
                 else:
-                    v, used = _short_number(buf, i + 1, 10 if c == last_c else 9, pow10)
+                    v, used = _short_number(buf, i + 1, sep, pow10)
                     if used:
                         out[r, c] = -v
                         i += used + 1
+                        continue
+                    v2, used2 = _long_number(buf, i + 1, sep, pow10)
+                    if used2:
+                        out[r, c] = -v2
+                        i += used2 + 1
                         continue
             cs = i
             neg = False
