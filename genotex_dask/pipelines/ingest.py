@@ -174,7 +174,7 @@ _platform_memory: dict[str, dict] = {}  # per worker process, most recent last
 
 def platform_key(table_digest: str, probes: list[str]) -> str:
     """Key of a cohort's var: the platform table's bytes (as digested) and the matrix's probe IDs in order."""
-    h = hashlib.sha1(table_digest.encode() + b"\x1e")
+    h = hashlib.sha256(table_digest.encode() + b"\x1e")
     h.update("\n".join(probes).encode())
     return h.hexdigest()
 
