@@ -87,17 +87,27 @@ def test_first_cohort_of_a_platform_same_group_as_the_pandas_path(tmp_path, monk
     ing._platform_memory.clear()
     direct = dataclasses.replace(job, out=str(tmp_path / "a.zarr"), store=str(tmp_path / "sa"))
     encoded, real = [], store.encode_platform_var
-    with monkeypatch.context() as m:  # a spy: the direct encoder did write this group
+    from_kept, real_kept = [], ing.soft_table_from_bytes
+    with monkeypatch.context() as m:  # spies: the direct encoder wrote this group, from the table's kept bytes
         m.setattr(store, "encode_platform_var", lambda *a, **k: encoded.append(real(*a, **k)) or encoded[-1])
+        m.setattr(ing, "soft_table_from_bytes", lambda *a: from_kept.append(real_kept(*a)) or from_kept[-1])
         assert ing.ingest_cohort(direct)["status"] == "ingested"
-    assert len(encoded) == 1 and encoded[0] is not None
+    assert len(encoded) == 1 and encoded[0] is not None and len(from_kept) == 1 and from_kept[0] is not None
     ing._platform_memory.clear()
     with monkeypatch.context() as m:  # the pandas path (what ingest did before the direct encoder)
         m.setattr(store, "encode_platform_var", lambda *a, **k: None)
         via_pandas = dataclasses.replace(job, out=str(tmp_path / "b.zarr"), store=str(tmp_path / "sb"))
         assert ing.ingest_cohort(via_pandas)["status"] == "ingested"
-    fa, fb = _files(direct.out), _files(via_pandas.out)
-    assert fa.keys() == fb.keys() and [k for k in fa if fa[k] != fb[k]] == []
+    ing._platform_memory.clear()
+    parsed, real_parse = [], ing.soft_table_from_bytes
+    with monkeypatch.context() as m:  # the table read from the file a second time, not from the kept bytes
+        m.setattr(ing, "_expect_new_platform", lambda gpl: False)
+        m.setattr(ing, "soft_table_from_bytes", lambda *a: parsed.append(real_parse(*a)) or parsed[-1])
+        reread = dataclasses.replace(job, out=str(tmp_path / "r.zarr"), store=str(tmp_path / "sr"))
+        assert ing.ingest_cohort(reread)["status"] == "ingested"
+    assert parsed == [None]
+    fa, fb, fr = _files(direct.out), _files(via_pandas.out), _files(reread.out)
+    assert fa.keys() == fb.keys() == fr.keys() and [k for k in fa if fa[k] != fb[k] or fa[k] != fr[k]] == []
     # both kept the same encoded annotation for the platform's next cohorts
     assert _files(str(tmp_path / "sa")).keys() == _files(str(tmp_path / "sb")).keys()
 
@@ -128,3 +138,31 @@ def test_declines_what_the_encoder_does_not_cover():
     assert store.encode_platform_var(pa.table({"ID": ["p1"]}), np.array([], dtype=object)) is None
     objects, renamed, n = store.encode_platform_var(pa.table({"ID": ["p1", None]}), np.array(["p1", "q"], dtype=object))
     assert n == 1 and renamed == {} and sorted(objects) == ["var/ID/c/0", "var/ID/zarr.json", "var/zarr.json"]
+
+
+@pytest.mark.parametrize("gpl", ["GPL96", "GPL97"])
+def test_table_from_kept_bytes_equals_the_file_read_again(gpl):
+    """Real GSE781 family SOFT (two platforms): the digest pass's kept bytes parse to the table that reading
+    the file again gives, and the digest is the same with or without keeping them."""
+    from genotex_dask.io import geo
+    from tests._geo_files import GSE781_SOFT
+
+    ent = geo.read_soft_platform_digest(str(GSE781_SOFT), gpl, keep=True)
+    assert ent.table_digest == geo.read_soft_platform_digest(str(GSE781_SOFT), gpl).table_digest
+    got = geo.soft_table_from_bytes(str(GSE781_SOFT), ent).arrow_table
+    ref = geo.read_soft_platforms(str(GSE781_SOFT), [gpl], arrow=True)[gpl].arrow_table
+    assert got.num_rows > 1000 and got.equals(ref)
+
+
+def test_table_from_kept_bytes_reports_a_bad_row_as_the_file_reader_does(tmp_path):
+    from genotex_dask.io import geo
+    from genotex_dask.io.errors import InputFormatError
+
+    soft = write_gz(tmp_path / "b.soft.gz", "^PLATFORM = GPL1\n!platform_table_begin\nID\tSYM\np1\tA\np2\tB\textra\n"
+                    "!platform_table_end\n")
+    ent = geo.read_soft_platform_digest(str(soft), "GPL1", keep=True)
+    with pytest.raises(InputFormatError) as kept:
+        geo.soft_table_from_bytes(str(soft), ent)
+    with pytest.raises(InputFormatError) as again:
+        geo.read_soft_platforms(str(soft), ["GPL1"], arrow=True)
+    assert str(kept.value) == str(again.value) and "line 5: ragged row" in str(kept.value)

@@ -30,7 +30,7 @@ import pyarrow.csv as pacsv
 
 from genotex_dask.io import fs
 from genotex_dask.io._fastmatrix import FAST_MIN_BYTES, GiveUp, MissingMarker, parse_table_stream
-from genotex_dask.io._stream import LineBuffer, open_lines, split_tab_unquote, unique_names
+from genotex_dask.io._stream import LineBuffer, _decode, open_lines, split_tab_unquote, unique_names
 from genotex_dask.io.errors import InputFormatError
 
 # The strings pandas.read_csv reads as NaN by default: the reference reads matrices with pandas, so a
@@ -332,6 +332,7 @@ class SoftEntity:
     table_line: int | None = None
     table_digest: str | None = None  # sha256 of the table's bytes (header + rows) when it was hashed, not parsed
     arrow_table: pa.Table | None = None  # the parsed table as pyarrow (str columns, nulls for empty cells)
+    table_bytes: bytes | None = None  # the table's text (header + rows) when hashed and kept
 
     def attr(self, key: str, default: str = "") -> str:
         """First value of an attribute (``""`` when absent)."""
@@ -421,8 +422,9 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                         entities.append(cur)
                     how = want_table(cur)
                     cur.table_line = lineno + 1
-                    if how == "digest":
-                        cur.table_digest = _digest_until(lb, url, end.encode())
+                    if how in ("digest", "digest+keep"):
+                        cur.table_digest, cur.table_bytes = _digest_until(lb, url, end.encode(),
+                                                                          keep=how == "digest+keep")
                     elif how is None:
                         if not lb.skip_until(end.encode()):
                             raise InputFormatError(url, f"missing '{end}' marker (file truncated?)", lb.lineno)
@@ -447,29 +449,43 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
     return entities
 
 
-def _digest_until(lb: LineBuffer, path: str, end_marker: bytes) -> str:
-    """sha256 of the bytes up to the line starting with ``end_marker`` (consumed), read block by block (as
-    fast as sha1 here, ~2 GB/s, and no known collisions: a table crafted to collide with GPL570's would make
-    every later GPL570 cohort of the store take its annotation)."""
+def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = False) -> tuple[str, bytes | None]:
+    """(sha256 of the bytes up to the line starting with ``end_marker`` (consumed), those bytes when ``keep``
+    and they fit in ``MAX_HEADER_BYTES``, else None).  sha256: as fast as sha1 here (~2 GB/s) and no known
+    collisions; a table crafted to collide with GPL570's would make every later GPL570 cohort of the store
+    take its annotation."""
     import hashlib
 
     h = hashlib.sha256()
-    if not lb.hash_until(end_marker, h.update):
+    kept: bytearray | None = bytearray() if keep else None
+
+    def update(view) -> None:
+        nonlocal kept
+        h.update(view)
+        if kept is not None:
+            if len(kept) + len(view) > lb.max_header_bytes:
+                kept = None  # too big to hold: the caller reads the table again if it needs it
+            else:
+                kept += view
+
+    if not lb.hash_until(end_marker, update):
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
-    return h.hexdigest()
+    return h.hexdigest(), None if kept is None else bytes(kept)
 
 
-def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
+def read_soft_platform_digest(url: str, platform: str, keep: bool = False) -> SoftEntity:
     """The section of ``platform`` with its attributes and a sha256 of its table's bytes, the table unparsed.
 
     Why: hundreds of cohorts carry the same platform table (GPL570...) in their family SOFT; hashing its
     bytes while they are decompressed costs a few percent of parsing them, and equal bytes parse to the
-    same annotation, so a store can keep one parsed copy per digest.
+    same annotation, so a store can keep one parsed copy per digest.  ``keep``: the bytes are kept in
+    ``table_bytes`` too (up to ``MAX_HEADER_BYTES``), for a caller that expects the digest to be new and
+    then parses them with :func:`soft_table_from_bytes` instead of decompressing the file a second time.
     """
     want_id = platform.upper()
 
     def want(ent: SoftEntity):
-        return "digest" if ent.kind in ("PLATFORM", "ANNOTATION") and ent.id.upper() == want_id else None
+        return ("digest+keep" if keep else "digest") if ent.kind in ("PLATFORM", "ANNOTATION") and ent.id.upper() == want_id else None
 
     def done(ents: list[SoftEntity]) -> bool:
         return any(e.table_digest for e in ents)
@@ -478,6 +494,23 @@ def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
         if e.table_digest and e.id.upper() == want_id:
             return e
     raise InputFormatError(url, f"platform(s) {[want_id]} not found in the file")
+
+
+def soft_table_from_bytes(url: str, ent: SoftEntity) -> SoftEntity | None:
+    """``ent`` with ``arrow_table`` parsed from its kept ``table_bytes`` (header line, then rows), as
+    ``read_soft_platforms(url, [ent.id], arrow=True)`` parses it from the file; None when no bytes were kept
+    or the table has no header line (the caller reads the file, which gives the usual error)."""
+    raw = ent.table_bytes
+    if raw is None or not raw:
+        return None
+    nl = raw.find(b"\n")
+    head = raw if nl < 0 else raw[:nl]
+    names = unique_names(_decode(head[:-1] if head.endswith(b"\r") else head).split("\t"))
+    body = pa.py_buffer(raw)[nl + 1:] if nl >= 0 else pa.py_buffer(b"")
+    table = _parse_table(url, pa.BufferReader(body), names, {}, pa.string(), ent.table_line, quoted=False)
+    out = SoftEntity(ent.kind, ent.id, ent.attributes, ent.columns, table_line=ent.table_line,
+                     table_digest=ent.table_digest, arrow_table=table)
+    return out
 
 
 def read_soft_platforms(url: str, platforms: Iterable[str] | None = None,

@@ -34,6 +34,7 @@ from genotex_dask.io.geo import (
     read_soft_platform_digest,
     read_soft_platforms,
     soft_table_frame,
+    soft_table_from_bytes,
 )
 from genotex_dask.io.tcga import parse_xena_clinical, read_xena_clinical_text, read_xena_expression
 from genotex_dask.progress import as_completed_with_progress
@@ -204,6 +205,13 @@ def load_platform(store_root: str, key: str) -> dict | None:
     return hit
 
 
+def _expect_new_platform(gpl: str) -> bool:
+    """True when this worker holds no annotation of platform ``gpl`` in memory: its family SOFT's table is then
+    probably new to the store too, so the digest pass keeps the table's bytes and a miss parses them without
+    decompressing the file again (a wrong guess costs a copy of the table, once per worker and platform)."""
+    return not any((e.get("meta") or {}).get("platform") == gpl for e in _platform_memory.values())
+
+
 def _remember(key: str, entry: dict) -> None:
     _platform_memory[key] = entry
     while len(_platform_memory) > _MEMORY_ENTRIES:
@@ -237,7 +245,7 @@ def _geo_pieces(job: CohortJob):
     shared: dict = {}
     if soft and gpl:
         try:
-            ent = read_soft_platform_digest(soft, gpl)
+            ent = read_soft_platform_digest(soft, gpl, keep=_expect_new_platform(gpl))
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -247,12 +255,14 @@ def _geo_pieces(job: CohortJob):
             shared["key"] = platform_key(ent.table_digest or "", m.probes)
             hit = load_platform(job.store, shared["key"])
             if hit is not None:  # same table bytes, same probes: the annotation this store already encoded
+                ent.table_bytes = None
                 shared["encoded"] = hit
                 platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
-            plats = read_soft_platforms(soft, [gpl], arrow=True)
+            kept = soft_table_from_bytes(soft, ent) if ent is not None else None
+            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -284,7 +294,8 @@ def _geo_pieces(job: CohortJob):
         direct = store.encode_platform_var(p.arrow_table, m.probes, "ID")
         if direct is not None:  # encoded from pyarrow: no pandas frame, no Python string per cell
             objects, renamed, n_annotated = direct
-            shared["encoded"] = {"objects": objects, "renamed": renamed, "meta": {"n_annotated": n_annotated}}
+            shared["encoded"] = {"objects": objects, "renamed": renamed,
+                                 "meta": {"n_annotated": n_annotated, "platform": gpl}}
             shared["new"] = "key" in shared  # kept for the next cohorts of the platform once written
         else:
             table = soft_table_frame(p.arrow_table)
@@ -380,7 +391,7 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
                                  var_encoded=shared.get("encoded"), keep_var=keep)
         if keep:
-            keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0)}
+            keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0), "platform": plat.get("id")}
             save_platform(job.store, shared["key"], keep)
         elif shared.get("new"):
             save_platform(job.store, shared["key"], shared["encoded"])
