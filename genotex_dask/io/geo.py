@@ -332,7 +332,7 @@ class SoftEntity:
     table_line: int | None = None
     table_digest: str | None = None  # sha256 of the table's bytes (header + rows) when it was hashed, not parsed
     arrow_table: pa.Table | None = None  # the parsed table as pyarrow (str columns, nulls for empty cells)
-    table_bytes: bytes | None = None  # the table's text (header + rows) when hashed and kept
+    table_bytes: bytearray | None = None  # the table's text (header + rows) when hashed and kept
 
     def attr(self, key: str, default: str = "") -> str:
         """First value of an attribute (``""`` when absent)."""
@@ -449,7 +449,7 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
     return entities
 
 
-def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = False) -> tuple[str, bytes | None]:
+def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = False) -> tuple[str, bytearray | None]:
     """(sha256 of the bytes up to the line starting with ``end_marker`` (consumed), those bytes when ``keep``
     and they fit in ``MAX_HEADER_BYTES``, else None).  sha256: as fast as sha1 here (~2 GB/s) and no known
     collisions; a table crafted to collide with GPL570's would make every later GPL570 cohort of the store
@@ -470,7 +470,7 @@ def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = Fal
 
     if not lb.hash_until(end_marker, update):
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
-    return h.hexdigest(), None if kept is None else bytes(kept)
+    return h.hexdigest(), kept  # not copied to bytes: a second table-sized block at the peak
 
 
 def read_soft_platform_digest(url: str, platform: str, keep: bool = False) -> SoftEntity:
@@ -504,7 +504,7 @@ def soft_table_from_bytes(url: str, ent: SoftEntity) -> SoftEntity | None:
     if raw is None or not raw:
         return None
     nl = raw.find(b"\n")
-    head = raw if nl < 0 else raw[:nl]
+    head = bytes(raw if nl < 0 else raw[:nl])
     names = unique_names(_decode(head[:-1] if head.endswith(b"\r") else head).split("\t"))
     body = pa.py_buffer(raw)[nl + 1:] if nl >= 0 else pa.py_buffer(b"")
     table = _parse_table(url, pa.BufferReader(body), names, {}, pa.string(), ent.table_line, quoted=False)

@@ -262,6 +262,8 @@ def _geo_pieces(job: CohortJob):
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
             kept = soft_table_from_bytes(soft, ent) if ent is not None else None
+            if ent is not None:
+                ent.table_bytes = None  # parsed: the text goes before the var is encoded
             plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
