@@ -117,39 +117,6 @@ def _load8(buf, i):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _short_number(buf, i, sep, pow10):
-    """(value, bytes used including the separator ``sep``) of ``digits.digits`` when its at most 6 digits,
-    the dot and the separator lie in the 8 bytes at ``buf[i]`` (or of up to 7 digits without a dot, then
-    the separator); used 0 otherwise.  SWAR: the bytes that
-    are not digits are flagged all at once, the dot must be the first and ``sep`` the second, and the
-    digits are combined by three multiplications; no branch depends on how many digits there are, which a
-    loop over the characters mispredicts about once per cell.  Exact: an integer below 10**6 divided by
-    a power of ten, as in the general loop.  (Cells of 8+ characters, e.g. ``7.123456``, take that loop.)"""
-    w = _load8(buf, i)
-    a = w ^ _U(0x3030303030303030)  # digit bytes -> 0..9
-    nondig = (((a & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a) & _U(0x8080808080808080)
-    rest = nondig & (nondig - _U(1))  # without the first non-digit
-    p1 = np.int64(trailing_zeros(nondig | _U(0x8000000000000000))) >> 3
-    p2 = np.int64(trailing_zeros(rest | _U(0x8000000000000000))) >> 3
-    first = (w >> _U(8 * p1)) & _U(0xFF)
-    if first == _U(sep) and p1 > 0 and nondig != _U(0):  # an integer (1..7 digits)
-        d = (a & ((_U(1) << _U(8 * p1)) - _U(1))) << _U(64 - 8 * p1)
-        d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
-        d = ((d & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
-        d = ((d & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
-        return float(np.int64(d)), p1 + 1
-    if rest == _U(0) or p2 < 2 or first != _U(46) or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
-        return 0.0, 0
-    low = a & ((_U(1) << _U(8 * p1)) - _U(1))  # the integer digits
-    high = (a >> _U(8 * p1 + 8)) << _U(8 * p1)  # the fraction's digits (and what follows), moved next to them
-    d = (low | high) << _U(64 - 8 * (p2 - 1))  # the p2 - 1 digits, most significant in the lowest byte
-    d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
-    d = ((d & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
-    d = ((d & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
-    return float(np.int64(d)) / pow10[p2 - p1 - 1], p2 + 1
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _eight_digits(d):
     """The value of 8 digits packed one per byte (values 0-9), the most significant in the lowest byte."""
     d = ((d & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
@@ -158,25 +125,43 @@ def _eight_digits(d):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _long_number(buf, i, sep, pow10):
-    """As :func:`_short_number` for ``digits.digits`` of 8 to 15 characters (RMA values such as
-    ``10.50302152``): the dot among the first 8 bytes, the separator among the next 8.  The 7 digits of the
-    first word and the k after it combine as ``first * 10**k + rest``, exact as integers below 2**53."""
-    w0 = _load8(buf, i)
-    w1 = _load8(buf, i + 8)
-    a0 = w0 ^ _U(0x3030303030303030)
-    a1 = w1 ^ _U(0x3030303030303030)
-    n0 = (((a0 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a0) & _U(0x8080808080808080)
-    n1 = (((a1 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a1) & _U(0x8080808080808080)
-    p1 = np.int64(trailing_zeros(n0 | _U(0x8000000000000000))) >> 3
-    k = np.int64(trailing_zeros(n1 | _U(0x8000000000000000))) >> 3  # digits in the second word
-    if n0 == _U(0) or (n0 & (n0 - _U(1))) != _U(0) or n1 == _U(0) or ((w0 >> _U(8 * p1)) & _U(0xFF)) != _U(46) \
-            or ((w1 >> _U(8 * k)) & _U(0xFF)) != _U(sep):
-        return 0.0, 0
-    first = (a0 & ((_U(1) << _U(8 * p1)) - _U(1))) | (((a0 >> _U(8 * p1)) >> _U(8)) << _U(8 * p1))  # 7 digits
-    rest = (a1 & ((_U(1) << _U(8 * k)) - _U(1))) << _U((64 - 8 * k) & 63)  # k = 0: nothing
-    mant = float(np.int64(_eight_digits(first << _U(8)))) * pow10[k] + float(np.int64(_eight_digits(rest)))
-    return mant / pow10[7 - p1 + k], 9 + k
+def _plain_number(buf, i, sep, pow10):
+    """(value, bytes used including the separator ``sep``) of a cell ``digits.digits`` of up to 15
+    characters with the dot among its first 8 (``11.7552``, RMA's ``10.50302152``) or of an integer of up to
+    7 digits, read a word at a time (SWAR); used 0 for any other cell (the caller's character loop reads it).
+    The bytes that are not digits are flagged all at once: the dot must be the first, ``sep`` the second;
+    the digits are combined by three multiplications per 8 of them, so no branch depends on how many digits
+    a cell has (a loop over the characters mispredicts its exit about once per cell).  Exact: an integer
+    below 2**53 divided by a power of ten, as in the character loop.  The caller guarantees 16 readable
+    bytes at ``buf[i]``."""
+    w = _load8(buf, i)
+    a = w ^ _U(0x3030303030303030)  # digit bytes -> 0..9
+    nondig = (((a & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a) & _U(0x8080808080808080)
+    rest = nondig & (nondig - _U(1))  # without the first non-digit
+    p1 = np.int64(trailing_zeros(nondig | _U(0x8000000000000000))) >> 3
+    first = (w >> _U(8 * p1)) & _U(0xFF)
+    low = a & ((_U(1) << _U(8 * p1)) - _U(1))  # the digits before the first non-digit
+    if first == _U(46) and nondig != _U(0):
+        # the fraction's digits (and what follows) moved next to the integer digits: 7 digits in bytes 0-6
+        digits = low | (((a >> _U(8 * p1)) >> _U(8)) << _U(8 * p1))
+        if rest != _U(0):  # the separator in this word: at most 6 digits
+            p2 = np.int64(trailing_zeros(rest)) >> 3
+            if p2 < 2 or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
+                return 0.0, 0
+            d = _eight_digits(digits << _U(64 - 8 * (p2 - 1)))
+            return float(np.int64(d)) / pow10[p2 - p1 - 1], p2 + 1
+        w1 = _load8(buf, i + 8)  # the separator in the next word, after k more digits
+        a1 = w1 ^ _U(0x3030303030303030)
+        n1 = (((a1 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a1) & _U(0x8080808080808080)
+        k = np.int64(trailing_zeros(n1 | _U(0x8000000000000000))) >> 3
+        if n1 == _U(0) or ((w1 >> _U(8 * k)) & _U(0xFF)) != _U(sep):
+            return 0.0, 0
+        more = (a1 & ((_U(1) << _U(8 * k)) - _U(1))) << _U((64 - 8 * k) & 63)  # k = 0: nothing
+        mant = float(np.int64(_eight_digits(digits << _U(8)))) * pow10[k] + float(np.int64(_eight_digits(more)))
+        return mant / pow10[7 - p1 + k], 9 + k
+    if first == _U(sep) and p1 > 0 and nondig != _U(0):  # an integer (1..7 digits)
+        return float(np.int64(_eight_digits(low << _U(64 - 8 * p1)))), p1 + 1
+    return 0.0, 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -189,11 +174,12 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     for (FULL), so the caller needs no pass of its own over the block to find either.
 
     Nearly every cell of a real matrix is ``[-]digits[.digits]`` then the separator its column expects.  Up to
-    15 characters (the dot among the first 8) it is read a word at a time (:func:`_short_number`,
-    :func:`_long_number`; on a 54,675 x 167 matrix 6.6 instead of 11 ns per cell with 4 decimals, 7.3 instead
-    of 16 with 8); otherwise by one character loop with no exit but the separator (the general number parser
-    branches on each part of a number and costs 2.5x as much per cell); any other cell, or more than 15 digits, is read again from its first byte by the general path.  Both give the same double: an integer
-    mantissa below 2**53 divided by an exact power of ten is one correctly rounded operation."""
+    15 characters (the dot among the first 8) it is read a word at a time (:func:`_plain_number`; on a
+    54,675 x 167 matrix 5.3 instead of 11 ns per cell with 4 decimals, 6.0 instead of 16 with 8); otherwise by
+    one character loop with no exit but the separator (the general number parser branches on each part of a
+    number and costs 2.5x as much per cell); any other cell, or more than 15 digits, is read again from its
+    first byte by the general path.  All give the same double: an integer mantissa below 2**53 divided by an
+    exact power of ten is one correctly rounded operation."""
     n = buf.shape[0]
     i = 0
     row = 0
@@ -225,28 +211,17 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
         r = row0 + row
         for c in range(ncols):
             if i + 17 <= n:  # room for a sign and 16 bytes: a plain number is read without a loop
-                sep = 10 if c == last_c else 9
                 if buf[i] != 45:
-                    v, used = _short_number(buf, i, sep, pow10)
+                    v, used = _plain_number(buf, i, 10 if c == last_c else 9, pow10)
                     if used:
                         out[r, c] = v
                         i += used
                         continue
-                    v2, used2 = _long_number(buf, i, sep, pow10)
-                    if used2:
-                        out[r, c] = v2
-                        i += used2
-                        continue
                 else:
-                    v, used = _short_number(buf, i + 1, sep, pow10)
+                    v, used = _plain_number(buf, i + 1, 10 if c == last_c else 9, pow10)
                     if used:
                         out[r, c] = -v
                         i += used + 1
-                        continue
-                    v2, used2 = _long_number(buf, i + 1, sep, pow10)
-                    if used2:
-                        out[r, c] = -v2
-                        i += used2 + 1
                         continue
             cs = i
             neg = False
