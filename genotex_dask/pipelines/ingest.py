@@ -307,6 +307,10 @@ def _geo_pieces(job: CohortJob):
             var.index.name = "ID"
             n_annotated = int(ann.index.isin(var.index).sum())
         platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1], n_annotated=n_annotated)
+        p.arrow_table = plats = None
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the table's buffers back to the OS, not pooled under the matrix
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
