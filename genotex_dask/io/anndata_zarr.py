@@ -120,6 +120,20 @@ class Encoder:
                 continue
             self.out[f"{key}/c" if scalar else f"{key}/c/{i}"] = comp.encode(vlen.encode(part))
 
+    def arrow_strings(self, key: str, values) -> None:
+        """The "string-array" node :meth:`strings` writes for the same cells, from a pyarrow string array
+        without nulls: the vlen-utf8 bytes are laid out from the array's offsets and data buffers at once (a
+        54,675 x 16 platform annotation as Python str cost ~50 ns per cell in numcodecs' encoder alone)."""
+        n = len(values)
+        step = auto_chunk((n,), 1)[0]
+        self._array_meta(key, [n], "string", [step], "", {"name": "vlen-utf8", "configuration": {}}, 1,
+                         "string-array")
+        comp = self._compress(1)
+        for i, lo in enumerate(range(0, n, step)):
+            blob = vlen_utf8(values.slice(lo, step), step)
+            if blob is not None:
+                self.out[f"{key}/c/{i}"] = comp.encode(blob)
+
     def numeric(self, key: str, values: np.ndarray, chunks: tuple[int, ...] | None = None,
                 dtype=None, encoding: str = "array") -> None:
         """A numeric/bool array (``encoding="numeric-scalar"`` for a 0-d one) in chunks of ``chunks`` (Zarr's
@@ -204,6 +218,42 @@ class Encoder:
         if not self.element(f"{key}/{index_key}", df.index._values):
             return False
         return all(self.element(f"{key}/{c}", df[c]._values) for c in names)
+
+
+def vlen_utf8(values, size: int) -> np.ndarray | None:
+    """numcodecs' VLenUTF8 encoding (item count, then per item its byte length and UTF-8 bytes, lengths as
+    little-endian uint32) of a pyarrow string array without nulls, padded with "" items to ``size``; None
+    when every item is "" (Zarr writes no chunk of fill values only).  pyarrow joins each item's 4 length
+    bytes to its text, so the joined array's data buffer is the encoding's body."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if values.null_count:
+        raise ValueError("vlen_utf8: the array has nulls")
+    if pa.types.is_large_string(values.type):
+        off_type, binary = np.int64, pa.large_binary()
+    elif pa.types.is_string(values.type):
+        off_type, binary = np.int32, pa.binary()
+    else:
+        raise TypeError(f"vlen_utf8: not a string array ({values.type})")
+
+    def offsets(arr) -> np.ndarray:
+        return np.frombuffer(arr.buffers()[1], dtype=off_type, count=len(arr) + 1,
+                             offset=arr.offset * np.dtype(off_type).itemsize)
+
+    n = len(values)
+    off = offsets(values)
+    if off[-1] == off[0]:
+        return None
+    lens = np.diff(off).astype("<u4")
+    heads = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(lens)]).cast(binary)
+    joined = pc.binary_join_element_wise(heads, values.cast(binary), pa.scalar(b"", binary))
+    joff = offsets(joined)
+    body = np.frombuffer(joined.buffers()[2], dtype=np.uint8, count=int(joff[-1] - joff[0]), offset=int(joff[0]))
+    out = np.zeros(4 + len(body) + 4 * (size - n), dtype=np.uint8)  # the padding items: zero length, no bytes
+    out[:4] = np.array([size], dtype="<u4").view(np.uint8)
+    out[4:4 + len(body)] = body
+    return out
 
 
 def skeleton(out: dict[str, bytes]) -> None:

@@ -30,7 +30,7 @@ import pyarrow.csv as pacsv
 
 from genotex_dask.io import fs
 from genotex_dask.io._fastmatrix import FAST_MIN_BYTES, GiveUp, MissingMarker, parse_table_stream
-from genotex_dask.io._stream import LineBuffer, open_lines, split_tab_unquote, unique_names
+from genotex_dask.io._stream import LineBuffer, _decode, open_lines, split_tab_unquote, unique_names
 from genotex_dask.io.errors import InputFormatError
 
 # The strings pandas.read_csv reads as NaN by default: the reference reads matrices with pandas, so a
@@ -330,7 +330,9 @@ class SoftEntity:
     columns: dict[str, str] = field(default_factory=dict)
     table: pd.DataFrame | None = None
     table_line: int | None = None
-    table_digest: str | None = None  # sha1 of the table's bytes (header + rows) when it was hashed, not parsed
+    table_digest: str | None = None  # sha256 of the table's bytes (header + rows) when it was hashed, not parsed
+    arrow_table: pa.Table | None = None  # the parsed table as pyarrow (str columns, nulls for empty cells)
+    table_bytes: bytearray | None = None  # the table's text (header + rows) when hashed and kept
 
     def attr(self, key: str, default: str = "") -> str:
         """First value of an attribute (``""`` when absent)."""
@@ -360,20 +362,25 @@ def _parse_attribute(line: str, kind: str) -> tuple[str, str]:
 
 
 def _read_soft_table(lb: LineBuffer, path: str, end_marker: bytes, types: dict, default_type,
-                     threads: bool) -> pd.DataFrame:
+                     threads: bool, arrow: bool = False) -> pd.DataFrame | pa.Table:
+    """The table up to ``end_marker`` as pandas (empty cells NaN), or as the pyarrow table when ``arrow``."""
     header_line = lb.lineno
     header = lb.readline()
     if header is None:
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", header_line)
     if header.startswith(end_marker.decode()):
-        return pd.DataFrame()
+        return pa.table({}) if arrow else pd.DataFrame()
     names = unique_names(header.split("\t"))
     reader = lb.until(end_marker)
     table = _parse_table(path, reader, names, types, default_type, header_line, quoted=False, threads=threads)
     if not reader.found:
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
+    return table if arrow else soft_table_frame(table)
+
+
+def soft_table_frame(table: pa.Table) -> pd.DataFrame:
+    """A parsed SOFT table as pandas, missing cells NaN (what the readers return)."""
     frame = table.to_pandas()
-    del table
     for c in frame.columns:
         if frame[c].dtype == object:
             frame[c] = frame[c].where(frame[c].notna(), np.nan)
@@ -383,8 +390,8 @@ def _read_soft_table(lb: LineBuffer, path: str, end_marker: bytes, types: dict, 
 def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> list[SoftEntity]:
     """Walk the sections of a SOFT file.
 
-    ``want_table(entity) -> (types, default_type) | None`` decides per table whether to parse it (and
-    how) or to skip it unread; ``stop_when(entities) -> bool`` ends the walk early.
+    ``want_table(entity) -> (types, default_type[, "arrow"]) | "digest" | None`` decides per table whether
+    to parse it (into ``table``, or ``arrow_table`` with "arrow"), to hash it, or to skip it unread; ``stop_when(entities) -> bool`` ends the walk early.
     """
     entities: list[SoftEntity] = []
     cur: SoftEntity | None = None
@@ -415,13 +422,19 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
                         entities.append(cur)
                     how = want_table(cur)
                     cur.table_line = lineno + 1
-                    if how == "digest":
-                        cur.table_digest = _digest_until(lb, url, end.encode())
+                    if how in ("digest", "digest+keep"):
+                        cur.table_digest, cur.table_bytes = _digest_until(lb, url, end.encode(),
+                                                                          keep=how == "digest+keep")
                     elif how is None:
                         if not lb.skip_until(end.encode()):
                             raise InputFormatError(url, f"missing '{end}' marker (file truncated?)", lb.lineno)
                     else:
-                        cur.table = _read_soft_table(lb, url, end.encode(), how[0], how[1], threads)
+                        parsed = _read_soft_table(lb, url, end.encode(), how[0], how[1], threads,
+                                                  arrow=how[2:] == ("arrow",))
+                        if isinstance(parsed, pa.Table):
+                            cur.arrow_table = parsed
+                        else:
+                            cur.table = parsed
                     continue
                 if cur is None:  # attributes before any ^ line (e.g. a bare table file): anonymous entity
                     cur = SoftEntity("ANNOTATION", "")
@@ -436,33 +449,43 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
     return entities
 
 
-def _digest_until(lb: LineBuffer, path: str, end_marker: bytes) -> str:
-    """sha1 of the bytes up to the line starting with ``end_marker`` (consumed), read block by block."""
+def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = False) -> tuple[str, bytearray | None]:
+    """(sha256 of the bytes up to the line starting with ``end_marker`` (consumed), those bytes when ``keep``
+    and they fit in ``MAX_HEADER_BYTES``, else None).  sha256: as fast as sha1 here (~2 GB/s) and no known
+    collisions; a table crafted to collide with GPL570's would make every later GPL570 cohort of the store
+    take its annotation."""
     import hashlib
 
-    h = hashlib.sha1()
-    reader = lb.until(end_marker)
-    while True:
-        block = reader.read(1 << 16)  # below glibc's mmap threshold (see _stream.READ_SLICE)
-        if not block:
-            break
-        h.update(block)
-    if not reader.found:
+    h = hashlib.sha256()
+    kept: bytearray | None = bytearray() if keep else None
+
+    def update(view) -> None:
+        nonlocal kept
+        h.update(view)
+        if kept is not None:
+            if len(kept) + len(view) > lb.max_header_bytes:
+                kept = None  # too big to hold: the caller reads the table again if it needs it
+            else:
+                kept += view
+
+    if not lb.hash_until(end_marker, update):
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
-    return h.hexdigest()
+    return h.hexdigest(), kept  # not copied to bytes: a second table-sized block at the peak
 
 
-def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
-    """The section of ``platform`` with its attributes and a sha1 of its table's bytes, the table unparsed.
+def read_soft_platform_digest(url: str, platform: str, keep: bool = False) -> SoftEntity:
+    """The section of ``platform`` with its attributes and a sha256 of its table's bytes, the table unparsed.
 
     Why: hundreds of cohorts carry the same platform table (GPL570...) in their family SOFT; hashing its
     bytes while they are decompressed costs a few percent of parsing them, and equal bytes parse to the
-    same annotation, so a store can keep one parsed copy per digest.
+    same annotation, so a store can keep one parsed copy per digest.  ``keep``: the bytes are kept in
+    ``table_bytes`` too (up to ``MAX_HEADER_BYTES``), for a caller that expects the digest to be new and
+    then parses them with :func:`soft_table_from_bytes` instead of decompressing the file a second time.
     """
     want_id = platform.upper()
 
     def want(ent: SoftEntity):
-        return "digest" if ent.kind in ("PLATFORM", "ANNOTATION") and ent.id.upper() == want_id else None
+        return ("digest+keep" if keep else "digest") if ent.kind in ("PLATFORM", "ANNOTATION") and ent.id.upper() == want_id else None
 
     def done(ents: list[SoftEntity]) -> bool:
         return any(e.table_digest for e in ents)
@@ -473,33 +496,54 @@ def read_soft_platform_digest(url: str, platform: str) -> SoftEntity:
     raise InputFormatError(url, f"platform(s) {[want_id]} not found in the file")
 
 
+def soft_table_from_bytes(url: str, ent: SoftEntity) -> SoftEntity | None:
+    """``ent`` with ``arrow_table`` parsed from its kept ``table_bytes`` (header line, then rows), as
+    ``read_soft_platforms(url, [ent.id], arrow=True)`` parses it from the file; None when no bytes were kept
+    or the table has no header line (the caller reads the file, which gives the usual error)."""
+    raw = ent.table_bytes
+    if raw is None or not raw:
+        return None
+    nl = raw.find(b"\n")
+    head = bytes(raw if nl < 0 else raw[:nl])
+    names = unique_names(_decode(head[:-1] if head.endswith(b"\r") else head).split("\t"))
+    body = pa.py_buffer(raw)[nl + 1:] if nl >= 0 else pa.py_buffer(b"")
+    table = _parse_table(url, pa.BufferReader(body), names, {}, pa.string(), ent.table_line, quoted=False)
+    out = SoftEntity(ent.kind, ent.id, ent.attributes, ent.columns, table_line=ent.table_line,
+                     table_digest=ent.table_digest, arrow_table=table)
+    return out
+
+
 def read_soft_platforms(url: str, platforms: Iterable[str] | None = None,
-                        threads: bool = True) -> dict[str, PlatformTable]:
+                        threads: bool = True, arrow: bool = False) -> dict[str, PlatformTable]:
     """Platform sections and their annotation tables from a family SOFT, platform SOFT or ``.annot`` file.
 
     Returns ``{GPL id: PlatformTable}``; ``table`` holds every column as str (``ID`` first), empty cells
     NaN.  ``platforms`` restricts parsing to those IDs and stops reading once all were found (GEO puts
     platforms before samples, so the sample tables are then not even decompressed).  Sample tables are
-    always skipped without parsing.
+    always skipped without parsing.  ``arrow``: the tables are left as pyarrow tables in ``arrow_table``
+    (same cells, missing ones null; ``table`` stays None), for a caller that encodes them without pandas.
     """
     wanted = None if platforms is None else {p.upper() for p in platforms}
 
     def want(ent: SoftEntity):
         if ent.kind in ("PLATFORM", "ANNOTATION") and (wanted is None or ent.id.upper() in wanted):
-            return ({}, pa.string())
+            return ({}, pa.string(), "arrow") if arrow else ({}, pa.string())
         return None
+
+    def parsed(e: SoftEntity) -> bool:
+        return e.kind in ("PLATFORM", "ANNOTATION") and (e.table is not None or e.arrow_table is not None)
 
     def done(ents: list[SoftEntity]) -> bool:
         if wanted is None:
             return False
-        have = {e.id.upper() for e in ents if e.kind in ("PLATFORM", "ANNOTATION") and e.table is not None}
+        have = {e.id.upper() for e in ents if parsed(e)}
         return wanted <= have
 
     ents = _scan_soft(url, want, done, threads)
     out: dict[str, PlatformTable] = {}
     for e in ents:
-        if e.kind in ("PLATFORM", "ANNOTATION") and e.table is not None:
-            if e.table.empty and len(e.table.columns) == 0:
+        if parsed(e):
+            if (e.table.empty and len(e.table.columns) == 0) if e.table is not None else e.arrow_table.num_columns == 0:
                 raise InputFormatError(url, f"platform {e.id}: empty annotation table", e.table_line)
             out[e.id] = e
     if wanted is not None:

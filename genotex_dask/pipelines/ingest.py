@@ -29,7 +29,13 @@ from distributed import Client
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io.errors import InputFormatError
-from genotex_dask.io.geo import read_series_matrix, read_soft_platform_digest, read_soft_platforms
+from genotex_dask.io.geo import (
+    read_series_matrix,
+    read_soft_platform_digest,
+    read_soft_platforms,
+    soft_table_frame,
+    soft_table_from_bytes,
+)
 from genotex_dask.io.tcga import parse_xena_clinical, read_xena_clinical_text, read_xena_expression
 from genotex_dask.progress import as_completed_with_progress
 
@@ -169,7 +175,7 @@ _platform_memory: dict[str, dict] = {}  # per worker process, most recent last
 
 def platform_key(table_digest: str, probes: list[str]) -> str:
     """Key of a cohort's var: the platform table's bytes (as digested) and the matrix's probe IDs in order."""
-    h = hashlib.sha1(table_digest.encode() + b"\x1e")
+    h = hashlib.sha256(table_digest.encode() + b"\x1e")
     h.update("\n".join(probes).encode())
     return h.hexdigest()
 
@@ -197,6 +203,13 @@ def load_platform(store_root: str, key: str) -> dict | None:
     if hit is not None:
         _remember(key, hit)
     return hit
+
+
+def _expect_new_platform(gpl: str) -> bool:
+    """True when this worker holds no annotation of platform ``gpl`` in memory: its family SOFT's table is then
+    probably new to the store too, so the digest pass keeps the table's bytes and a miss parses them without
+    decompressing the file again (a wrong guess costs a copy of the table, once per worker and platform)."""
+    return not any((e.get("meta") or {}).get("platform") == gpl for e in _platform_memory.values())
 
 
 def _remember(key: str, entry: dict) -> None:
@@ -232,7 +245,7 @@ def _geo_pieces(job: CohortJob):
     shared: dict = {}
     if soft and gpl:
         try:
-            ent = read_soft_platform_digest(soft, gpl)
+            ent = read_soft_platform_digest(soft, gpl, keep=_expect_new_platform(gpl))
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -242,12 +255,16 @@ def _geo_pieces(job: CohortJob):
             shared["key"] = platform_key(ent.table_digest or "", m.probes)
             hit = load_platform(job.store, shared["key"])
             if hit is not None:  # same table bytes, same probes: the annotation this store already encoded
+                ent.table_bytes = None
                 shared["encoded"] = hit
                 platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
-            plats = read_soft_platforms(soft, [gpl])
+            kept = soft_table_from_bytes(soft, ent) if ent is not None else None
+            if ent is not None:
+                ent.table_bytes = None  # parsed: the text goes before the var is encoded
+            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -276,13 +293,24 @@ def _geo_pieces(job: CohortJob):
                 + ("" if len(where) > 1 else " (a shared directory can be given with --platforms DIR)"))
     if plats is not None:
         p = plats[gpl]
-        table = p.table
-        id_col = table.columns[0]
-        ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
-        var = ann.reindex(var.index)
-        var.index.name = "ID"
-        platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
-                        n_annotated=int(ann.index.isin(var.index).sum()))
+        direct = store.encode_platform_var(p.arrow_table, m.probes, "ID")
+        if direct is not None:  # encoded from pyarrow: no pandas frame, no Python string per cell
+            objects, renamed, n_annotated = direct
+            shared["encoded"] = {"objects": objects, "renamed": renamed,
+                                 "meta": {"n_annotated": n_annotated, "platform": gpl}}
+            shared["new"] = "key" in shared  # kept for the next cohorts of the platform once written
+        else:
+            table = soft_table_frame(p.arrow_table)
+            id_col = table.columns[0]
+            ann = table.drop_duplicates(subset=id_col, keep="first").set_index(id_col)
+            var = ann.reindex(var.index)
+            var.index.name = "ID"
+            n_annotated = int(ann.index.isin(var.index).sum())
+        platform.update(title=p.attr("title"), annotation_file=soft.rsplit("/", 1)[-1], n_annotated=n_annotated)
+        p.arrow_table = plats = None
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the table's buffers back to the OS, not pooled under the matrix
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
@@ -369,8 +397,10 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
                                  var_encoded=shared.get("encoded"), keep_var=keep)
         if keep:
-            keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0)}
+            keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0), "platform": plat.get("id")}
             save_platform(job.store, shared["key"], keep)
+        elif shared.get("new"):
+            save_platform(job.store, shared["key"], shared["encoded"])
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
     except InputFormatError as err:
         res["error"] = str(err)

@@ -1,0 +1,42 @@
+"""LineBuffer.hash_until (the platform table's digest) hands the hash exactly the bytes the line reader's
+MarkerReader yields before the marker line, and leaves the reader at the same line (the oracle: that reader)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+
+import pytest
+
+from genotex_dask.io._stream import LineBuffer
+
+
+def _by_marker_reader(lb: LineBuffer, marker: bytes):
+    h, r = hashlib.sha1(), lb.until(marker)
+    while block := r.read(1 << 16):
+        h.update(block)
+    return h.hexdigest(), r.found
+
+
+def _by_hash_until(lb: LineBuffer, marker: bytes, block: int):
+    h = hashlib.sha1()
+    found = lb.hash_until(marker, h.update, block=block)
+    return h.hexdigest(), found
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hash_until_equals_the_marker_reader(seed):
+    rng = random.Random(seed)
+    for _ in range(150):
+        parts = [rng.choice([b"a", b"\n", b"!end", b"!en", b"x\r\n", b"!e", b"\n!end_not"]) for _ in range(rng.randint(0, 60))]
+        text = b"pre\n" + b"".join(parts) + rng.choice([b"", b"\n!end\nafter\nmore", b"!end tail\nz", b"\n!end"])
+        skip = rng.randint(0, 6)
+        got = []
+        for how in ("reader", "hash"):
+            lb = LineBuffer(io.BytesIO(text), "x")
+            for _ in range(skip):
+                lb.readline_bytes()
+            d = _by_marker_reader(lb, b"!end") if how == "reader" else _by_hash_until(lb, b"!end", rng.choice([5, 64, 1 << 20]))
+            got.append((d, lb.lineno, lb.readline_bytes(), lb.readline_bytes()))
+        assert got[0] == got[1], (text, skip)
