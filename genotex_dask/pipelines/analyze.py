@@ -593,6 +593,14 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
         return infos[trait]
 
     memo: dict[str, list[str]] = {}
+    column_sets: dict[str, frozenset[str]] = {}  # per linked file, made once: pairs are examined per problem
+
+    def columns_of(t: str, c: str) -> frozenset[str]:
+        url = layout.linked_data_path(out, t, c)
+        if url not in column_sets:
+            column_sets[url] = frozenset(_header(url, memo))
+        return column_sets[url]
+
     specs, missing = [], []
     for prob in problems.list_problems(task_info):
         key = prob.key
@@ -603,8 +611,7 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
             if prob.category == problems.TWO_STEP:
                 sel = problems.select_two_step(
                     prob.trait, prob.condition, info(prob.trait), info(prob.condition),
-                    problems.related_genes(task_info, prob.condition),
-                    lambda t, c: _header(layout.linked_data_path(out, t, c), memo))
+                    problems.related_genes(task_info, prob.condition), columns_of)
             else:
                 sel = problems.select_one_step(info(prob.trait), prob.condition)
             for cid in (sel.trait_cohort, sel.condition_cohort):
