@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from distributed import wait
+from distributed import as_completed
 from tqdm import tqdm
 
 from genotex_dask import config as gconfig
@@ -834,16 +834,25 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     pause_watch = PauseWatch(client)
     bar = tqdm(total=len(pending), desc=f"analyze ({mode})", unit="task", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
+    # as_completed, not wait(FIRST_COMPLETED) on everything pending after each finished task: that re-watches
+    # every pending future each time (600 tasks: ~6 client CPU-s against ~1, competing with the workers)
+    ac = as_completed(list(pending))
     try:
         while pending:
-            try:
-                finished = wait(list(pending), timeout=STALL_CHECK_S, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                finished = set()
-                pause_watch.check()
-                for fut in _resubmit_stuck(client, pending, submit):
-                    bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
+            finished = ac.next_batch(block=False)
+            if not finished:
+                with ac.thread_condition:  # notified after each finished future is queued: no missed wake-up
+                    if not ac.has_ready():
+                        ac.thread_condition.wait(timeout=STALL_CHECK_S)
+                if not ac.has_ready():  # nothing finished for a while: paused cluster? routed to a lost worker?
+                    pause_watch.check()
+                    for fut in _resubmit_stuck(client, pending, submit):
+                        ac.add(fut)
+                        bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
+                continue
             for fut in finished:
+                if fut not in pending:  # cancelled and resubmitted above
+                    continue
                 s, _ = pending.pop(fut)
                 bar.update(1)
                 if fut.status == "finished":
