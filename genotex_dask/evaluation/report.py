@@ -505,6 +505,8 @@ def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, ma
     section draws its own plots (on ``client``'s workers when given)."""
     own = plots is None
     plots = _Plots(client) if own else plots
+    probs = overview["problems"]
+    figures = _problem_figures(probs, plots, max_plots, coefficient_plots)  # first: the workers draw meanwhile
     parts = ["<h2 id=\"results\">Results of the run</h2>",
              f"<p>Run: <code>{html.escape(str(overview.get('out', '')))}</code></p>"]
     # cohorts per trait
@@ -519,7 +521,6 @@ def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, ma
     parts.append(_table(["trait", "cohort", "status", "reason", "review", "samples", "Age", "Gender"], rows,
                         left=5, row_class=classes) if rows else "<p class=\"muted\">no cohort_info.json found</p>")
     # selected cohorts per problem
-    probs = overview["problems"]
     parts.append("<h3>Selected cohorts per problem</h3>")
     prow = [[p["trait"], _cond(p["condition"]), CATEGORY_LABELS[problem_category(p["condition"])],
              p["trait_cohort"] or "", p["condition_cohort"] or "", p["model"] or "", p["alpha"], p["n_significant"]]
@@ -559,24 +560,31 @@ def results_section(overview: Mapping[str, Any], tsv_name: str | None = None, ma
                     + _cell(int(r.n_significant)) + "</tr>")
     parts.append(f'<table class="sortable" id="genes"><thead><tr>{head}</tr></thead>'
                  f"<tbody>{''.join(body)}</tbody></table>")
-    # plots: coefficients and fold stability per problem
-    shown = [p for p in probs if p["genes"] and (coefficient_plots or p["n_folds"])][:max_plots]
-    if shown:
-        parts.append(f"<h3>Coefficients and CV-fold stability ({len(shown)} of {len(probs)} problems)</h3>"
-                     "<div class=\"plots\">")
-        for p in shown:
-            rec = {"trait": p["trait"], "condition": _cond(p["condition"]), "genes": p["genes"][:20],
-                   "coefficients": p["coefficients"][:20], "n_significant": p["n_significant"]}
-            if coefficient_plots:
-                parts.append(plots.img(coefficient_plot, rec, f"coefficients {p['trait']}|{_cond(p['condition'])}"))
-            if p["n_folds"]:
-                parts.append(plots.img(stability_plot, {k: p[k] for k in ("genes", "fold_frequency", "n_folds",
-                                                                          "trait", "condition")},
-                                       f"stability {p['trait']}|{_cond(p['condition'])}"))
-        parts.append("</div>")
+    parts += figures
     parts.append(SORT_JS)
     page = "\n".join(parts)
     return plots.finish(page) if own else page
+
+
+def _problem_figures(probs: Sequence[Mapping[str, Any]], plots: _Plots, max_plots: int,
+                     coefficient_plots: bool) -> list[str]:
+    """The results section's plots (coefficients and fold stability per problem) with their heading."""
+    shown = [p for p in probs if p["genes"] and (coefficient_plots or p["n_folds"])][:max_plots]
+    if not shown:
+        return []
+    out = [f"<h3>Coefficients and CV-fold stability ({len(shown)} of {len(probs)} problems)</h3>"
+           "<div class=\"plots\">"]
+    for p in shown:
+        rec = {"trait": p["trait"], "condition": _cond(p["condition"]), "genes": p["genes"][:20],
+               "coefficients": p["coefficients"][:20], "n_significant": p["n_significant"]}
+        if coefficient_plots:
+            out.append(plots.img(coefficient_plot, rec, f"coefficients {p['trait']}|{_cond(p['condition'])}"))
+        if p["n_folds"]:
+            out.append(plots.img(stability_plot, {k: p[k] for k in ("genes", "fold_frequency", "n_folds", "trait",
+                                                                     "condition")},
+                                 f"stability {p['trait']}|{_cond(p['condition'])}"))
+    out.append("</div>")
+    return out
 
 
 def render_results_report(overview: Mapping[str, Any], tsv_name: str | None = None, max_plots: int = 60) -> str:
