@@ -256,6 +256,7 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
             w1, c1 = client.run(_cpu), _cpu()
             tasks = _task_records(ts.data)
             task_cpu = {k: v for d in client.run(_take_task_cpu).values() for k, v in d.items()}
+            steals = [m for t, m in client.get_events("stealing") if e0 <= t <= e1 and m and m[0] == "confirm"]
             for t in tasks:
                 t["cpu"] = task_cpu.get(t["key"])
             wcpu = sum(w1[k] - w0.get(k, 0.0) for k in w1)
@@ -275,6 +276,7 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                 "transfers": sum(t["transfers"] for t in tasks),
                 "task_cpu_s_sum": round(sum(t["cpu"] or 0.0 for t in tasks), 2),
                 "per_worker": idle_decomposition(tasks, e0, e1, sorted(w1)),
+                "steals": len(steals),  # tasks the scheduler moved to another worker than the one chosen
                 "groups": [round(v, 4) for v in sorted(_group_work(chains).values(), reverse=True)],
                 "chains": [round(v, 4) for v in sorted(chain_len.values(), reverse=True)],
                 "summary": _small(summary),
