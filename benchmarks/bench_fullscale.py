@@ -58,6 +58,15 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _rusage() -> tuple[float, int, int]:
+    """(system CPU s, minor page faults, involuntary context switches) of this process: a worker preempted by
+    other processes shows the last grow; memory first touched by a process shows the second."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_stime, r.ru_minflt, r.ru_nivcsw
+
+
 def _warm() -> int:
     import importlib
 
@@ -144,6 +153,45 @@ def idle_decomposition(tasks: list[dict], start: float, stop: float, workers: li
             end = max(end, t["stop"])
         out[w] = {"busy": round(busy, 3), "head": round(max(0.0, mine[0]["start"] - start), 3),
                   "gaps": round(gaps, 3), "tail": round(max(0.0, stop - end), 3)}
+    return out
+
+
+_MEM_KERNEL = """
+import time, numpy as np
+a = np.random.default_rng(0).random((700, 19700)); v = np.ones(19700)
+t = time.process_time()
+for _ in range(40):
+    r = a @ v; s = (a * 1.0001).sum()
+print(time.process_time() - t)
+"""
+_ALU_KERNEL = """
+import time
+t = time.process_time(); s = 0
+for i in range(8_000_000):
+    s += i * i % 7
+print(time.process_time() - t)
+"""
+
+
+def contention_factors() -> dict[str, float]:
+    """CPU seconds of a kernel run by two processes at once over the same kernel run alone (best of two each):
+    a memory-bound one (a TCGA-size gene matrix streamed, as the analysis's gene scans do) and a cache-resident
+    one.  On a machine whose cores share memory bandwidth the first exceeds 1: each of 2 workers then pays that
+    much more CPU for the same work, a bound on the 2-worker speed-up no scheduling removes."""
+    import subprocess
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(code: str, n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(n)]
+        return sum(float(p.communicate()[0]) for p in procs) / n
+
+    out = {}
+    for name, code in (("memory_bound", _MEM_KERNEL), ("cache_resident", _ALU_KERNEL)):
+        solo = min(run(code, 1) for _ in range(2))
+        pair = min(run(code, 2) for _ in range(2))
+        out[name] = round(pair / solo, 3)
     return out
 
 
@@ -248,12 +296,13 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
         }
         for stage in only or STAGES:
             client.run(_take_task_cpu)
-            w0, c0 = client.run(_cpu), _cpu()
+            w0, c0, r0 = client.run(_cpu), _cpu(), client.run(_rusage)
             t0, e0 = time.perf_counter(), time.time()
             with RssPoller(pids) as poll, get_task_stream(client) as ts:
                 summary = steps[stage]()
             wall, e1 = time.perf_counter() - t0, time.time()
-            w1, c1 = client.run(_cpu), _cpu()
+            w1, c1, r1 = client.run(_cpu), _cpu(), client.run(_rusage)
+            rdelta = [sum(r1[k][i] - r0.get(k, r1[k])[i] for k in r1) for i in range(3)]
             tasks = _task_records(ts.data)
             task_cpu = {k: v for d in client.run(_take_task_cpu).values() for k, v in d.items()}
             steals = [m for t, m in client.get_events("stealing") if e0 <= t <= e1 and m and m[0] == "confirm"]
@@ -275,6 +324,8 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                 "result_bytes_per_task": round(sum(t["nbytes"] for t in tasks) / len(tasks)) if tasks else 0,
                 "transfers": sum(t["transfers"] for t in tasks),
                 "task_cpu_s_sum": round(sum(t["cpu"] or 0.0 for t in tasks), 2),
+                "worker_sys_cpu_s": round(rdelta[0], 2), "worker_minor_faults": int(rdelta[1]),
+                "worker_involuntary_switches": int(rdelta[2]),
                 "per_worker": idle_decomposition(tasks, e0, e1, sorted(w1)),
                 "steals": len(steals),  # tasks the scheduler moved to another worker than the one chosen
                 "groups": [round(v, 4) for v in sorted(_group_work(chains).values(), reverse=True)],
@@ -563,6 +614,14 @@ def _scaling_markdown(sc: dict) -> list[str]:
                      f"{t['extra_wait']} | {t['extra_idle']} | | | |")
         lines += ["", f"Speed-up {t['speedup']}x; other pairs of this run: " +
                   (", ".join(f"{p['speedup']}x" for p in sc.get("other_pairs", [])) or "none") + "."]
+    con = (sc.get("contention") or {}).get("before")
+    if con:
+        lines += ["", f"This machine's contention (CPU of a kernel run by 2 processes at once over run alone, "
+                  f"load {sc['contention']['load_avg'][0]:.1f}): memory-bound (a 700 x 19,700 matrix streamed) "
+                  f"{con['memory_bound']}x, cache-resident {con['cache_resident']}x (above 1: work that streams "
+                  "memory costs each of 2 workers that much more CPU).  Per stage, the JSON also has the workers' "
+                  "system CPU, minor page faults and involuntary context switches (preemption by other processes), "
+                  "and per analysis worker the cohorts parsed (`cohort_cache_per_worker`)."]
     return lines
 
 
@@ -671,6 +730,7 @@ def main(argv: list[str] | None = None) -> dict:
         save()
     if a.scaling:
         path, corp = _corpus(base, a.scaling)
+        contention = {"before": contention_factors(), "load_avg": os.getloadavg()}
         pairs = []
         for i in range(max(1, a.scaling_runs)):  # 1 then 2 workers, back to back, so both see the same load
             two = runs.get(a.scaling, {}).get("run") if a.workers == 2 and i == 0 else None
@@ -680,6 +740,7 @@ def main(argv: list[str] | None = None) -> dict:
             pairs.append([one, two])
             best = max(pairs, key=lambda p: p[0]["total_wall_s"] / p[1]["total_wall_s"])
             res["scaling"] = {"fraction": a.scaling, "runs": best, "decomposition": scaling_decomposition(*best),
+                              "contention": contention,
                               "other_pairs": [{"speedup": round(p[0]["total_wall_s"] / p[1]["total_wall_s"], 3),
                                                "decomposition": scaling_decomposition(*p)}
                                               for p in pairs if p is not best]}
