@@ -160,11 +160,13 @@ def run_suggest_specs(root: str, out_specs: str, store: str | None = None, clien
             continue
         by_trait.setdefault(trait, {})["TCGA"] = suggest_tcga(trait, dname, cols)
     header = "# Proposed by `genotex-dask specs suggest`; review cohorts with needs_review: true.\n"
-    kept = []
+    kept, written = [], {}
     for trait, cohorts in sorted(by_trait.items()):
-        if not write_spec_unless_edited(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header)):
+        if write_spec_unless_edited(layout.join(out_specs, f"{trait}.yaml"), dump_specs(trait, cohorts, header)):
+            written[f"{trait}.yaml"] = cohorts
+        else:
             kept.append(f"{trait}.yaml")
-    review = specs_needing_review(out_specs)
+    review = specs_needing_review(out_specs, written)
     summary = {"stage": "suggest_specs", "root": root, "out": out_specs, "traits": len(by_trait),
                "cohorts": sum(len(c) for c in by_trait.values()), "needs_review": review,
                "kept_edited": kept, "errors": errors, "skipped": skipped,
@@ -202,19 +204,25 @@ def write_spec_unless_edited(url: str, text: str) -> bool:
     return True
 
 
-def specs_needing_review(specs_dir: str) -> list[str]:
-    """``Trait/cohort`` of every cohort whose spec (as it is now on disk, edits included) says needs_review."""
+def specs_needing_review(specs_dir: str, written: dict[str, dict[str, CohortSpec]] | None = None) -> list[str]:
+    """``Trait/cohort`` of every cohort whose spec (as it is now on disk, edits included) says needs_review.
+
+    ``written``: files this process has just written from these specs (file name -> cohorts), taken as they
+    are instead of parsed back (~3 ms of YAML per cohort, serial on the client); every other file is read."""
     from genotex_dask.preprocess.specs import parse_specs
 
     out = []
     for name in sorted(fs.listdir(specs_dir)):
         if not name.endswith((".yaml", ".yml")) or name.startswith(fs.TMP_MARK):
             continue
-        url = layout.join(specs_dir, name)
-        try:
-            cohorts = parse_specs(fs.read_text(url), url)
-        except SpecError:
-            continue  # reported by preprocess with file:line
+        if written is not None and name in written:
+            cohorts = written[name]
+        else:
+            url = layout.join(specs_dir, name)
+            try:
+                cohorts = parse_specs(fs.read_text(url), url)
+            except SpecError:
+                continue  # reported by preprocess with file:line
         trait = name.rsplit(".", 1)[0]
         out += [f"{trait}/{c}" for c, sp in sorted(cohorts.items()) if sp.needs_review]
     return out
