@@ -642,7 +642,9 @@ def main(argv: list[str] | None = None) -> dict:
                          "sample is reported as the main one)")
     ap.add_argument("--work", help="where the runs' stores and outputs go (default: --corpora), e.g. to read "
                     "corpora generated elsewhere without writing beside them")
-    ap.add_argument("--scaling-only", action="store_true", help="only the --scaling runs (no --fraction run)")
+    ap.add_argument("--scaling-only", action="store_true", help="only the --scaling runs (no --fraction run); "
+                    "an existing fullscale.json in --out keeps its other entries, its former scaling entry moved to "
+                    "scaling_other_runs")
     ap.add_argument("--scaling-runs", type=int, default=1,
                     help="1-worker and 2-worker runs back to back this many times (the best pair is reported)")
     ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
@@ -669,6 +671,11 @@ def main(argv: list[str] | None = None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     dump = Path(a.dump_tasks) if a.dump_tasks else None
     res: dict = {"benchmark": "fullscale", "fraction": a.fraction, "load_avg_start": os.getloadavg()}
+    prev = Path(a.out) / "fullscale.json"
+    if a.scaling_only and prev.exists():  # keep the earlier main run; its scaling entry joins the other runs
+        res = json.loads(prev.read_text())
+        if res.get("scaling"):
+            res.setdefault("scaling_other_runs", []).append(res.pop("scaling"))
 
     def save():
         out = Path(a.out)
