@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 RESULTS = Path(__file__).resolve().parent / "results"
 STAGES = ("ingest", "specs", "preprocess", "analyze", "evaluate")
 PROJECT_WORKERS = (8, 64, 256)
@@ -54,6 +56,15 @@ def _cpu() -> float:
 
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _rusage() -> tuple[float, int, int]:
+    """(system CPU s, minor page faults, involuntary context switches) of this process: a worker preempted by
+    other processes shows the last grow; memory first touched by a process shows the second."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_stime, r.ru_minflt, r.ru_nivcsw
 
 
 def _warm() -> int:
@@ -98,6 +109,141 @@ class RssPoller:
         self._t.join()
 
 
+class TaskCpu(WorkerPlugin):
+    """Worker plugin: the worker process's CPU seconds while each task executes (one thread per worker, so this
+    is the task's CPU plus the worker's own event-loop work during it).  Task-stream durations are wall times,
+    inflated when the core is shared; these are not."""
+
+    name = "bench-task-cpu"
+
+    def setup(self, worker):
+        self.t0: dict = {}
+        self.cpu: dict = {}
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing":
+            self.t0[key] = _cpu()
+        elif start == "executing" and key in self.t0:
+            self.cpu[str(key)] = self.cpu.get(str(key), 0.0) + _cpu() - self.t0.pop(key)
+
+
+def _take_task_cpu(dask_worker) -> dict:
+    plugin = dask_worker.plugins.get(TaskCpu.name)
+    if plugin is None:
+        return {}
+    out, plugin.cpu = plugin.cpu, {}
+    return out
+
+
+def idle_decomposition(tasks: list[dict], start: float, stop: float, workers: list[str]) -> dict:
+    """Per worker, where its share of the stage's wall time went: running tasks, waiting before its first task
+    (``head``: client planning, submission), between tasks (``gaps``: scheduler round trips, dependencies), and
+    after its last task while the stage still ran (``tail``: another worker's longer queue or longest task,
+    then the client's summary).  Seconds on the workers' clock (the same machine's)."""
+    out = {}
+    for w in workers:
+        mine = sorted((t for t in tasks if t["worker"] == w), key=lambda t: t["start"])
+        busy = sum(t["seconds"] for t in mine)
+        if not mine:
+            out[w] = {"busy": 0.0, "head": round(stop - start, 3), "gaps": 0.0, "tail": 0.0}
+            continue
+        gaps, end = 0.0, mine[0]["start"]
+        for t in mine:
+            gaps += max(0.0, t["start"] - end)
+            end = max(end, t["stop"])
+        out[w] = {"busy": round(busy, 3), "head": round(max(0.0, mine[0]["start"] - start), 3),
+                  "gaps": round(gaps, 3), "tail": round(max(0.0, stop - end), 3)}
+    return out
+
+
+_MEM_KERNEL = """
+import time, numpy as np
+a = np.random.default_rng(0).random((700, 19700)); v = np.ones(19700)
+t = time.process_time()
+for _ in range(40):
+    r = a @ v; s = (a * 1.0001).sum()
+print(time.process_time() - t)
+"""
+_ALU_KERNEL = """
+import time
+t = time.process_time(); s = 0
+for i in range(8_000_000):
+    s += i * i % 7
+print(time.process_time() - t)
+"""
+
+
+def contention_factors() -> dict[str, float]:
+    """CPU seconds of a kernel run by two processes at once over the same kernel run alone (best of two each):
+    a memory-bound one (a TCGA-size gene matrix streamed, as the analysis's gene scans do) and a cache-resident
+    one.  On a machine whose cores share memory bandwidth the first exceeds 1: each of 2 workers then pays that
+    much more CPU for the same work, a bound on the 2-worker speed-up no scheduling removes."""
+    import subprocess
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(code: str, n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(n)]
+        return sum(float(p.communicate()[0]) for p in procs) / n
+
+    out = {}
+    for name, code in (("memory_bound", _MEM_KERNEL), ("cache_resident", _ALU_KERNEL)):
+        solo = min(run(code, 1) for _ in range(2))
+        pair = min(run(code, 2) for _ in range(2))
+        out[name] = round(pair / solo, 3)
+    return out
+
+
+def _stage_parts(s: dict) -> dict[str, float]:
+    """A stage's worker-seconds (workers x wall) split into task CPU, time a running task was off CPU (task wall -
+    task CPU: waiting for a core, or for the disk), and idle worker time (head / gaps / tail)."""
+    pw = s.get("per_worker") or {}
+    busy = sum(w["busy"] for w in pw.values())
+    cpu = s.get("task_cpu_s_sum", 0.0)
+    parts = {"task_cpu": cpu, "task_wait": busy - cpu}
+    for part in ("head", "gaps", "tail"):
+        parts[part] = sum(w[part] for w in pw.values())
+    return parts
+
+
+def _off_cpu(run: dict) -> float:
+    """Seconds the run's tasks spent off CPU, over all stages: on a shared machine, mostly other jobs' share
+    of the cores.  The reported pair is the one with the least (not the best ratio: a 1-worker run slowed by
+    other jobs inflates it)."""
+    return sum(_stage_parts(s)["task_wait"] for s in run["stages"].values() if s.get("per_worker"))
+
+
+def scaling_decomposition(one: dict, two: dict) -> dict:
+    """Why 2 workers are not 2x: per stage, the 2-worker wall time minus half the 1-worker one, split exactly
+    (n x wall = task CPU + task off-CPU time + idle, per run) into extra task CPU, extra off-CPU time in tasks (the
+    client, scheduler and other jobs share the 2 cores), and extra idle worker time (before the first task,
+    between tasks, after the last one), each divided by 2."""
+    out = {}
+    for stage in STAGES:
+        a, b = one["stages"].get(stage), two["stages"].get(stage)
+        if not a or not b:
+            continue
+        pa, pb = _stage_parts(a), _stage_parts(b)
+        row = {"wall_1": a["wall_s"], "wall_2": b["wall_s"], "loss_s": round(b["wall_s"] - a["wall_s"] / 2, 2)}
+        if not a["n_tasks"]:  # client-only: all of it is lost on 2 workers
+            row.update(extra_cpu=0.0, extra_wait=0.0, extra_idle=row["loss_s"])
+        else:
+            row["extra_cpu"] = round((pb["task_cpu"] - pa["task_cpu"]) / 2, 2)
+            row["extra_wait"] = round((pb["task_wait"] - pa["task_wait"]) / 2, 2)
+            row["extra_idle"] = round(sum(pb[k] - pa[k] for k in ("head", "gaps", "tail")) / 2, 2)
+            for k in ("head", "gaps", "tail"):
+                row[f"idle_{k}_2"] = round(pb[k] / 2, 2)
+            row["task_cpu_1"], row["task_cpu_2"] = round(pa["task_cpu"], 2), round(pb["task_cpu"], 2)
+        row["client_scheduler_cpu_2"] = b["client_scheduler_cpu_s"]
+        out[stage] = row
+    tot = {k: round(sum(r.get(k, 0.0) for r in out.values()), 2)
+           for k in ("wall_1", "wall_2", "loss_s", "extra_cpu", "extra_wait", "extra_idle")}
+    tot["speedup"] = round(tot["wall_1"] / tot["wall_2"], 3) if tot["wall_2"] else None
+    out["total"] = tot
+    return out
+
+
 def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
@@ -124,7 +270,7 @@ def _task_records(ts_data: list[dict]) -> list[dict]:
 
 
 def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
-                 only: tuple[str, ...] = ()) -> dict:
+                 only: tuple[str, ...] = (), dump: Path | None = None) -> dict:
     import dask
     from distributed import Client, LocalCluster, get_task_stream
 
@@ -145,9 +291,10 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                          host="127.0.0.1", dashboard_address=None, env=SINGLE_THREAD_BLAS) as cluster, \
             Client(cluster) as client:
         pids = list(client.run(_warm).values())
+        client.register_plugin(TaskCpu())
         steps = {
             "ingest": lambda: api.ingest(str(corpus), str(store), client=client, progress=False),
-            "specs": lambda: api.suggest_specs(str(corpus), str(specs), store=str(store)),
+            "specs": lambda: api.suggest_specs(str(corpus), str(specs), store=str(store), client=client),
             "preprocess": lambda: api.preprocess(str(corpus), str(specs), str(out), store=str(store), client=client,
                                                  progress=False),
             "analyze": lambda: api.analyze(str(corpus), str(out), mode=mode, client=client, progress=False),
@@ -155,13 +302,19 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                                              report=str(out / "report"), client=client),
         }
         for stage in only or STAGES:
-            w0, c0 = client.run(_cpu), _cpu()
-            t0 = time.perf_counter()
+            client.run(_take_task_cpu)
+            w0, c0, r0 = client.run(_cpu), _cpu(), client.run(_rusage)
+            t0, e0 = time.perf_counter(), time.time()
             with RssPoller(pids) as poll, get_task_stream(client) as ts:
                 summary = steps[stage]()
-            wall = time.perf_counter() - t0
-            w1, c1 = client.run(_cpu), _cpu()
+            wall, e1 = time.perf_counter() - t0, time.time()
+            w1, c1, r1 = client.run(_cpu), _cpu(), client.run(_rusage)
+            rdelta = [sum(r1[k][i] - r0.get(k, r1[k])[i] for k in r1) for i in range(3)]
             tasks = _task_records(ts.data)
+            task_cpu = {k: v for d in client.run(_take_task_cpu).values() for k, v in d.items()}
+            steals = [m for t, m in client.get_events("stealing") if e0 <= t <= e1 and m and m[0] == "confirm"]
+            for t in tasks:
+                t["cpu"] = task_cpu.get(t["key"])
             wcpu = sum(w1[k] - w0.get(k, 0.0) for k in w1)
             secs = [t["seconds"] for t in tasks]
             chains: dict[str, list[dict]] = {}
@@ -177,6 +330,11 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                 "critical_chain_s": round(max(chain_len.values()), 3) if chain_len else 0.0,
                 "result_bytes_per_task": round(sum(t["nbytes"] for t in tasks) / len(tasks)) if tasks else 0,
                 "transfers": sum(t["transfers"] for t in tasks),
+                "task_cpu_s_sum": round(sum(t["cpu"] or 0.0 for t in tasks), 2),
+                "worker_sys_cpu_s": round(rdelta[0], 2), "worker_minor_faults": int(rdelta[1]),
+                "worker_involuntary_switches": int(rdelta[2]),
+                "per_worker": idle_decomposition(tasks, e0, e1, sorted(w1)),
+                "steals": len(steals),  # tasks the scheduler moved to another worker than the one chosen
                 "groups": [round(v, 4) for v in sorted(_group_work(chains).values(), reverse=True)],
                 "chains": [round(v, 4) for v in sorted(chain_len.values(), reverse=True)],
                 "summary": _small(summary),
@@ -188,6 +346,12 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                   f"{s['n_tasks']} tasks, load {s['load_avg_end'][0]:.1f}", file=sys.stderr, flush=True)
             if stage == "analyze":
                 s["problem_costs"] = problem_costs(out, summary)
+                from genotex_dask.pipelines.analyze import cache_stats
+                s["cohort_cache_per_worker"] = [client.run(cache_stats)[w] for w in sorted(w1)]
+            if dump is not None:
+                dump.mkdir(parents=True, exist_ok=True)
+                (dump / f"tasks_w{n_workers}_{stage}.json").write_text(json.dumps(
+                    {"start": e0, "stop": e1, "tasks": tasks}, indent=0) + "\n")
             if stage == "evaluate":
                 rec["planted_truth"] = summary.get("headline", {}).get("planted_truth")
                 rec["usability_vs_truth"] = summary.get("headline", {}).get("usability_vs_truth")
@@ -335,6 +499,14 @@ def _factors(main: dict) -> dict[str, float]:
 
 
 def to_markdown(res: dict) -> str:
+    lines = _main_markdown(res) if "main" in res else ["# The whole pipeline at GenoTEX scale "
+                                                        "(`benchmarks/bench_fullscale.py`)"]
+    if res.get("scaling"):
+        lines += _scaling_markdown(res["scaling"])
+    return "\n".join(lines) + "\n"
+
+
+def _main_markdown(res: dict) -> list[str]:
     main = res["main"]
     k = res["fraction"]
     c = main["corpus"]
@@ -409,22 +581,57 @@ def to_markdown(res: dict) -> str:
                          f"problems, {res['check_run']['corpus'].get('cohorts')} and {c.get('cohorts')} cohorts; a 1/k "
                          "sample of 132 traits is only roughly proportional and analysis cost follows the few "
                          "largest (TCGA-size) cohorts, hence the plan's work ratios rather than k.")
-    if res.get("scaling"):
-        sc = res["scaling"]
-        lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",
-                  "| stage | 1 worker s | 2 workers s | speed-up | busy cores (1 / 2) | load (1 / 2) |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        one, two = sc["runs"]
-        for stage in STAGES:
-            a, b = one["stages"][stage], two["stages"][stage]
-            lines.append(f"| {stage} | {a['wall_s']} | {b['wall_s']} | {round(a['wall_s'] / b['wall_s'], 2)} | "
-                         f"{a['busy_cores']} / {b['busy_cores']} | {a['load_avg_end'][0]:.1f} / "
-                         f"{b['load_avg_end'][0]:.1f} |")
-        lines.append(f"| total | {one['total_wall_s']} | {two['total_wall_s']} | "
-                     f"{round(one['total_wall_s'] / two['total_wall_s'], 2)} | | |")
-        lines += ["", "Busy cores = worker CPU-s / wall s: with other jobs on the 2 cores, 2 workers cannot get 2 "
-                  "cores' worth of CPU and the wall-clock speed-up is bounded by it."]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _scaling_markdown(sc: dict) -> list[str]:
+    lines = []
+    lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",
+              "| stage | 1 worker s | 2 workers s | speed-up | busy cores (1 / 2) | load (1 / 2) |",
+              "|---|---:|---:|---:|---:|---:|"]
+    one, two = sc["runs"]
+    for stage in STAGES:
+        a, b = one["stages"][stage], two["stages"][stage]
+        lines.append(f"| {stage} | {a['wall_s']} | {b['wall_s']} | {round(a['wall_s'] / b['wall_s'], 2)} | "
+                     f"{a['busy_cores']} / {b['busy_cores']} | {a['load_avg_end'][0]:.1f} / "
+                     f"{b['load_avg_end'][0]:.1f} |")
+    lines.append(f"| total | {one['total_wall_s']} | {two['total_wall_s']} | "
+                 f"{round(one['total_wall_s'] / two['total_wall_s'], 2)} | | |")
+    lines += ["", "Busy cores = worker CPU-s / wall s: with other jobs on the 2 cores, 2 workers cannot get 2 "
+              "cores' worth of CPU and the wall-clock speed-up is bounded by it."]
+    dec = sc.get("decomposition")
+    if dec:
+        lines += ["", "Where the 2-worker run loses against half the 1-worker wall time (seconds of 2-worker wall; "
+                  "per run, workers x wall = task CPU + time a running task was off CPU (waiting for a core or the disk) + "
+                  "idle worker time, "
+                  "so the loss splits exactly into the three; idle split into before the first task / between tasks "
+                  "/ after the last task, per worker, halved):", "",
+                  "| stage | 1 worker s | 2 workers s | loss s | extra task CPU | extra off-CPU in tasks | "
+                  "extra idle | idle head / gaps / tail (2 workers) | task CPU s (1 / 2) | client+scheduler CPU s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+        for stage, r in dec.items():
+            if stage == "total":
+                continue
+            idle = (f"{r['idle_head_2']} / {r['idle_gaps_2']} / {r['idle_tail_2']}" if "idle_head_2" in r
+                    else "client only")
+            cpu = f"{r['task_cpu_1']} / {r['task_cpu_2']}" if "task_cpu_1" in r else ""
+            lines.append(f"| {stage} | {r['wall_1']} | {r['wall_2']} | {r['loss_s']} | {r['extra_cpu']} | "
+                         f"{r['extra_wait']} | {r['extra_idle']} | {idle} | {cpu} | {r['client_scheduler_cpu_2']} |")
+        t = dec["total"]
+        lines.append(f"| **total** | {t['wall_1']} | {t['wall_2']} | {t['loss_s']} | {t['extra_cpu']} | "
+                     f"{t['extra_wait']} | {t['extra_idle']} | | | |")
+        lines += ["", f"Speed-up {t['speedup']}x; other pairs of this run: " +
+                  (", ".join(f"{p['speedup']}x" for p in sc.get("other_pairs", [])) or "none") +
+                  " (the pair reported is the one whose tasks spent the least time off CPU: the least disturbed)."]
+    con = (sc.get("contention") or {}).get("before")
+    if con:
+        lines += ["", f"This machine's contention (CPU of a kernel run by 2 processes at once over run alone, "
+                  f"load {sc['contention']['load_avg'][0]:.1f}): memory-bound (a 700 x 19,700 matrix streamed) "
+                  f"{con['memory_bound']}x, cache-resident {con['cache_resident']}x (above 1: work that streams "
+                  "memory costs each of 2 workers that much more CPU).  Per stage, the JSON also has the workers' "
+                  "system CPU, minor page faults and involuntary context switches (preemption by other processes), "
+                  "and per analysis worker the cohorts parsed (`cohort_cache_per_worker`)."]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -442,6 +649,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite fullscale.md from fullscale.json (a run stopped early: its smaller completed "
                          "sample is reported as the main one)")
+    ap.add_argument("--work", help="where the runs' stores and outputs go (default: --corpora), e.g. to read "
+                    "corpora generated elsewhere without writing beside them")
+    ap.add_argument("--scaling-only", action="store_true", help="only the --scaling runs (no --fraction run); "
+                    "an existing fullscale.json in --out keeps its other entries, its former scaling entry moved to "
+                    "scaling_other_runs")
+    ap.add_argument("--scaling-runs", type=int, default=1,
+                    help="1-worker and 2-worker runs back to back this many times (the best pair is reported)")
+    ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
+                    "CPU) under this directory")
     a = ap.parse_args(argv)
     if a.report_only:
         res = json.loads((Path(a.out) / "fullscale.json").read_text())
@@ -460,22 +676,32 @@ def main(argv: list[str] | None = None) -> dict:
         return res
     base = Path(a.corpora)
     base.mkdir(parents=True, exist_ok=True)
+    work = Path(a.work) if a.work else base
+    work.mkdir(parents=True, exist_ok=True)
+    dump = Path(a.dump_tasks) if a.dump_tasks else None
     res: dict = {"benchmark": "fullscale", "fraction": a.fraction, "load_avg_start": os.getloadavg()}
+    prev = Path(a.out) / "fullscale.json"
+    if a.scaling_only and prev.exists():  # keep the earlier main run; its scaling entry joins the other runs
+        res = json.loads(prev.read_text())
+        if res.get("scaling"):
+            res.setdefault("scaling_other_runs", []).append(res.pop("scaling"))
 
     def save():
         out = Path(a.out)
         (out / "fullscale.json").write_text(json.dumps(res, indent=1) + "\n")
-        if "main" in res:
+        if "main" in res or "scaling" in res:
             (out / "fullscale.md").write_text(to_markdown(res))
 
     runs: dict[int, dict] = {}
     if a.check:
         path, corp = _corpus(base, a.check)
-        runs[a.check] = {"corpus": corp, "run": run_pipeline(path, base / f"out_1of{a.check}_w{a.workers}",
+        runs[a.check] = {"corpus": corp, "run": run_pipeline(path, work / f"out_1of{a.check}_w{a.workers}",
                                                              a.workers)}
         res["check_run"] = runs[a.check]
         save()
-    if a.main_from:
+    if a.scaling_only:
+        pass
+    elif a.main_from:
         old = json.loads(Path(a.main_from).read_text())
         prev = old["main"] if old.get("fraction") == a.fraction and "main" in old else old["check_run"]
         corp, run = prev["corpus"], prev["run"]
@@ -483,7 +709,7 @@ def main(argv: list[str] | None = None) -> dict:
         if a.rerun_stages:
             stages = tuple(x for x in a.rerun_stages.split(",") if x)
             path, _ = _corpus(base, a.fraction)
-            again = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers, only=stages)
+            again = run_pipeline(path, work / f"out_1of{a.fraction}_w{a.workers}", a.workers, only=stages)
             run["stages"].update(again["stages"])
             for k in ("planted_truth", "usability_vs_truth"):
                 if k in again:
@@ -497,13 +723,14 @@ def main(argv: list[str] | None = None) -> dict:
                                                             for s in run["stages"].values()), 2)
     else:
         path, corp = _corpus(base, a.fraction)
-        run = run_pipeline(path, base / f"out_1of{a.fraction}_w{a.workers}", a.workers)
-    beta = fit_beta(run["stages"]["analyze"].get("problem_costs", []))
-    res["main"] = {"corpus": corp, "run": run, "beta": round(beta, 3),
-                   "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS),
-                                         scale_factors(a.fraction, 1, beta))}
-    save()
-    if a.check:
+        run = run_pipeline(path, work / f"out_1of{a.fraction}_w{a.workers}", a.workers)
+    if not a.scaling_only:
+        beta = fit_beta(run["stages"]["analyze"].get("problem_costs", []))
+        res["main"] = {"corpus": corp, "run": run, "beta": round(beta, 3),
+                       "projection": project(run, a.fraction, (a.workers, *PROJECT_WORKERS),
+                                             scale_factors(a.fraction, 1, beta))}
+        save()
+    if a.check and not a.scaling_only:
         small = runs[a.check]["run"]
         beta_small = fit_beta(small["stages"]["analyze"].get("problem_costs", []))
         factors = scale_factors(a.check, a.fraction, beta_small)
@@ -519,12 +746,21 @@ def main(argv: list[str] | None = None) -> dict:
         save()
     if a.scaling:
         path, corp = _corpus(base, a.scaling)
-        two = runs.get(a.scaling, {}).get("run") if a.workers == 2 else None
-        one = run_pipeline(path, base / f"out_1of{a.scaling}_w1", 1)
-        if two is None:
-            two = run_pipeline(path, base / f"out_1of{a.scaling}_w2", 2)
-        res["scaling"] = {"fraction": a.scaling, "runs": [one, two]}
-        save()
+        contention = {"before": contention_factors(), "load_avg": os.getloadavg()}
+        pairs = []
+        for i in range(max(1, a.scaling_runs)):  # 1 then 2 workers, back to back, so both see the same load
+            two = runs.get(a.scaling, {}).get("run") if a.workers == 2 and i == 0 else None
+            one = run_pipeline(path, work / f"out_1of{a.scaling}_w1", 1, dump=dump and dump / f"pair{i}")
+            if two is None:
+                two = run_pipeline(path, work / f"out_1of{a.scaling}_w2", 2, dump=dump and dump / f"pair{i}")
+            pairs.append([one, two])
+            best = min(pairs, key=lambda p: _off_cpu(p[0]) + _off_cpu(p[1]))  # the pair other jobs disturbed least
+            res["scaling"] = {"fraction": a.scaling, "runs": best, "decomposition": scaling_decomposition(*best),
+                              "contention": contention,
+                              "other_pairs": [{"speedup": round(p[0]["total_wall_s"] / p[1]["total_wall_s"], 3),
+                                               "decomposition": scaling_decomposition(*p)}
+                                              for p in pairs if p is not best]}
+            save()
     res["load_avg_end"] = os.getloadavg()
     save()
     print(to_markdown(res))

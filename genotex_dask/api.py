@@ -77,12 +77,15 @@ def ingest(root: str, store: str, client: Client | None = None, progress: bool =
         return run_ingest(root, store, client=c, progress=progress, float64=float64, platforms=platforms)
 
 
-def suggest_specs(root: str, out_specs: str, store: str | None = None) -> dict:
-    """Propose a cohort spec file per trait from the cohorts' characteristics, titles and source names."""
+def suggest_specs(root: str, out_specs: str, store: str | None = None, client: Client | None = None) -> dict:
+    """Propose a cohort spec file per trait from the cohorts' characteristics, titles and source names.
+
+    With ``store`` and ``client``, the stored cohorts are read on that cluster (one task each); otherwise in
+    this process (no cluster is started for it)."""
     from genotex_dask.pipelines.specs import run_suggest_specs
 
     preflight.require_input_tree(root)
-    return run_suggest_specs(root, out_specs, store=store)
+    return run_suggest_specs(root, out_specs, store=store, client=client)
 
 
 def preprocess(root: str, specs: str, out: str, compat: str | None = None, store: str | None = None,
@@ -179,7 +182,7 @@ def run(root: str, out: str, specs: str | None = None, mode: str = "fast", compa
         if specs is None:
             specs = layout.join(out, "specs")
             log.info("run: suggesting specs into %s", specs)
-            summary["specs"] = suggest_specs(root, specs, store=store)
+            summary["specs"] = suggest_specs(root, specs, store=store, client=c)
             from genotex_dask.pipelines.specs import apply_reviewed_specs, specs_needing_review
 
             summary["specs"]["reviewed"] = apply_reviewed_specs(specs)

@@ -33,3 +33,38 @@ def test_scale_factors_are_ratios_and_project_uses_them():
     p = bf.project(run, 2, (1,), {"analyze": 3.0})[1]
     assert math.isclose(p["stages"]["analyze"], 7.0 * 3.0)
     assert math.isclose(bf.project(run, 2, (1,))[1]["stages"]["analyze"], 14.0)  # default: k times
+
+
+def test_idle_decomposition_splits_each_workers_wall_time():
+    tasks = [{"worker": "a", "start": 1.0, "stop": 3.0, "seconds": 2.0},
+             {"worker": "a", "start": 3.5, "stop": 4.0, "seconds": 0.5},
+             {"worker": "b", "start": 2.0, "stop": 9.0, "seconds": 7.0}]
+    d = bf.idle_decomposition(tasks, start=0.5, stop=10.0, workers=["a", "b", "c"])
+    assert d["a"] == {"busy": 2.5, "head": 0.5, "gaps": 0.5, "tail": 6.0}
+    assert d["b"] == {"busy": 7.0, "head": 1.5, "gaps": 0.0, "tail": 1.0}
+    assert d["c"] == {"busy": 0.0, "head": 9.5, "gaps": 0.0, "tail": 0.0}  # never got a task: all of it idle
+    for w in "ab":  # busy + idle = the stage's wall time, per worker
+        assert math.isclose(sum(d[w].values()), 9.5)
+
+
+def _stage(wall, n_tasks, cpu, per_worker, client=0.5):
+    return {"wall_s": wall, "n_tasks": n_tasks, "task_cpu_s_sum": cpu, "per_worker": per_worker,
+            "client_scheduler_cpu_s": client}
+
+
+def test_scaling_decomposition_is_exact_and_names_the_causes():
+    # 1 worker: 20 s = 19.5 s in tasks (19 s of CPU, 0.5 s waiting for a core) + 0.5 s before the first task.
+    # 2 workers: 12 s each; 21.5 s in tasks (21 s of CPU: 2 s more), idle 0.5 + 0.5 head, 0.5 gaps, 1 s tail
+    one = {"stages": {"analyze": _stage(20.0, 10, 19.0, {"a": {"busy": 19.5, "head": 0.5, "gaps": 0.0,
+                                                               "tail": 0.0}})}}
+    two = {"stages": {"analyze": _stage(12.0, 10, 21.0, {
+        "a": {"busy": 10.0, "head": 0.5, "gaps": 0.5, "tail": 1.0},
+        "b": {"busy": 11.5, "head": 0.5, "gaps": 0.0, "tail": 0.0}})}}
+    d = bf.scaling_decomposition(one, two)["analyze"]
+    assert d["loss_s"] == 2.0  # 12 - 20 / 2
+    # (21 - 19) / 2 extra CPU, ((21.5 - 21) - (19.5 - 19)) / 2 waiting, ((2.5) - (0.5)) / 2 idle
+    assert (d["extra_cpu"], d["extra_wait"], d["extra_idle"]) == (1.0, 0.0, 1.0)
+    assert math.isclose(d["extra_cpu"] + d["extra_wait"] + d["extra_idle"], d["loss_s"])
+    assert (d["idle_head_2"], d["idle_gaps_2"], d["idle_tail_2"]) == (0.5, 0.25, 0.5)
+    tot = bf.scaling_decomposition(one, two)["total"]
+    assert tot["speedup"] == round(20 / 12, 3)

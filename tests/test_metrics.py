@@ -298,3 +298,37 @@ def test_preprocessing_metrics_match_oracle_on_random_frames(seed):
     theirs = csv_similarity(pred.to_csv(), ref.to_csv(), transpose=True)
     for k in theirs:
         assert ours[k] == pytest.approx(theirs[k], rel=1e-9, abs=1e-12), k
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_full_universe_metrics_match_oracle_with_outside_and_repeated_genes(seed):
+    """The position-map path (and its repeated-gene fallback) against the oracle's gene-by-gene loop: predicted
+    and reference genes outside the universe, a prediction repeating a gene, empty sides, repeated universe genes."""
+    from benchmarks.oracle.evaluation_oracle import gene_selection
+
+    rng = np.random.default_rng(100 + seed)
+    genes = [f"G{i}" for i in range(80)]
+    universe = list(rng.permutation(genes[:60]))
+    if seed % 4 == 3:
+        universe += universe[:7]  # repeated genes: the per-gene fallback
+    pred = list(rng.choice(genes, size=int(rng.integers(0, 20)), replace=True))  # may repeat, may be outside
+    ref = [] if seed == 2 else list(rng.choice(genes, size=int(rng.integers(1, 12)), replace=False))
+    ours = M.gene_selection_metrics(pred, ref, universe=universe)
+    theirs = gene_selection(pred, ref, all_genes=universe, n_genes=80)
+    for k in theirs:
+        assert _close(ours[k], theirs[k]), (k, ours[k], theirs[k])
+    assert _close(M.auroc_full(pred, ref, universe), theirs["auroc"])
+    assert _close(M.gsea_full(pred, ref, universe), theirs["gsea_es"])
+
+
+def test_gene_regressors_take_sets_or_sequences_alike():
+    cols_t = ["Trait", "Age", "Gender", "A", "B", "C", "Cond"]
+    cols_c = ["Cond", "Age", "B", "C", "D", "Trait"]
+    related = ["C", "Age", "Trait", "Cond", "X", "B", "C"]
+    want = ["C", "B", "C"]  # both cohorts' genes, in task_info order (repeats kept); never a trait column
+    assert M.gene_regressors("Trait", "Cond", cols_t, cols_c, related) == want
+    assert M.gene_regressors("Trait", "Cond", frozenset(cols_t), set(cols_c), related) == want
+    from genotex_dask.analysis import problems
+
+    assert problems.gene_regressors("Trait", "Cond", cols_t, cols_c, related) == want
+    assert problems.gene_regressors("Trait", "Cond", frozenset(cols_t), frozenset(cols_c), related) == want

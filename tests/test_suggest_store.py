@@ -44,3 +44,28 @@ def test_suggest_reads_the_store_and_skips_failed_cohorts(tmp_path, client, monk
         assert set(mine) == {c for c in theirs if c != "GSE1"}
         for c, sp in mine.items():   # the same suggestion as from the raw files
             assert sp.fingerprint() == theirs[c].fingerprint() and sp.note == theirs[c].note
+
+
+def test_suggest_on_the_cluster_writes_the_same_specs(tmp_path, client):
+    """With a client the stored cohorts are read by tasks (one per cohort): the same files and summary as the
+    serial reading, a series with two matrix files included (the first one kept, with its note)."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA / "genotex_gse781", root)
+    ra = root / "input/GEO/Rheumatoid_Arthritis/GSE29746"
+    ra.mkdir(parents=True)
+    src = DATA / "geo_gse29746/GSE29746_series_matrix.txt.gz"
+    shutil.copy(src, ra / "GSE29746-GPL1_series_matrix.txt.gz")
+    shutil.copy(src, ra / "GSE29746-GPL2_series_matrix.txt.gz")
+    store = tmp_path / "store"
+    run_ingest(str(root), str(store), client, progress=False)
+    serial = run_suggest_specs(str(root), str(tmp_path / "serial"), store=str(store))
+    dist = run_suggest_specs(str(root), str(tmp_path / "dist"), store=str(store), client=client)
+    names = sorted(p.name for p in (tmp_path / "serial").iterdir() if p.suffix == ".yaml")
+    assert names == sorted(p.name for p in (tmp_path / "dist").iterdir() if p.suffix == ".yaml")
+    assert f"{TRAIT}.yaml" in names and "Rheumatoid_Arthritis.yaml" in names
+    for n in names:
+        assert (tmp_path / "serial" / n).read_text() == (tmp_path / "dist" / n).read_text()
+    assert {k: v for k, v in serial.items() if k not in ("seconds", "out")} == \
+        {k: v for k, v in dist.items() if k not in ("seconds", "out")}
+    ra_spec = parse_specs((tmp_path / "dist" / "Rheumatoid_Arthritis.yaml").read_text())["GSE29746"]
+    assert ra_spec.matrix == "GSE29746-GPL1_series_matrix.txt.gz" and "2 matrix files" in ra_spec.note

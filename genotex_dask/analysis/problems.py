@@ -9,7 +9,7 @@ built the same way; a different tie-break would pick a different cohort for equa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -85,15 +85,17 @@ def rank_cohorts(cohort_info: dict, condition: str | None = None) -> list[str]:
     return [] if df.empty else df["cohort_id"].tolist()
 
 
-def gene_regressors(trait: str, condition: str, trait_columns: Sequence[str],
-                    condition_columns: Sequence[str], condition_related: Sequence[str]) -> list[str]:
-    """Condition-related genes present in both cohorts, in task_info order (the two-step regressors)."""
-    genes_t = set(trait_columns) - {"Age", "Gender", trait}
-    genes_c = set(condition_columns) - {"Age", "Gender", condition}
-    common = genes_t & genes_c
-    if not common or not condition_related:
-        return []
-    return [g for g in condition_related if g in common]
+def gene_regressors(trait: str, condition: str, trait_columns: Collection[str],
+                    condition_columns: Collection[str], condition_related: Sequence[str]) -> list[str]:
+    """Condition-related genes present in both cohorts, in task_info order (the two-step regressors).
+
+    A gene counts when both cohorts have it as a gene column (not Age, Gender or either side's trait column);
+    it is checked gene by gene, so callers planning many problems can pass each file's column set once made
+    instead of having ~20,000 columns turned into sets and intersected per examined pair."""
+    tcols = trait_columns if isinstance(trait_columns, (set, frozenset)) else set(trait_columns)
+    ccols = condition_columns if isinstance(condition_columns, (set, frozenset)) else set(condition_columns)
+    drop = {"Age", "Gender", trait, condition}
+    return [g for g in condition_related if g in tcols and g in ccols and g not in drop]
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def select_one_step(cohort_info: dict, condition: str | None = None) -> Selectio
 
 def select_two_step(trait: str, condition: str, trait_info: dict, condition_info: dict,
                     condition_related: Sequence[str],
-                    columns_of: Callable[[str, str], Sequence[str]]) -> Selection:
+                    columns_of: Callable[[str, str], Collection[str]]) -> Selection:
     """First (trait cohort, condition cohort) pair, by descending product of sample sizes, sharing regressors.
 
     ``columns_of(trait_or_condition, cohort_id)`` returns the columns of a linked cohort file; it is only

@@ -132,6 +132,7 @@ class _Side:
         self.errors = errors if errors is not None else []
         self.info = lru_cache(maxsize=None)(self._info)
         self.columns = lru_cache(maxsize=None)(self._columns)
+        self.column_set = lru_cache(maxsize=None)(self._column_set)
         self.select = lru_cache(maxsize=None)(self._select)
 
     def _info(self, trait: str) -> dict | None:
@@ -154,6 +155,11 @@ class _Side:
             return None
         return None if h is None else tuple(h)
 
+    def _column_set(self, trait: str, cohort: str) -> frozenset[str] | None:
+        """The columns as a set, made once per file (two-step selection examines a file for many problems)."""
+        cols = self.columns(trait, cohort)
+        return None if cols is None else frozenset(cols)
+
     def _related(self, name: str) -> list[str]:
         return list((self.task_info.get(name) or {}).get("related_genes") or [])
 
@@ -166,7 +172,7 @@ class _Side:
         cinfo = self.info(condition)
         if cinfo is None:
             return None
-        return M.select_two_step(trait, condition, info, cinfo, self.columns, self._related(condition))
+        return M.select_two_step(trait, condition, info, cinfo, self.column_set, self._related(condition))
 
     def gene_universe(self, trait: str, condition: str | None) -> list[str] | None:
         """Gene columns of the trait cohort this side selects for the problem (None when unknown)."""

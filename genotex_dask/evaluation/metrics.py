@@ -153,14 +153,19 @@ def gene_regressors(trait: str, condition: str, trait_columns: Iterable[str], co
     ``exclude_trait_related=True`` is GenoMAS's variant (drop genes also related to the trait, the IV
     exclusion restriction); the default follows GenoTEX, which the analysis engine reproduces.
     """
-    common = (set(trait_columns) - {"Age", "Gender", trait}) & (set(condition_columns) - {"Age", "Gender", condition})
-    if not common:
-        return []
+    tcols, ccols = _as_set(trait_columns), _as_set(condition_columns)
+    drop = {"Age", "Gender", trait, condition}
     related = list(condition_related)
     if exclude_trait_related:
         tr = set(trait_related)
         related = [g for g in related if g not in tr]
-    return [g for g in related if g in common]
+    # the related genes in both cohorts' gene sets (columns minus Age, Gender and each side's own trait column):
+    # checked gene by gene, so the ~20,000 columns are never intersected (callers may pass their sets, memoized)
+    return [g for g in related if g in tcols and g in ccols and g not in drop]
+
+
+def _as_set(cols: Iterable[str]) -> set | frozenset:
+    return cols if isinstance(cols, (set, frozenset)) else set(cols)
 
 
 def rank_pairs(trait_info: Mapping[str, Any], condition_info: Mapping[str, Any]) -> list[tuple[str, str, int]]:
@@ -329,12 +334,39 @@ def _rank_scores(pred: Sequence[str]) -> dict[str, float]:
     return scores
 
 
-def auroc_full(pred: Sequence[str], ref: Sequence[str], universe: Sequence[str]) -> float:
-    """AUROC over a known gene universe; genes outside it are ignored (GenoMAS compute_auroc_auprc_full)."""
+def _universe_arrays(pred: Sequence[str], ref: Sequence[str], universe: Sequence[str]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per universe gene: is it a reference gene, and its prediction score (0 when not predicted).
+
+    The same labels and scores as ``g in set(ref)`` and ``scores.get(g, 0.0)`` gene by gene, but only the
+    few predicted and reference genes are looked up in a position map of the universe (~20,000 genes per
+    problem, ~1,400 problems at GenoTEX's scale); a universe with repeated genes takes the per-gene loop."""
     scores = _rank_scores(pred)
     ref_set = set(ref)
-    labels = np.fromiter((g in ref_set for g in universe), dtype=bool, count=len(universe))
-    s = np.fromiter((scores.get(g, 0.0) for g in universe), dtype=np.float64, count=len(universe))
+    pos = dict(zip(universe, range(len(universe))))
+    if len(pos) != len(universe):
+        labels = np.fromiter((g in ref_set for g in universe), dtype=bool, count=len(universe))
+        s = np.fromiter((scores.get(g, 0.0) for g in universe), dtype=np.float64, count=len(universe))
+        return labels, s
+    labels = np.zeros(len(universe), dtype=bool)
+    labels[[pos[g] for g in ref_set if g in pos]] = True
+    s = np.zeros(len(universe), dtype=np.float64)
+    hit = [(pos[g], v) for g, v in scores.items() if g in pos]
+    if hit:
+        idx, val = zip(*hit)
+        s[list(idx)] = val
+    return labels, s
+
+
+def _ranked_hits(labels: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Hit flags of the universe ranked by descending score, stably (as ``sorted(..., reverse=True)``: ties
+    keep the universe's order)."""
+    return labels[np.argsort(-s, kind="stable")]
+
+
+def auroc_full(pred: Sequence[str], ref: Sequence[str], universe: Sequence[str]) -> float:
+    """AUROC over a known gene universe; genes outside it are ignored (GenoMAS compute_auroc_auprc_full)."""
+    labels, s = _universe_arrays(pred, ref, universe)
     return auroc_from_scores(labels, s)
 
 
@@ -363,7 +395,11 @@ def gsea_es(ranked: Sequence[str], ref: Sequence[str]) -> float:
     differs when reference genes are absent from the list).  NaN when there are no hits or no misses.
     """
     ref_set = set(ref)
-    hits = np.fromiter((g in ref_set for g in ranked), dtype=bool, count=len(ranked))
+    return _es_from_hits(np.fromiter((g in ref_set for g in ranked), dtype=bool, count=len(ranked)))
+
+
+def _es_from_hits(hits: np.ndarray) -> float:
+    """The running-sum maximum of :func:`gsea_es` from the ranked list's hit flags."""
     nh = int(hits.sum())
     nm = hits.size - nh
     if nh == 0 or nm == 0:
@@ -374,9 +410,7 @@ def gsea_es(ranked: Sequence[str], ref: Sequence[str]) -> float:
 
 def gsea_full(pred: Sequence[str], ref: Sequence[str], universe: Sequence[str]) -> float:
     """ES over the universe ranked by score (stable: unpredicted genes keep the universe's order)."""
-    scores = _rank_scores(pred)
-    ranked = sorted(universe, key=lambda g: scores.get(g, 0.0), reverse=True)
-    return gsea_es(ranked, ref)
+    return _es_from_hits(_ranked_hits(*_universe_arrays(pred, ref, universe)))
 
 
 def gsea_approx(pred: Sequence[str], ref: Sequence[str], n_genes: int = DEFAULT_N_GENES) -> float:
@@ -396,9 +430,10 @@ def gene_selection_metrics(pred: Sequence[str], ref: Sequence[str], universe: Se
     approximation.
     """
     pred, ref = list(pred), list(ref)
-    if universe is not None:
-        auroc = auroc_full(pred, ref, universe)
-        es = gsea_full(pred, ref, universe) if len(universe) else float("nan")
+    if universe is not None:  # auroc_full and gsea_full on one set of arrays
+        labels, s = _universe_arrays(pred, ref, universe)
+        auroc = auroc_from_scores(labels, s)
+        es = _es_from_hits(_ranked_hits(labels, s)) if len(universe) else float("nan")
     else:
         auroc = auroc_approx(pred, ref, n_genes)
         es = gsea_approx(pred, ref, n_genes)

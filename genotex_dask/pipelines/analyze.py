@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from distributed import wait
+from distributed import as_completed
 from tqdm import tqdm
 
 from genotex_dask import config as gconfig
@@ -593,6 +593,14 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
         return infos[trait]
 
     memo: dict[str, list[str]] = {}
+    column_sets: dict[str, frozenset[str]] = {}  # per linked file, made once: pairs are examined per problem
+
+    def columns_of(t: str, c: str) -> frozenset[str]:
+        url = layout.linked_data_path(out, t, c)
+        if url not in column_sets:
+            column_sets[url] = frozenset(_header(url, memo))
+        return column_sets[url]
+
     specs, missing = [], []
     for prob in problems.list_problems(task_info):
         key = prob.key
@@ -603,8 +611,7 @@ def plan(root: str, out: str, mode: str, task_info: dict, task_info_sha: str) ->
             if prob.category == problems.TWO_STEP:
                 sel = problems.select_two_step(
                     prob.trait, prob.condition, info(prob.trait), info(prob.condition),
-                    problems.related_genes(task_info, prob.condition),
-                    lambda t, c: _header(layout.linked_data_path(out, t, c), memo))
+                    problems.related_genes(task_info, prob.condition), columns_of)
             else:
                 sel = problems.select_one_step(info(prob.trait), prob.condition)
             for cid in (sel.trait_cohort, sel.condition_cohort):
@@ -807,7 +814,8 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     def submit(s: dict, routed: bool) -> tuple[Any, list[str]]:
         """The problem's final future and every key it needs (exact mode: one task per alpha x fold)."""
         w = where.get(s["key"]) if routed else None
-        kw = {"workers": [w], "allow_other_workers": True} if w else {}
+        kw: dict[str, Any] = {"workers": [w], "allow_other_workers": True} if w else {}
+        kw["priority"] = rank.get(s["key"], 0)
         if mode == "exact":
             folds = [client.submit(_exact_fold_task, s, a, f, pure=False, **kw)
                      for a in s["grid"] for f in range(s["k"])]
@@ -819,6 +827,11 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     if mode == "fast":  # one task per cohort batch
         todo = [{"key": b[0]["key"], "batch": b} for b in _batches(todo)]
     where, todo = _assign_workers(todo, workers, mode)
+    # Each worker runs its tasks in this order (costliest cohort first, a cohort's tasks together) only if told:
+    # tasks submitted within distributed's fifo-timeout (60 ms) share one priority and a worker then picks among
+    # them in no useful order (seen: a cohort's last problem run after five other cohorts had evicted it from the
+    # cache, its 700-sample cohort parsed twice; the longest problems left for the end)
+    rank = {u["key"]: len(todo) - i for i, u in enumerate(todo)}
     pending = {}
     for s in todo:
         fut, keys = submit(s, routed=True)
@@ -827,16 +840,25 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     pause_watch = PauseWatch(client)
     bar = tqdm(total=len(pending), desc=f"analyze ({mode})", unit="task", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
+    # as_completed, not wait(FIRST_COMPLETED) on everything pending after each finished task: that re-watches
+    # every pending future each time (600 tasks: ~6 client CPU-s against ~1, competing with the workers)
+    ac = as_completed(list(pending))
     try:
         while pending:
-            try:
-                finished = wait(list(pending), timeout=STALL_CHECK_S, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                finished = set()
-                pause_watch.check()
-                for fut in _resubmit_stuck(client, pending, submit):
-                    bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
+            finished = ac.next_batch(block=False)
+            if not finished:
+                with ac.thread_condition:  # notified after each finished future is queued: no missed wake-up
+                    if not ac.has_ready():
+                        ac.thread_condition.wait(timeout=STALL_CHECK_S)
+                if not ac.has_ready():  # nothing finished for a while: paused cluster? routed to a lost worker?
+                    pause_watch.check()
+                    for fut in _resubmit_stuck(client, pending, submit):
+                        ac.add(fut)
+                        bar.write(f"analyze: {pending[fut][0]['key']} lost its routed worker; resubmitted unrouted")
+                continue
             for fut in finished:
+                if fut not in pending:  # cancelled and resubmitted above
+                    continue
                 s, _ = pending.pop(fut)
                 bar.update(1)
                 if fut.status == "finished":
