@@ -34,7 +34,12 @@ import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
-from genotex_dask.preprocess.symbols import drop_reason, extract_symbols_batch, normalize_symbols
+from genotex_dask.preprocess.symbols import (
+    drop_reason,
+    extract_symbols_batch,
+    lookup_upper,
+    normalize_symbols,
+)
 
 
 class NoMappableGenes(ValueError):
@@ -102,15 +107,19 @@ def operator_from_bytes(data: bytes) -> GeneOperator:
 
 def _compose(P: sp.csr_matrix, gene_symbol: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix, sp.csr_matrix]:
     """(symbols, N binary genes x symbols, W = P @ N / k) from a gene->symbol assignment (None = dropped)."""
-    keep = np.flatnonzero(np.array([s is not None for s in gene_symbol], dtype=bool))
-    symbols, inv = np.unique(gene_symbol[keep].astype(str), return_inverse=True)
+    keep = np.flatnonzero(np.not_equal(gene_symbol, None))
+    codes, distinct = pd.factorize(gene_symbol[keep]) if len(keep) else (np.zeros(0, np.int64), np.zeros(0, object))
+    order = np.argsort(distinct.astype(str), kind="stable")   # symbols sorted, as np.unique gives them
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    symbols, inv = distinct[order].astype(object), rank[codes]
     n_genes = len(gene_symbol)
     N = sp.csc_matrix((np.ones(len(keep)), (keep, inv)), shape=(n_genes, len(symbols)))
     k = np.asarray(N.sum(axis=0)).ravel()
     Nw = N @ sp.diags(1.0 / np.maximum(k, 1))
     W = sp.csr_matrix(P @ Nw)
     W.sum_duplicates()
-    return symbols.astype(object), N, W
+    return symbols, N, W
 
 
 def _as_objects(values: Sequence[object]) -> np.ndarray:
@@ -188,9 +197,8 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
     occ = np.bincount(codes, minlength=len(uniq))
     toks, owner = extract_symbols_batch(list(uniq), compat)
     tcodes, tuniq = pd.factorize(toks) if len(toks) else (np.zeros(0, np.int64), np.zeros(0, object))
-    get = synonyms.get
     sym_u = np.empty(len(tuniq), dtype=object)
-    sym_u[:] = [get(t.upper()) for t in tuniq]
+    sym_u[:] = lookup_upper(tuniq, synonyms)
     dropped: Counter = Counter()
     dropped_examples: dict[str, list[str]] = {}
     if genotex:

@@ -72,6 +72,17 @@ def normalize_symbols(names: Iterable[object], synonyms: Mapping[str, str]) -> n
     return np.asarray(out, dtype=object)
 
 
+def lookup_upper(tokens: Sequence[str], synonyms: Mapping[str, str]) -> list[str | None]:
+    """``synonyms.get(t.upper())`` for each token (strings without US), upper-cased in one call over them all."""
+    if not len(tokens):
+        return []
+    joined = _SEP.join(tokens)
+    upper = joined.upper().split(_SEP)
+    if len(upper) != len(tokens):  # a token holding US (or a case mapping producing one): one at a time
+        upper = [t.upper() for t in tokens]
+    return list(map(synonyms.get, upper))
+
+
 def drop_reason(token: str, synonyms: Mapping[str, str]) -> str | None:
     """Why a token does not survive normalization (None when it does); used in mapping summaries."""
     if synonyms.get(token.upper()) is not None:
@@ -126,7 +137,8 @@ def extract_symbols_batch(texts: Sequence[str], compat: str | None = None) -> tu
         return toks, owner
     codes, uniq = pd.factorize(toks)
     min_len = 0 if genotex else 2
-    ok_u = np.fromiter((len(t) >= min_len and t not in LAB_WORDS for t in uniq), dtype=bool, count=len(uniq))
+    ok_u = np.fromiter(map(len, uniq), dtype=np.int64, count=len(uniq)) >= min_len
+    ok_u &= ~np.fromiter(map(LAB_WORDS.__contains__, uniq), dtype=bool, count=len(uniq))
     keep = ok_u[codes]
     # first occurrence of a token within its text (texts rarely hold more than a few tokens)
     keep &= ~pd.Series(owner * np.int64(len(uniq)) + codes).duplicated().to_numpy()
