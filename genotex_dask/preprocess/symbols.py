@@ -98,8 +98,9 @@ def looks_like_symbols(ids: Iterable[object], synonyms: Mapping[str, str], thres
     Array probe IDs (``1007_s_at``, ``ILMN_1343291``, ``A_23_P100001``, numbers) almost never hit the synonym
     table, while symbol-indexed matrices (TCGA, RNA-seq series) mostly do.
     """
-    ids = [i for i in ids if isinstance(i, str)]
-    if not ids:
+    if not (isinstance(ids, (np.ndarray, list)) and pd.api.types.infer_dtype(ids, skipna=False) == "string"):
+        ids = [i for i in ids if isinstance(i, str)]  # (a list or array of str only, the usual case, as it is)
+    if not len(ids):
         return False
     sample = ids[:: max(1, len(ids) // 2000)]
     hits = sum(1 for i in sample if synonyms.get(i.upper()) is not None)
