@@ -129,8 +129,11 @@ def encode_platform_var(table, probes: np.ndarray, index_name: str = "ID") -> tu
     out["var/zarr.json"] = anndata_zarr.group_meta({"column-order": names, "_index": index_key,
                                                     "encoding-type": "dataframe", "encoding-version": "0.2.0"})
     enc.strings(f"var/{index_key}", probe_ids)
+    # a series matrix usually lists the probes in its platform table's order: then row i is probe i, no gather
+    rn = rows.to_numpy(zero_copy_only=False) if not rows.null_count else None
+    in_order = rn is not None and len(rn) == table.num_rows and bool((rn == np.arange(len(rn))).all())
     for safe, j in zip(names, range(1, table.num_columns)):
-        col = pc.fill_null(pc.take(table.column(j), rows), "")
+        col = pc.fill_null(table.column(j) if in_order else pc.take(table.column(j), rows), "")
         enc.arrow_strings(f"var/{safe}", col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
     return out, renamed, n_annotated
 

@@ -303,6 +303,10 @@ def _excluded(p: Prepared, spec: CohortSpec) -> Prepared:
 
 
 def _present(values) -> list:
+    """Cells with "" / None / NaN as None (GenoTEX drops those rows before mapping)."""
+    a = np.asarray(values, dtype=object) if not isinstance(values, list) else None
+    if a is not None and a.ndim == 1 and pd.api.types.infer_dtype(a, skipna=False) == "string":
+        return np.where(a == "", None, a).tolist()  # the store's var: str cells, "" for missing
     return [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else v for v in values]
 
 

@@ -28,14 +28,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
-from genotex_dask.preprocess.symbols import drop_reason, extractor, normalize_symbols
+from genotex_dask.preprocess.symbols import (
+    drop_reason,
+    extract_symbols_batch,
+    lookup_upper,
+    normalize_symbols,
+)
 
 
 class NoMappableGenes(ValueError):
@@ -103,15 +107,52 @@ def operator_from_bytes(data: bytes) -> GeneOperator:
 
 def _compose(P: sp.csr_matrix, gene_symbol: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix, sp.csr_matrix]:
     """(symbols, N binary genes x symbols, W = P @ N / k) from a gene->symbol assignment (None = dropped)."""
-    keep = np.flatnonzero(np.array([s is not None for s in gene_symbol], dtype=bool))
-    symbols, inv = np.unique(gene_symbol[keep].astype(str), return_inverse=True)
+    keep = np.flatnonzero(np.not_equal(gene_symbol, None))
+    codes, distinct = pd.factorize(gene_symbol[keep]) if len(keep) else (np.zeros(0, np.int64), np.zeros(0, object))
+    order = np.argsort(distinct.astype(str), kind="stable")   # symbols sorted, as np.unique gives them
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    symbols, inv = distinct[order].astype(object), rank[codes]
     n_genes = len(gene_symbol)
     N = sp.csc_matrix((np.ones(len(keep)), (keep, inv)), shape=(n_genes, len(symbols)))
     k = np.asarray(N.sum(axis=0)).ravel()
     Nw = N @ sp.diags(1.0 / np.maximum(k, 1))
     W = sp.csr_matrix(P @ Nw)
     W.sum_duplicates()
-    return symbols.astype(object), N, W
+    return symbols, N, W
+
+
+def _as_objects(values: Sequence[object]) -> np.ndarray:
+    """``values`` as a 1-d object array (no copy for one already)."""
+    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
+        return values
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values) if not isinstance(values, (np.ndarray, pd.Index, pd.Series)) else np.asarray(values,
+                                                                                                      dtype=object)
+    return out
+
+
+def _as_strings(values: Sequence[object], none_as_text: bool = False) -> np.ndarray:
+    """Object array of ``values`` with every non-string as ``str(value)`` (one C-level check when all are
+    strings, the usual case); with ``none_as_text`` None too becomes ``"None"``, as ``str`` would."""
+    a = _as_objects(values)
+    if pd.api.types.infer_dtype(a, skipna=False) == "string":
+        return a
+    return np.array([v if isinstance(v, str) else str(v) for v in a] + [None], dtype=object)[:-1]
+
+
+def _factorize_texts(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct texts in first-appearance order).  pandas' string hash table stops at a NUL, so a text
+    holding one (untrusted input) would be merged with its prefix: those go through a dict instead."""
+    if not len(texts):
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    if "\x00" not in "".join(texts):
+        return pd.factorize(texts)
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+    uniq = np.empty(len(index), dtype=object)
+    uniq[:] = list(index)
+    return codes, uniq
 
 
 def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], ann_text: Sequence[object],
@@ -124,70 +165,80 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
     tokens that normalize to a known symbol.
     """
     genotex = compat == "genotex"
-    extract = extractor(compat)
     n_probes = len(probe_ids)
-    ids = pd.Index([p if isinstance(p, str) else str(p) for p in probe_ids], dtype=object)
+    pid = _as_strings(probe_ids, none_as_text=True)
+    ids = pd.Index(pid, dtype=object)
     first = ~ids.duplicated()                                  # a repeated matrix ID maps to its first row
     first_pos = np.flatnonzero(first)
-    lookup = ids[first]
 
     # annotation rows with an ID and a gene text (GenoTEX drops the others before mapping), in file order
-    ann = pd.DataFrame({"id": pd.Series(list(ann_ids), dtype=object), "text": pd.Series(list(ann_text), dtype=object)})
-    ann = ann[ann["id"].notna() & ann["text"].notna()]
-    loc = lookup.get_indexer([x if isinstance(x, str) else str(x) for x in ann["id"]])
+    a_ids = _as_objects(ann_ids)
+    a_text = _as_objects(ann_text)
+    present = ~(pd.isna(a_ids) | pd.isna(a_text))
+    if ann_ids is probe_ids and len(first_pos) == n_probes:   # the store's own table: row i is probe i
+        loc = np.flatnonzero(present)
+    else:
+        loc = ids[first].get_indexer(_as_strings(a_ids[present]))
+        loc = np.where(loc >= 0, first_pos[np.maximum(loc, 0)], -1)
     in_matrix = loc >= 0
-    pos = first_pos[loc[in_matrix]]
-    texts = [t if isinstance(t, str) else str(t) for t in ann["text"].to_numpy()[in_matrix]]
+    pos = loc[in_matrix]
+    texts = _as_strings(a_text[present][in_matrix])
     n_rows_in_matrix = int(len(pos))
     dup = pd.Series(pos).duplicated().to_numpy()
     n_dup = int(dup.sum())
     n_annotated = int(len(pos) - n_dup)
     if not genotex:                                           # by default a repeated ID counts once
         pos = pos[~dup]
-        texts = [t for t, d in zip(texts, dup) if not d]
+        texts = texts[~dup]
 
-    # tokens once per distinct annotation text (GPL570: 54,675 rows, ~23,000 texts), then back to the rows
-    codes, uniq = pd.factorize(pd.Series(texts, dtype=object)) if texts else (np.zeros(0, np.int64), [])
+    # tokens once per distinct annotation text (GPL570: 54,675 rows, ~23,000 texts), then back to the rows;
+    # each distinct token looked up once
+    codes, uniq = _factorize_texts(texts)
     occ = np.bincount(codes, minlength=len(uniq))
-    u_kept: list[tuple[str, ...]] = []
+    toks, owner = extract_symbols_batch(list(uniq), compat)
+    tcodes, tuniq = pd.factorize(toks) if len(toks) else (np.zeros(0, np.int64), np.zeros(0, object))
+    sym_u = np.empty(len(tuniq), dtype=object)
+    sym_u[:] = lookup_upper(tuniq, synonyms)
     dropped: Counter = Counter()
     dropped_examples: dict[str, list[str]] = {}
-    get = synonyms.get
-    for u, text in enumerate(uniq):
-        toks = extract(text)
-        if genotex:
-            u_kept.append(tuple(toks))
-            continue
-        known = [get(t.upper()) is not None for t in toks]  # one lookup per token
-        u_kept.append(tuple(toks) if all(known) else tuple(t for t, k in zip(toks, known) if k))
-        for t in (t for t, k in zip(toks, known) if not k):
+    if genotex:
+        kept = np.ones(len(toks), dtype=bool)                 # the value is split over every extracted token
+    else:
+        kept = np.not_equal(sym_u, None)[tcodes] if len(toks) else np.zeros(0, dtype=bool)
+        for i in np.flatnonzero(~kept):                       # tokens normalization drops, in file order
+            t = toks[i]
             reason = drop_reason(t, synonyms) or "not in the synonym table"
-            dropped[reason] += int(occ[u])
+            dropped[reason] += int(occ[owner[i]])
             ex = dropped_examples.setdefault(reason, [])
             if len(ex) < 20 and t not in ex:
                 ex.append(t)
-    u_len = np.fromiter(map(len, u_kept), np.int64, len(u_kept))
+    u_len = np.bincount(owner[kept], minlength=len(uniq)).astype(np.int64)
     row_len = u_len[codes]
     n_unmapped = int((row_len == 0).sum())
     n_multi = int((row_len > 1).sum())
     kept_rows = row_len > 0
     kept_pos = pos[kept_rows]
     lens = row_len[kept_rows]
-    mapped_probes = np.unique(kept_pos)
-    # token t of row r: the flat token list of the distinct texts, gathered by segment
-    u_flat = np.fromiter(chain.from_iterable(u_kept), dtype=object, count=int(u_len.sum()))
-    genes, u_gene = np.unique(u_flat.astype(str), return_inverse=True) if len(u_flat) \
-        else (np.array([], dtype=str), np.zeros(0, np.int64))
+    n_mapped = int(np.count_nonzero(np.bincount(kept_pos, minlength=n_probes))) if len(kept_pos) else 0
+    # the genes: the kept distinct tokens in sorted order; token t of row r gathered by segment
+    u_code = tcodes[kept]
+    in_use = np.unique(u_code)
+    names = tuniq[in_use].astype(object)
+    order = np.argsort(names.astype(str), kind="stable")
+    genes = names[order]
+    rank = np.empty(len(tuniq), dtype=np.int64)
+    rank[in_use[order]] = np.arange(len(in_use))
+    u_gene = rank[u_code]
     u_off = np.concatenate([[0], np.cumsum(u_len)[:-1]]) if len(u_len) else np.zeros(0, np.int64)
     total = int(lens.sum())
     seg_start = np.repeat(u_off[codes[kept_rows]], lens)
     within = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
-    gcol = u_gene.ravel()[seg_start + within] if total else np.zeros(0, np.int64)
+    gcol = u_gene[seg_start + within] if total else np.zeros(0, np.int64)
     rows = np.repeat(kept_pos.astype(np.int64), lens)
     weights = np.repeat(1.0 / np.maximum(lens, 1), lens)
-    P = sp.csr_matrix((weights, (rows, gcol.ravel())), shape=(n_probes, len(genes)))
+    P = sp.csr_matrix((weights, (rows, gcol)), shape=(n_probes, len(genes)))
     P.sum_duplicates()  # repeated annotation rows add up, as the reference's join does
-    gene_symbol = normalize_symbols(genes, synonyms)
+    gene_symbol = sym_u[in_use[order]]
     if genotex:
         for g, s in zip(genes, gene_symbol):
             if s is None:
@@ -204,9 +255,9 @@ def build_probe_operator(probe_ids: Sequence[str], ann_ids: Sequence[object], an
         "annotated": n_annotated,
         "annotation_rows_matched": n_rows_in_matrix,
         "duplicate_annotation_rows": n_dup,
-        "mapped": len(mapped_probes),
+        "mapped": n_mapped,
         "multi_gene": n_multi,
-        "unmapped": n_probes - len(mapped_probes),
+        "unmapped": n_probes - n_mapped,
         "unmapped_annotated": n_unmapped,
         "gene_tokens": int(len(genes)),
         "symbols": int(len(symbols)),
