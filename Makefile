@@ -38,7 +38,7 @@ bench: $(STAMP)
 # The whole pipeline on stratified 1/4 and 1/8 samples of the GenoTEX-scale corpus (the 1/8 run checks the
 # projection on the 1/4 one), and a 1/16 sample on 1 and 2 workers (corpora under benchmarks/results/tmp).
 bench-fullscale: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_fullscale --fraction 1/4 --check 1/8 --scaling 1/16
+	$(BIN)/python -m benchmarks.bench_fullscale --fraction 1/4 --check 1/8 --scaling 1/8 --scaling-runs 2
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
