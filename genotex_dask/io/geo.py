@@ -508,9 +508,8 @@ def soft_table_from_bytes(url: str, ent: SoftEntity) -> SoftEntity | None:
     names = unique_names(_decode(head[:-1] if head.endswith(b"\r") else head).split("\t"))
     body = pa.py_buffer(raw)[nl + 1:] if nl >= 0 else pa.py_buffer(b"")
     table = _parse_table(url, pa.BufferReader(body), names, {}, pa.string(), ent.table_line, quoted=False)
-    out = SoftEntity(ent.kind, ent.id, ent.attributes, ent.columns, table_line=ent.table_line,
-                     table_digest=ent.table_digest, arrow_table=table)
-    return out
+    return SoftEntity(ent.kind, ent.id, ent.attributes, ent.columns, table_line=ent.table_line,
+                      table_digest=ent.table_digest, arrow_table=table)
 
 
 def read_soft_platforms(url: str, platforms: Iterable[str] | None = None,

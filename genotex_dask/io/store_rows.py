@@ -18,6 +18,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,12 +27,16 @@ from genotex_dask.io import fs
 _local = threading.local()
 
 
+@dataclass(frozen=True)
 class Layout:
     """What the fast path needs from ``X/zarr.json``; built only for layouts it can read."""
 
-    def __init__(self, x_dir: str, shape: tuple[int, int], chunks: tuple[int, int], dtype: np.dtype, sep: str,
-                 fill: float):
-        self.x_dir, self.shape, self.chunks, self.dtype, self.sep, self.fill = x_dir, shape, chunks, dtype, sep, fill
+    x_dir: str
+    shape: tuple[int, int]
+    chunks: tuple[int, int]
+    dtype: np.dtype
+    sep: str
+    fill: float
 
     def chunk_path(self, i: int, j: int) -> str:
         return os.path.join(self.x_dir, "c", str(i), str(j)) if self.sep == "/" else \
