@@ -14,7 +14,7 @@ and the planted-truth F1.
 Projection: the measured task durations of the sample, repeated k times and scaled so each stage holds the full
 corpus's work, are scheduled longest-first on 8, 64 and 256 workers.  The work is taken from synth's plan of both
 corpora, not assumed to be k times the sample's: ingest ~ gz bytes, preprocess ~ samples x features, analyze ~
-problems x (largest cohort's samples)^beta with beta fitted on the sample's problems (seconds vs samples), since a
+problems x (largest usable cohort's samples)^beta with beta fitted on the sample's problems (seconds vs samples), since a
 1/k sample of 132 traits holds only roughly 1/k of the problems and of the big TCGA cohorts.  A stage cannot end before its longest task (preprocess: its longest cohort chain prepare -> block -> finalize),
 nor before the scheduler has handled every task (client+scheduler CPU per task, serial); the stage's measured
 fixed overhead (wall minus the same model at the measured size) is added.  ``--check 1/16`` measures a second,
@@ -435,17 +435,20 @@ def fit_beta(pairs: list[list[float]]) -> float:
 
 def corpus_measures(k: int, beta: float, seed: int = 0) -> dict[str, float]:
     """Per stage, how much work the 1/k sample's plan holds (k=1: the full corpus), from synth's plan only:
-    ingest ~ gz bytes, preprocess ~ samples x features, analyze ~ problems x (largest cohort's samples)^beta,
-    specs ~ cohorts, evaluate ~ problems.  Ratios of these, not k, scale a sample to another size: a 1/k
-    sample of 132 traits holds only roughly 1/k of the problems and of the big TCGA cohorts."""
-    from genotex_dask.synth.corpus import plan_genotex
+    ingest ~ gz bytes, preprocess ~ samples x features, analyze ~ problems x (largest usable cohort's
+    samples)^beta, specs ~ cohorts, evaluate ~ problems.  Ratios of these, not k, scale a sample to another size:
+    a 1/k sample of 132 traits holds only roughly 1/k of the problems and of the big TCGA cohorts.  Only usable
+    cohorts count for analyze: a trait whose largest cohort is unusable (e.g. 1,442 samples, too few controls)
+    is regressed on a far smaller one, and counting it overstated the 1/8 sample's analysis work."""
+    from genotex_dask.synth.corpus import UNUSABLE_SCENARIOS, plan_genotex
 
     plan = plan_genotex(seed, 1.0 / k)
     kept = set(plan["kept_traits"])
     cohorts = plan["cohorts"]
     nmax: dict[str, int] = {}
     for c in cohorts:
-        nmax[c["trait"]] = max(nmax.get(c["trait"], 0), int(c["n_samples"]))
+        if c["scenario"] not in UNUSABLE_SCENARIOS:
+            nmax[c["trait"]] = max(nmax.get(c["trait"], 0), int(c["n_samples"]))
     problems = {t["name"]: 1 + len(t["conditions"]) for t in plan["traits"] if t["name"] in kept}
     return {"ingest": float(sum(c["est_gz_bytes"] for c in cohorts)),
             "specs": float(len(cohorts)),

@@ -22,6 +22,23 @@ def test_corpus_measures_grow_with_the_sample_and_hold_its_plan():
     assert m1["ingest"] == sum(c["est_gz_bytes"] for c in plan["cohorts"])
 
 
+def test_analyze_work_counts_only_usable_cohorts():
+    """A trait is regressed on its largest usable cohort: an unusable bigger one must not set its cost."""
+    from genotex_dask.synth.corpus import UNUSABLE_SCENARIOS, plan_genotex
+
+    plan = plan_genotex(0, 1 / 8)
+    kept = set(plan["kept_traits"])
+    usable_max: dict[str, int] = {}
+    for c in plan["cohorts"]:
+        if c["scenario"] not in UNUSABLE_SCENARIOS:
+            usable_max[c["trait"]] = max(usable_max.get(c["trait"], 0), c["n_samples"])
+    # the 1/8 sample holds a trait whose largest cohort is unusable: the case that matters
+    assert any(c["n_samples"] > usable_max.get(c["trait"], 0) for c in plan["cohorts"])
+    expect = sum((1 + len(t["conditions"])) * usable_max.get(t["name"], 0) ** 2.0
+                 for t in plan["traits"] if t["name"] in kept)
+    assert math.isclose(bf.corpus_measures(8, 2.0)["analyze"], expect)
+
+
 def test_scale_factors_are_ratios_and_project_uses_them():
     f = bf.scale_factors(8, 4, 3.0)
     a, b = bf.corpus_measures(8, 3.0), bf.corpus_measures(4, 3.0)

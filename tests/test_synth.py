@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from genotex_dask.synth.corpus import plan_corpus, write_corpus
+from genotex_dask.synth.corpus import UNUSABLE_SCENARIOS, plan_corpus, write_corpus
 
 SMALL = dict(traits=3, cohorts_per_trait=3, samples=40, probes=1500, platforms=2, seed=0)
 TINY = dict(traits=2, cohorts_per_trait=2, samples=20, probes=400, platforms=2)
@@ -242,6 +242,7 @@ def test_truth_labels_and_usability_match_files(corpus, truth):
                 assert k == c["age_key"] and (v == "NA" or 18 <= int(re.match(r"\d+", v).group()) <= 90)
         reasons.add(c["scenario"])
         assert (c["reason"] == "") == c["expected_usable"]
+        assert c["expected_usable"] == (c["scenario"] not in UNUSABLE_SCENARIOS), key  # what projections rely on
     assert {"characteristics", "source_name", "too_few", "multi_platform", "no_trait"} <= reasons
     srcs = {c["trait_source"] for c in truth["cohorts"].values()}
     assert {"characteristics", "source_name", "title", "barcode", "none"} <= srcs

@@ -88,6 +88,9 @@ PLATFORM_KINDS = ("affy", "gene_assignment", "illumina")
 # cohort with age and gender), so that even a 3 x 3 corpus holds most kinds.
 SCENARIO_CYCLE = ("tcga", "source_name", "too_few", "multi_platform", "no_trait", "tcga_biased", "all_cases",
                   "characteristics_only", "title")
+# Scenarios whose cohort fails GenoTEX's usability checks (``_usability`` gives the reason): analysis never
+# selects them, so a trait's regressions run on its largest cohort outside this set.
+UNUSABLE_SCENARIOS = frozenset({"no_trait", "all_cases", "too_few", "tcga_biased"})
 N_TRAIT_GENES = 10
 N_DISTRACTORS = 4
 N_UNMEASURED = 2
