@@ -540,7 +540,7 @@ def _main_markdown(res: dict) -> list[str]:
         f"Planted truth (fast mode): {json.dumps(r.get('planted_truth'))}.", "",
         f"## Projection to the full corpus (this sample's tasks x{k}, scaled per stage to the full corpus's work)", "",
         "Work of the full corpus over this sample's, per stage, from synth's plan (analyze: problems x largest "
-        f"cohort's samples^{main.get('beta', DEFAULT_BETA)}, the exponent fitted on this sample's problems): " +
+        f"usable cohort's samples^{main.get('beta', DEFAULT_BETA)}, the exponent fitted on this sample's problems): " +
         ", ".join(f"{st} {f}x" for st, f in _factors(main).items()) + ".", "",
         "| workers | " + " | ".join(STAGES) + " | total |", "|---:|" + "---:|" * (len(STAGES) + 1),
     ]
