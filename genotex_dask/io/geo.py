@@ -64,8 +64,11 @@ class SeriesMatrix:
                      (``characteristics_ch1_0`` holds e.g. ``"disease state: RA"``).  Always present:
                      ``title, geo_accession, source_name_ch1, platform_id`` ("" when the file lacks them).
     ``probes``       probe IDs as str (object array), table order.
-    ``values``       probes x samples float64 (NaN for missing), or None when read with ``values=False``.
+    ``values``       probes x samples float64 (NaN for missing), or None when read with ``values=False``;
+                     float32 when read with ``float32=True`` and the fast path applied.
     ``sample_ids``   the table's column names after ``ID_REF``.
+    ``values_finite`` True when ``values`` is known to hold no ±inf and no value beyond float32's range (the
+                     fast path's numbers are below 1e38), so a caller may skip looking for them.
     """
 
     path: str
@@ -76,6 +79,7 @@ class SeriesMatrix:
     values: np.ndarray | None = None
     sample_ids: list[str] = field(default_factory=list)
     id_column: str = "ID_REF"
+    values_finite: bool = False
 
     @property
     def platform_ids(self) -> list[str]:
@@ -163,13 +167,15 @@ def _read_matrix_header(lb: LineBuffer, path: str) -> tuple[dict, list, bool]:
 
 
 def read_series_matrix(url: str, values: bool = True, threads: bool = True,
-                       fast: bool | None = None) -> SeriesMatrix:
+                       fast: bool | None = None, float32: bool = False) -> SeriesMatrix:
     """Read a GEO ``*_series_matrix.txt[.gz]`` file: metadata, and the value table unless ``values=False``.
 
     The table is parsed by a compiled single-pass kernel (:mod:`._fastmatrix`, exact IEEE results) when it
     is a plain grid; otherwise by pyarrow's CSV reader, on several threads when ``threads`` is true.  Both
     give the same values.  ``fast=None`` picks the kernel for files of at least ``FAST_MIN_BYTES``
     (loading it costs about a second per process, more than a small file's parse); True/False force it.
+    ``float32``: the kernel stores each value rounded to float32 (what a float32 store keeps; half the
+    memory, no cast pass); the general path still gives float64.
     """
     if fast is None:
         try:
@@ -203,16 +209,21 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
             raise InputFormatError(url, "table columns do not match !Sample_geo_accession "
                                         f"({len(sample_ids)} vs {len(gsm_row)} samples)", header_line)
         probes = vals = None
+        finite = False
         if fast:
             try:
                 hint = next((v[0] for k, v in sample_rows if k == "data_row_count" and v), "0")
                 ids, vals = parse_table_stream(lb, MATRIX_END, len(sample_ids),
-                                               rows_hint=int(hint) if hint.isdigit() else 0)
+                                               rows_hint=int(hint) if hint.isdigit() else 0,
+                                               dtype=np.float32 if float32 else np.float64)
                 probes = np.asarray(ids, dtype=object)
+                finite = True
             except GiveUp:
                 probes = vals = None  # unusual content: the general reader below starts over
+                finite = False
             except MissingMarker:
                 probes = vals = None  # the general reader reports it with a line number
+                finite = False
     if vals is None:
         probes, vals = _matrix_values_pyarrow(url, header_line, names, threads)
     if len(probes) == 0:  # said plainly here, not later as "no mappable genes"
@@ -223,7 +234,7 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
         samples = _samples_frame(url, sample_rows, n_meta).loc[sample_ids]
     else:
         samples = _samples_frame(url, [("geo_accession", sample_ids)], len(sample_ids))
-    return SeriesMatrix(url, series, sample_rows, samples, probes, vals, sample_ids, id_col)
+    return SeriesMatrix(url, series, sample_rows, samples, probes, vals, sample_ids, id_col, finite)
 
 
 def _matrix_values_pyarrow(url: str, header_line: int, names: list[str], threads: bool):

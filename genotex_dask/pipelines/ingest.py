@@ -233,8 +233,8 @@ def save_platform(store_root: str, key: str, entry: dict) -> None:
 
 # ---- building one cohort ----------------------------------------------------------------------
 
-def _geo_pieces(job: CohortJob):
-    m = read_series_matrix(job.files["matrix"])
+def _geo_pieces(job: CohortJob, float64: bool = False):
+    m = read_series_matrix(job.files["matrix"], float32=not float64)
     name = job.files["matrix"].rsplit("/", 1)[-1]
     ids = m.platform_ids
     gpl = layout.platform_from_matrix_name(name) or (ids[0] if ids else "")
@@ -314,6 +314,7 @@ def _geo_pieces(job: CohortJob):
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
+    shared["finite"] = m.values_finite
     return m.values.T, m.samples, var, uns, shared
 
 
@@ -385,11 +386,12 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
                                    float64):
             res["status"] = "skipped"
             return res
-        X, obs, var, uns, shared = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
+        X, obs, var, uns, shared = _geo_pieces(job, float64) if job.kind == "GEO" else _tcga_pieces(job)
         plat = uns.get("platform") or {}
         sources.update(_platform_sources(job, plat.get("id"),
                                          always=job.kind == "GEO" and not plat.get("annotation_file")))
-        X, non_finite = infinite_as_missing(X, float64)
+        # the fast matrix reader's values are finite and within float32's range: no pass to look for others
+        X, non_finite = (X, {}) if shared.get("finite") else infinite_as_missing(X, float64)
         if non_finite:
             uns["ingest"]["infinite_as_missing"] = non_finite
             res["infinite_as_missing"] = non_finite
