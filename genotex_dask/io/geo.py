@@ -341,7 +341,7 @@ class SoftEntity:
     columns: dict[str, str] = field(default_factory=dict)
     table: pd.DataFrame | None = None
     table_line: int | None = None
-    table_digest: str | None = None  # sha256 of the table's bytes (header + rows) when it was hashed, not parsed
+    table_digest: str | None = None  # "blake3:<hex>" of the table's bytes (header + rows) when hashed, not parsed
     arrow_table: pa.Table | None = None  # the parsed table as pyarrow (str columns, nulls for empty cells)
     table_bytes: bytearray | None = None  # the table's text (header + rows) when hashed and kept
 
@@ -461,13 +461,14 @@ def _scan_soft(url: str, want_table, stop_when=None, threads: bool = True) -> li
 
 
 def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = False) -> tuple[str, bytearray | None]:
-    """(sha256 of the bytes up to the line starting with ``end_marker`` (consumed), those bytes when ``keep``
-    and they fit in ``MAX_HEADER_BYTES``, else None).  sha256: as fast as sha1 here (~2 GB/s) and no known
-    collisions; a table crafted to collide with GPL570's would make every later GPL570 cohort of the store
-    take its annotation."""
-    import hashlib
+    """(``"blake3:"`` + BLAKE3 of the bytes up to the line starting with ``end_marker`` (consumed), those bytes
+    when ``keep`` and they fit in ``MAX_HEADER_BYTES``, else None).  BLAKE3: a 256-bit cryptographic hash
+    as collision-resistant as sha256 (a table crafted to collide with GPL570's would make every later GPL570
+    cohort of the store take its annotation), at ~4x its speed on one core (3 instead of 12 ms for a 23 MB
+    table; the prefix names the algorithm, so keys of another never match)."""
+    from blake3 import blake3
 
-    h = hashlib.sha256()
+    h = blake3()
     kept: bytearray | None = bytearray() if keep else None
 
     def update(view) -> None:
@@ -481,11 +482,11 @@ def _digest_until(lb: LineBuffer, path: str, end_marker: bytes, keep: bool = Fal
 
     if not lb.hash_until(end_marker, update):
         raise InputFormatError(path, f"missing '{end_marker.decode()}' marker (file truncated?)", lb.lineno)
-    return h.hexdigest(), kept  # not copied to bytes: a second table-sized block at the peak
+    return "blake3:" + h.hexdigest(), kept  # not copied to bytes: a second table-sized block at the peak
 
 
 def read_soft_platform_digest(url: str, platform: str, keep: bool = False) -> SoftEntity:
-    """The section of ``platform`` with its attributes and a sha256 of its table's bytes, the table unparsed.
+    """The section of ``platform`` with its attributes and a digest of its table's bytes, the table unparsed.
 
     Why: hundreds of cohorts carry the same platform table (GPL570...) in their family SOFT; hashing its
     bytes while they are decompressed costs a few percent of parsing them, and equal bytes parse to the
