@@ -45,6 +45,32 @@ def to_json(meta: dict) -> bytes:
     return json.dumps(meta, indent=2).encode()
 
 
+_ARRAY_JSON: dict[str, bytes] = {}  # array metadata by its fields: a frame's columns of one length share it
+_ARRAY_JSON_MAX = 512
+
+
+def _array_json(shape: list[int], data_type: str, chunk: list[int], fill, first_codec: dict, compressor: dict,
+                encoding: str, version: str) -> bytes:
+    """An array's zarr.json as Zarr writes it, from a cache keyed by the fields (compact JSON, which tells 0,
+    0.0 and false apart): the indented dump runs in pure Python (~0.1 ms each) and the ~20 columns of an obs
+    or var frame have the same metadata."""
+    fields = [shape, data_type, chunk, fill, first_codec, compressor, encoding, version]
+    key = json.dumps(fields)
+    hit = _ARRAY_JSON.get(key)
+    if hit is None:
+        hit = to_json({
+            "shape": shape, "data_type": data_type,
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk}},
+            "chunk_key_encoding": _KEY_ENCODING, "fill_value": fill,
+            "codecs": [first_codec, compressor],
+            "attributes": {"encoding-type": encoding, "encoding-version": version},
+            "zarr_format": 3, "node_type": "array", "storage_transformers": []})
+        if len(_ARRAY_JSON) >= _ARRAY_JSON_MAX:
+            _ARRAY_JSON.clear()  # bounded; rebuilt on the next calls
+        _ARRAY_JSON[key] = hit
+    return hit
+
+
 def group_meta(attrs: dict) -> bytes:
     return to_json({"attributes": attrs, "zarr_format": 3, "node_type": "group"})
 
@@ -93,13 +119,8 @@ class Encoder:
 
     def _array_meta(self, key: str, shape: list[int], data_type: str, chunk: list[int], fill, first_codec: dict,
                     item_size: int, encoding: str, version: str = "0.2.0") -> None:
-        self.out[f"{key}/zarr.json"] = to_json({
-            "shape": shape, "data_type": data_type,
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk}},
-            "chunk_key_encoding": _KEY_ENCODING, "fill_value": fill,
-            "codecs": [first_codec, self._compressor_meta(item_size)],
-            "attributes": {"encoding-type": encoding, "encoding-version": version},
-            "zarr_format": 3, "node_type": "array", "storage_transformers": []})
+        self.out[f"{key}/zarr.json"] = _array_json(shape, data_type, chunk, fill, first_codec,
+                                                   self._compressor_meta(item_size), encoding, version)
 
     # ---- arrays ----
     def strings(self, key: str, values, scalar: bool = False) -> None:

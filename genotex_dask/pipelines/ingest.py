@@ -261,10 +261,11 @@ def _geo_pieces(job: CohortJob, float64: bool = False):
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
-            kept = soft_table_from_bytes(soft, ent) if ent is not None else None
+            # one thread: a worker thread is a core's worth of work (pyarrow's pool costs ~1.6x the CPU here)
+            kept = soft_table_from_bytes(soft, ent, threads=False) if ent is not None else None
             if ent is not None:
                 ent.table_bytes = None  # parsed: the text goes before the var is encoded
-            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], arrow=True)
+            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], threads=False, arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
