@@ -437,6 +437,14 @@ def open_lines(url: str, max_line_bytes: int | None = None, max_inflate_ratio: f
 
 def split_tab_unquote(line: str) -> list[str]:
     """Split a series-matrix line on tabs and drop one pair of surrounding double quotes per field."""
+    if len(line) >= 2 and line[0] == '"' and line[-1] == '"':
+        # every field quoted, no other quote (GEO's sample lines): one split, where a loop cost ~40 ns a field.
+        # line == '"' + '"\t"'.join(parts) + '"'; with as many parts as fields and 2 quotes a field, no part
+        # holds a tab or a quote, so each field is exactly '"' + part + '"'
+        parts = line[1:-1].split('"\t"')
+        n = len(parts)
+        if line.count("\t") == n - 1 and line.count('"') == 2 * n:
+            return parts
     out = []
     for f in line.split("\t"):
         if len(f) >= 2 and f[0] == '"' and f[-1] == '"':
