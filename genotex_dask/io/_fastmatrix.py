@@ -30,8 +30,9 @@ def parse_table_stream(lb, marker: bytes, ncols: int, rows_hint: int = 0,
 
     Decompresses block by block into one reusable buffer (``read_size``: a 1 MB block is parsed while still in
     the L2 cache, and its buffers fault in a quarter of the pages of 4 MB ones: ~4% less CPU per matrix),
-    parses the complete lines of each block into one output array (sized by ``rows_hint``, e.g. ``!Sample_data_row_count``, grown if needed), and stops
-    at the line starting with ``marker`` (consumed; bytes after it go back to ``lb``).  Few fresh
+    parses the complete lines of each block into one output array (sized by ``rows_hint``, e.g.
+    ``!Sample_data_row_count``, grown if needed), and stops at the line starting with ``marker`` (consumed;
+    bytes after it go back to ``lb``).  Few fresh
     allocations means few page faults, which cost as much as parsing on a busy machine.  Returns (probe
     IDs, probes x samples array of ``dtype``).  The array is a transposed view of a samples x probes buffer:
     the store keeps samples x probes, so its chunks are then copied from contiguous rows.  ``dtype=float32``
