@@ -52,9 +52,10 @@ def _warm_fastmatrix() -> None:
 
     work = bytearray(b'"p1"\t1.5\t\n"p2"\t-2e-3\tNA\n')  # the reader parses a writable bytearray view
     buf = _np().frombuffer(work, dtype=_np().uint8, count=len(work))
-    out = _np().empty((4, 2), dtype=_np().float64)
     idbuf = _np().empty(len(work) + 1, dtype=_np().uint8)
-    k._parse_rows(buf, 2, out, 0, idbuf, k._POW10)
+    for dtype in (_np().float32, _np().float64):  # float32 for a float32 store; samples-major (a transposed view)
+        out = _np().empty((2, 4), dtype=dtype).T
+        k._parse_rows(buf, 2, out, 0, idbuf, k._POW10)
 
 
 def _warm_csv() -> None:

@@ -50,8 +50,10 @@ def _oracle(cell: str) -> float:
     return np.nan if c in NA else float(c)
 
 
+@pytest.mark.parametrize("float32", [False, True])
 @pytest.mark.parametrize("crlf", [False, True])
-def test_short_numbers_are_pythons_floats(tmp_path, monkeypatch, crlf):
+def test_short_numbers_are_pythons_floats(tmp_path, monkeypatch, crlf, float32):
+    """float32=True: each cell is float() rounded to float32 by numpy (the cast the store made before)."""
     rng = np.random.default_rng(5 + crlf)
     rows = [[f'"p{r}"', *(_cell(rng) for _ in range(NCOL))] for r in range(400)]
     path = _write(tmp_path, rows, "m.txt.gz", crlf)
@@ -61,8 +63,34 @@ def test_short_numbers_are_pythons_floats(tmp_path, monkeypatch, crlf):
         raise AssertionError("the fast path gave up")
 
     monkeypatch.setattr(geo, "_matrix_values_pyarrow", no_fallback)
-    got = geo.read_series_matrix(str(path), fast=True).values
-    np.testing.assert_array_equal(got.view(np.int64), expect.view(np.int64))  # NaN and -0.0 bit for bit
+    m = geo.read_series_matrix(str(path), fast=True, float32=float32)
+    got = m.values
+    assert m.values_finite and got.shape == expect.shape
+    if float32:
+        assert got.dtype == np.float32
+        expect = expect.astype(np.float32)
+    np.testing.assert_array_equal(got.view(f"i{got.itemsize}"), expect.view(f"i{got.itemsize}"))  # NaN, -0.0 bit for bit
+
+
+@pytest.mark.parametrize("beyond", [False, True])
+def test_largest_numbers_of_the_fast_path_stay_finite_in_float32(tmp_path, beyond):
+    """The kernel accepts mantissas up to 2**53 scaled by up to 10**22 (below float32's max, 3.4e38): in float32
+    they round to finite values, so a float32 read needs no pass for inf / out-of-range cells.  A cell beyond
+    that (``beyond``) goes to the general reader, which gives float64 and no such promise."""
+    cells = ["9007199254740992e22", "-9007199254740992e22", "1e22", "123456789012345e22", "1e-22", "-7.5"]
+    if beyond:
+        cells[-1] = "3.5e38"
+    rows = [[f'"p{r}"', *(cells[(r + j) % len(cells)] for j in range(NCOL))] for r in range(len(cells))]
+    path = _write(tmp_path, rows, "big.txt.gz")
+    m = geo.read_series_matrix(str(path), fast=True, float32=True)
+    expect = np.array([[float(c) for c in row[1:]] for row in rows])
+    assert m.values_finite is not beyond
+    if beyond:
+        assert m.values.dtype == np.float64
+        np.testing.assert_array_equal(m.values, expect)
+    else:
+        assert m.values.dtype == np.float32 and np.isfinite(m.values).all()
+        np.testing.assert_array_equal(m.values, expect.astype(np.float32))
 
 
 @pytest.mark.parametrize("cell", ["1.2.3", "1..2", ".", "-.", "1.2a", "1.5µ", "12a", "--1.5", "1.2-", "1,5"])

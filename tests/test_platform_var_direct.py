@@ -90,7 +90,7 @@ def test_first_cohort_of_a_platform_same_group_as_the_pandas_path(tmp_path, monk
     from_kept, real_kept = [], ing.soft_table_from_bytes
     with monkeypatch.context() as m:  # spies: the direct encoder wrote this group, from the table's kept bytes
         m.setattr(store, "encode_platform_var", lambda *a, **k: encoded.append(real(*a, **k)) or encoded[-1])
-        m.setattr(ing, "soft_table_from_bytes", lambda *a: from_kept.append(real_kept(*a)) or from_kept[-1])
+        m.setattr(ing, "soft_table_from_bytes", lambda *a, **k: from_kept.append(real_kept(*a, **k)) or from_kept[-1])
         assert ing.ingest_cohort(direct)["status"] == "ingested"
     assert len(encoded) == 1 and encoded[0] is not None and len(from_kept) == 1 and from_kept[0] is not None
     ing._platform_memory.clear()
@@ -102,7 +102,7 @@ def test_first_cohort_of_a_platform_same_group_as_the_pandas_path(tmp_path, monk
     parsed, real_parse = [], ing.soft_table_from_bytes
     with monkeypatch.context() as m:  # the table read from the file a second time, not from the kept bytes
         m.setattr(ing, "_expect_new_platform", lambda gpl: False)
-        m.setattr(ing, "soft_table_from_bytes", lambda *a: parsed.append(real_parse(*a)) or parsed[-1])
+        m.setattr(ing, "soft_table_from_bytes", lambda *a, **k: parsed.append(real_parse(*a, **k)) or parsed[-1])
         reread = dataclasses.replace(job, out=str(tmp_path / "r.zarr"), store=str(tmp_path / "sr"))
         assert ing.ingest_cohort(reread)["status"] == "ingested"
     assert parsed == [None]

@@ -40,3 +40,24 @@ def test_hash_until_equals_the_marker_reader(seed):
             d = _by_marker_reader(lb, b"!end") if how == "reader" else _by_hash_until(lb, b"!end", rng.choice([5, 64, 1 << 20]))
             got.append((d, lb.lineno, lb.readline_bytes(), lb.readline_bytes()))
         assert got[0] == got[1], (text, skip)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_find_line_start_and_count_newlines_equal_the_plain_search(seed):
+    """The memchr-first search equals bytearray.find of the whole needle (text with few and with very many
+    marker first bytes, which switch it to the plain search), and the vectorised count equals bytes.count."""
+    from genotex_dask.io._stream import _COUNT_STEP, count_newlines, find_line_start
+
+    rng = random.Random(seed)
+    needle = b"\n!end"
+    for _ in range(300):
+        bang = rng.choice([0.01, 0.3])  # share of "!" pieces: 0.3 makes > 64 false hits in long texts
+        pieces = [b"!" if rng.random() < bang else rng.choice([b"a", b"\n", b"!en", b"\n!e", b"\n!end", b"x"])
+                  for _ in range(rng.randint(0, 400))]
+        w = bytearray(b"".join(pieces))
+        lo = rng.randint(0, len(w))
+        hi = rng.randint(lo, len(w))
+        assert find_line_start(w, needle, lo, hi) == w.find(needle, lo, hi), (bytes(w), lo, hi)
+        assert count_newlines(memoryview(w)[lo:hi]) == w.count(b"\n", lo, hi)
+    big = bytearray(b"ab\ncd\n" * (_COUNT_STEP // 3 + 7))  # more than one comparison step
+    assert count_newlines(memoryview(big)) == big.count(b"\n")

@@ -15,6 +15,8 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from genotex_dask.io import fs
 from genotex_dask.io.errors import InputFormatError, InputLimitError
 
@@ -271,18 +273,18 @@ class LineBuffer:
         self.buf, self.pos = bytearray(), 0
         with memoryview(w) as mv:
             while True:
-                idx = w.find(needle, 0, filled)
+                idx = find_line_start(w, needle, 0, filled)
                 if idx >= 0:
                     if idx + 1 > start:
                         update(mv[start:idx + 1])
-                        self.lineno += w.count(b"\n", start, idx + 1)
+                        self.lineno += count_newlines(mv[start:idx + 1])
                     self.push_back(bytes(mv[idx + 1:filled]))
                     self.readline_bytes()  # the marker line
                     return True
                 cut = max(start, filled - keep)
                 if cut > start:
                     update(mv[start:cut])
-                    self.lineno += w.count(b"\n", start, cut)
+                    self.lineno += count_newlines(mv[start:cut])
                 w[0:filled - cut] = w[cut:filled]
                 filled -= cut
                 start = 0
@@ -290,13 +292,41 @@ class LineBuffer:
                 if n == 0:
                     if filled:
                         update(mv[:filled])
-                        self.lineno += w.count(b"\n", 0, filled)
+                        self.lineno += count_newlines(mv[:filled])
                     return False
                 filled += n
 
     def until(self, marker: bytes) -> MarkerReader:
         """A file-like object over the bytes before the next line starting with ``marker``."""
         return MarkerReader(self, marker)
+
+
+_COUNT_STEP = 64 << 10  # bytes per comparison: its bool temporary stays below glibc's mmap threshold
+_FALSE_HITS = 64  # marker first bytes not starting a marker line before find_line_start searches the plain way
+
+
+def count_newlines(view) -> int:
+    """Number of ``\n`` bytes in ``view``: numpy's vectorised compare is ~4x ``bytearray.count`` of one byte
+    (a 20 MB platform table's line count cost a third of its sha256)."""
+    a = np.frombuffer(view, dtype=np.uint8)
+    return sum(int(np.count_nonzero(a[i:i + _COUNT_STEP] == 10)) for i in range(0, len(a), _COUNT_STEP))
+
+
+def find_line_start(w, needle: bytes, lo: int, hi: int) -> int:
+    """``w.find(needle, lo, hi)`` for a ``needle`` of a newline then a marker whose first byte is rare in text
+    (``!``): a memchr for that byte and a compare per hit, ~10x faster than the general substring search on
+    table text.  After ``_FALSE_HITS`` hits that start no marker line the general search takes over, so text
+    full of that byte costs no more than before."""
+    first = needle[1:2]
+    pos = lo + 1
+    for _ in range(_FALSE_HITS):
+        j = w.find(first, pos, hi)
+        if j < 0:
+            return -1
+        if w.startswith(needle, j - 1, hi):
+            return j - 1
+        pos = j + 1
+    return w.find(needle, pos - 1, hi)
 
 
 class MarkerReader(io.RawIOBase):
@@ -407,6 +437,14 @@ def open_lines(url: str, max_line_bytes: int | None = None, max_inflate_ratio: f
 
 def split_tab_unquote(line: str) -> list[str]:
     """Split a series-matrix line on tabs and drop one pair of surrounding double quotes per field."""
+    if len(line) >= 2 and line[0] == '"' and line[-1] == '"':
+        # every field quoted, no other quote (GEO's sample lines): one split, where a loop cost ~40 ns a field.
+        # line == '"' + '"\t"'.join(parts) + '"'; with as many parts as fields and 2 quotes a field, no part
+        # holds a tab or a quote, so each field is exactly '"' + part + '"'
+        parts = line[1:-1].split('"\t"')
+        n = len(parts)
+        if line.count("\t") == n - 1 and line.count('"') == 2 * n:
+            return parts
     out = []
     for f in line.split("\t"):
         if len(f) >= 2 and f[0] == '"' and f[-1] == '"':

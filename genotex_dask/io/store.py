@@ -122,13 +122,14 @@ def encode_platform_var(table, probes: np.ndarray, index_name: str = "ID") -> tu
     if pd.api.types.infer_dtype(probe_ids, skipna=False) != "string":
         return None
     ids = table.column(0).combine_chunks()
-    rows = pc.index_in(pa.array(probe_ids, type=pa.string()), value_set=ids)  # first match: duplicates dropped
+    probe_arr = pa.array(probe_ids, type=pa.string())
+    rows = pc.index_in(probe_arr, value_set=ids)  # first match: duplicates dropped
     n_annotated = int(pc.count_distinct(rows).as_py())
     out: dict[str, bytes] = {}
     enc = anndata_zarr.Encoder(out)
     out["var/zarr.json"] = anndata_zarr.group_meta({"column-order": names, "_index": index_key,
                                                     "encoding-type": "dataframe", "encoding-version": "0.2.0"})
-    enc.strings(f"var/{index_key}", probe_ids)
+    enc.arrow_strings(f"var/{index_key}", probe_arr)  # the bytes strings() makes, from the arrow array at once
     # a series matrix usually lists the probes in its platform table's order: then row i is probe i, no gather
     rn = rows.to_numpy(zero_copy_only=False) if not rows.null_count else None
     in_order = rn is not None and len(rn) == table.num_rows and bool((rn == np.arange(len(rn))).all())

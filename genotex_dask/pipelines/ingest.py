@@ -191,18 +191,43 @@ def load_platform(store_root: str, key: str) -> dict | None:
         url = _platform_url(store_root, key)
         if fs.is_complete_dir(url):
             try:
-                fsys, root = fs.get_fs(url)
-                root = root.rstrip("/")
-                files = [f for f in fsys.find(root) if "/var/" in f[len(root):]]
-                blobs = fsys.cat(files) if files else {}
                 meta = fs.read_json(layout.join(url, "meta.json"))
-                hit = {"objects": {f[len(root) + 1:]: b for f, b in sorted(blobs.items())},
-                       "renamed": meta["renamed"], "meta": meta["meta"]}
-            except (OSError, KeyError, ValueError):
+                if "objects" in meta:  # one blob file (what save_platform writes)
+                    objects = split_entry(fs.read_bytes(layout.join(url, ENTRY_BLOB)), meta["objects"])
+                else:  # an entry of an earlier version: the var group's files
+                    fsys, root = fs.get_fs(url)
+                    root = root.rstrip("/")
+                    files = [f for f in fsys.find(root) if "/var/" in f[len(root):]]
+                    blobs = fsys.cat(files) if files else {}
+                    objects = {f[len(root) + 1:]: b for f, b in sorted(blobs.items())}
+                hit = {"objects": objects, "renamed": meta["renamed"], "meta": meta["meta"]}
+            except (OSError, KeyError, ValueError, TypeError):
                 hit = None  # unreadable entry: parse the table again (and rewrite it)
     if hit is not None:
         _remember(key, hit)
     return hit
+
+
+ENTRY_BLOB = "var.bin"  # a platforms/ entry's var objects, concatenated in the order meta.json lists them
+
+
+def split_entry(blob: bytes, listed) -> dict[str, bytes]:
+    """The var objects of a platforms/ entry from its blob and meta.json's ``[[key, size], ...]``; ValueError
+    unless the sizes tile the blob and every key is a plain path under ``var/`` (the keys become file names
+    in cohort groups: none may climb out of the group)."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    for item in listed:
+        name, size = item
+        parts = name.split("/") if isinstance(name, str) else []
+        if (not isinstance(size, int) or size < 0 or len(parts) < 2 or parts[0] != "var" or "\\" in name
+                or any(p in ("", ".", "..") for p in parts) or name in out):
+            raise ValueError(f"platforms entry: bad object {item!r}")
+        out[name] = blob[pos:pos + size]
+        pos += size
+    if pos != len(blob):
+        raise ValueError("platforms entry: object sizes do not add up to the blob")
+    return out
 
 
 def _expect_new_platform(gpl: str) -> bool:
@@ -219,22 +244,28 @@ def _remember(key: str, entry: dict) -> None:
 
 
 def save_platform(store_root: str, key: str, entry: dict) -> None:
-    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers."""
+    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers: the
+    var objects as one blob plus meta.json (two files, where the group's own layout took ~35 files and as many
+    directories, each a metadata operation that a busy file system makes slow)."""
     _remember(key, entry)
     if not store_root:
         return
     try:
+        names = list(entry["objects"])
+        blobs = [b if isinstance(b, bytes) else b.to_bytes() for b in (entry["objects"][k] for k in names)]
         with fs.atomic_dir(_platform_url(store_root, key)) as tmp:  # the directory is published whole
-            store.dump_memory_store(entry["objects"], tmp)
-            fs.write_json_atomic(layout.join(tmp, "meta.json"), {"renamed": entry["renamed"], "meta": entry["meta"]})
+            store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
+            fs.write_json_atomic(layout.join(tmp, "meta.json"), {
+                "renamed": entry["renamed"], "meta": entry["meta"],
+                "objects": [[k, len(b)] for k, b in zip(names, blobs)]})
     except OSError:
         pass  # a cache: another worker may be publishing the same entry
 
 
 # ---- building one cohort ----------------------------------------------------------------------
 
-def _geo_pieces(job: CohortJob):
-    m = read_series_matrix(job.files["matrix"])
+def _geo_pieces(job: CohortJob, float64: bool = False):
+    m = read_series_matrix(job.files["matrix"], float32=not float64)
     name = job.files["matrix"].rsplit("/", 1)[-1]
     ids = m.platform_ids
     gpl = layout.platform_from_matrix_name(name) or (ids[0] if ids else "")
@@ -261,10 +292,11 @@ def _geo_pieces(job: CohortJob):
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
         try:
-            kept = soft_table_from_bytes(soft, ent) if ent is not None else None
+            # one thread: a worker thread is a core's worth of work (pyarrow's pool costs ~1.6x the CPU here)
+            kept = soft_table_from_bytes(soft, ent, threads=False) if ent is not None else None
             if ent is not None:
                 ent.table_bytes = None  # parsed: the text goes before the var is encoded
-            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], arrow=True)
+            plats = {gpl: kept} if kept is not None else read_soft_platforms(soft, [gpl], threads=False, arrow=True)
         except InputFormatError as err:
             if "not found in the file" not in err.cause:
                 raise
@@ -314,6 +346,7 @@ def _geo_pieces(job: CohortJob):
     uns = {"ingest": {"kind": "GEO", "trait": job.trait, "cohort": job.cohort, "gse": job.input_dir.rsplit("/", 1)[-1],
                       "matrix_file": name, "id_column": m.id_column},
            "series": m.series, "platform": platform}
+    shared["finite"] = m.values_finite
     return m.values.T, m.samples, var, uns, shared
 
 
@@ -385,11 +418,12 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
                                    float64):
             res["status"] = "skipped"
             return res
-        X, obs, var, uns, shared = (_geo_pieces if job.kind == "GEO" else _tcga_pieces)(job)
+        X, obs, var, uns, shared = _geo_pieces(job, float64) if job.kind == "GEO" else _tcga_pieces(job)
         plat = uns.get("platform") or {}
         sources.update(_platform_sources(job, plat.get("id"),
                                          always=job.kind == "GEO" and not plat.get("annotation_file")))
-        X, non_finite = infinite_as_missing(X, float64)
+        # the fast matrix reader's values are finite and within float32's range: no pass to look for others
+        X, non_finite = (X, {}) if shared.get("finite") else infinite_as_missing(X, float64)
         if non_finite:
             uns["ingest"]["infinite_as_missing"] = non_finite
             res["infinite_as_missing"] = non_finite

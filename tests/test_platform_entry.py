@@ -1,0 +1,50 @@
+"""STORE/platforms/<key> entries: the var objects as one blob plus meta.json.  A saved entry loads back into
+the same objects in a process that never saw it (memory cleared); a damaged or hostile entry (sizes that do not
+tile the blob, keys that would leave a cohort group) is refused, and ingest then parses the table again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genotex_dask.pipelines import ingest as ing
+
+
+def _entry():
+    return {"objects": {"var/zarr.json": b'{"a": 1}', "var/ID/c/0": b"\x00\x01\x02", "var/Gene Symbol/zarr.json": b""},
+            "renamed": {"a_b": "a/b"}, "meta": {"n_annotated": 3, "platform": "GPL1"}}
+
+
+def test_saved_entry_loads_back_in_a_fresh_process(tmp_path):
+    store_root = str(tmp_path / "store")
+    ing._platform_memory.clear()
+    ing.save_platform(store_root, "k1", _entry())
+    files = sorted(p.name for p in (tmp_path / "store" / ing.PLATFORMS_DIR / "k1").iterdir())
+    assert ing.ENTRY_BLOB in files and "meta.json" in files and not (tmp_path / "store" / ing.PLATFORMS_DIR / "k1" / "var").exists()
+    ing._platform_memory.clear()  # as another worker: only the store has it
+    got = ing.load_platform(store_root, "k1")
+    assert got == _entry()
+    assert ing.load_platform(store_root, "other") is None
+
+
+@pytest.mark.parametrize("listed", [
+    [["var/zarr.json", 8], ["var/ID/c/0", 2]],                       # sizes short of the blob
+    [["var/zarr.json", 8], ["var/ID/c/0", 99]],                      # beyond it
+    [["var/../../escape", 11]],                                       # climbs out of the group
+    [["/var/zarr.json", 11]], [["obs/zarr.json", 11]], [["var//x", 11]], [["var/zarr.json", -1]],
+    [["var/zarr.json", "11"]], [["var/a", 5], ["var/a", 6]],
+])
+def test_damaged_or_hostile_entries_are_refused(tmp_path, listed):
+    store_root = str(tmp_path / "store")
+    ing._platform_memory.clear()
+    ing.save_platform(store_root, "k1", {"objects": {"var/zarr.json": b'{"a": 1}', "var/ID/c/0": b"xyz"},
+                                         "renamed": {}, "meta": {"n_annotated": 0, "platform": "GPL1"}})
+    meta = tmp_path / "store" / ing.PLATFORMS_DIR / "k1" / "meta.json"
+    m = json.loads(meta.read_text())
+    m["objects"] = listed
+    meta.write_text(json.dumps(m))
+    ing._platform_memory.clear()
+    assert ing.load_platform(store_root, "k1") is None
+    with pytest.raises(ValueError):
+        ing.split_entry(b'{"a": 1}xyz', listed)
