@@ -212,8 +212,13 @@ def final_record(is_gene_available: bool, is_trait_available: bool, is_biased: b
 
 def gene_names(d: Linked) -> list[str]:
     """The gene symbols of a linked cohort as str (already str in practice: no per-gene conversion)."""
-    genes = d.genes.tolist() if isinstance(d.genes, np.ndarray) else list(d.genes)
-    return [g if type(g) is str else str(g) for g in genes]
+    from pandas.api.types import infer_dtype
+
+    g = d.genes
+    if isinstance(g, np.ndarray) and g.dtype == object and infer_dtype(g, skipna=False) == "string":
+        return g.tolist()  # all str: one C-level check instead of a 20k-entry loop
+    genes = g.tolist() if isinstance(g, np.ndarray) else list(g)
+    return [x if type(x) is str else str(x) for x in genes]
 
 
 def linked_columns(trait_name: str, d: Linked) -> list[str]:
