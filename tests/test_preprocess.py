@@ -464,7 +464,8 @@ def test_real_gse781_end_to_end(tmp_path, client):
 
 def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
     """A platform's operator is built once per store: a later run (any worker, memory cache empty) loads it from
-    STORE/operators and writes the same files; a damaged saved operator is rebuilt, not trusted."""
+    STORE/operators, with the saved "IDs are symbols?" decision (so neither the probe IDs nor the synonym table are
+    read again), and writes the same files; a damaged saved operator or decision is rebuilt, not trusted."""
     from genotex_dask.pipelines import preprocess as pre
     from genotex_dask.preprocess import mapping
 
@@ -472,9 +473,10 @@ def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
     specs.mkdir()
     shutil.copy(SPEC_781, specs / SPEC_781.name)
     store = tmp_path / "store"
-    builds = []
-    real = pre.build_probe_operator
+    builds, checks = [], []
+    real, real_check = pre.build_probe_operator, pre.looks_like_symbols
     monkeypatch.setattr(pre, "build_probe_operator", lambda *a, **k: builds.append(1) or real(*a, **k))
+    monkeypatch.setattr(pre, "looks_like_symbols", lambda *a, **k: checks.append(1) or real_check(*a, **k))
     outs = []
     for i in range(3):
         pre._OP_CACHE.clear()
@@ -486,8 +488,11 @@ def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
                               store=str(store))["done"] == 1
         outs.append(out)
     assert len(builds) == 2                      # runs 0 and 2 built it, run 1 loaded it
-    saved = list((store / "operators").iterdir())
+    assert len(checks) == 2                      # the same for the "IDs are symbols?" decision
+    saved = list((store / "operators").glob("*.npz"))
     assert len(saved) == 1
+    (decision,) = (store / "operators").glob("*.json")
+    assert json.loads(decision.read_text()) == {"value": False}
     op = mapping.operator_from_bytes(saved[0].read_bytes())
     assert op.summary["kind"] == "probe" and len(op.symbols) > 10000
     rel = "preprocess/Kidney_Clear_Cell_Carcinoma"

@@ -109,30 +109,51 @@ _OP_CACHE_SIZE = 8
 def _cached(key: str, build: Callable[[], Any], saved_dir: str | None = None) -> Any:
     """``build()``, memoised per worker process on ``key`` (a digest of every input of the build).
 
-    With ``saved_dir`` (the store's ``operators/`` directory) an operator is also saved there, so every worker
-    and every later run finds the platform's operator ready; reading or writing it is best effort (a store on
-    read-only storage, or a damaged file, only means building it again).
+    With ``saved_dir`` (the store's ``operators/`` directory) an operator, or a yes/no decision (a bool: "are
+    these row IDs symbols?"), is also saved there, so every worker and every later run finds it ready: a worker
+    that loads a platform's operator then reads neither the probe IDs nor the synonym table.  Reading or writing
+    it is best effort (a store on read-only storage, or a damaged file, only means building it again).
     """
     if key in _OP_CACHE:
         return _OP_CACHE[key]
-    value = None
-    url = layout.join(saved_dir, f"{key}.npz") if saved_dir else None
-    if url and fs.exists(url):
-        try:
-            value = operator_from_bytes(fs.read_bytes(url))
-        except (OSError, ValueError, KeyError):
-            value = None
+    value = _load_saved(saved_dir, key)
     if value is None:
         value = build()
-        if url and isinstance(value, GeneOperator):
-            try:
-                fs.write_bytes_atomic(url, operator_to_bytes(value))
-            except OSError:
-                pass
+        _save(saved_dir, key, value)
     if len(_OP_CACHE) >= _OP_CACHE_SIZE:
         _OP_CACHE.pop(next(iter(_OP_CACHE)))
     _OP_CACHE[key] = value
     return value
+
+
+def _load_saved(saved_dir: str | None, key: str) -> Any:
+    """The operator (``key.npz``) or decision (``key.json``) saved under ``saved_dir``; None when absent or
+    unreadable."""
+    if not saved_dir:
+        return None
+    for name, read in ((f"{key}.npz", lambda url: operator_from_bytes(fs.read_bytes(url))),
+                       (f"{key}.json", lambda url: fs.read_json(url)["value"])):
+        url = layout.join(saved_dir, name)
+        try:
+            if fs.exists(url):
+                value = read(url)
+                if isinstance(value, (GeneOperator, bool)):
+                    return value
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return None
+
+
+def _save(saved_dir: str | None, key: str, value: Any) -> None:
+    if not saved_dir or not isinstance(value, (GeneOperator, bool)):
+        return
+    try:
+        if isinstance(value, bool):
+            fs.write_json_atomic(layout.join(saved_dir, f"{key}.json"), {"value": value})
+        else:
+            fs.write_bytes_atomic(layout.join(saved_dir, f"{key}.npz"), operator_to_bytes(value))
+    except OSError:
+        pass
 
 
 def _text_key(*parts: Any) -> str:
@@ -236,7 +257,8 @@ def _prepare_geo(job: Job) -> Prepared:
         symbols = spec.symbols
         if symbols is None:  # decided once per distinct probe list
             symbols = _cached(_text_key("symbols?", meta.digest("var", []), syn_key),
-                              lambda: looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url)))
+                              lambda: bool(looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url))),
+                              job.operators_dir)
         if symbols:
             p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
                            lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url),
