@@ -170,3 +170,33 @@ def test_float32_text_is_pythons_rounding(fast):
     # each cell's recorded place holds its text
     cells = [out[s:s + k].tobytes().decode() for s, k in zip(start, ln)]
     assert cells == [_text7(float(x)) for x in X.ravel()]
+
+
+def test_buffers_reused_by_the_next_cohort_and_remote_blocks_copied(tmp_path):
+    """A released Cells' buffers serve the thread's next cohort (whose text is then its own), and a transposed
+    CSV of several row blocks written to a non-local filesystem equals the local file, although each block
+    is formatted into the same reused buffer."""
+    import fsspec
+
+    rng = np.random.default_rng(3)
+    genes = [f"G{i}" for i in range(40)]
+    texts, bases = [], []
+    for k, n_samples in enumerate((600, 300)):  # 600 samples: three transposed blocks of 256 rows
+        Y = _values(rng, (n_samples, 40))
+        samples = [f"S{i}" for i in range(n_samples)]
+        cells = write_matrix_csv(str(tmp_path / f"g{k}.csv"), "Gene", genes, samples, Y.T, 7, True, keep_cells=True)
+        bases.append(cells.buf.base)
+        _check([r[1:] for r in _read(tmp_path / f"g{k}.csv")[1:]], Y.T, 7, True)
+        srows, grows = np.arange(n_samples), np.arange(40)
+        fill_cells(cells, grows, srows, np.where(np.isnan(Y), 1.5, Y).T)
+        args = ("", [quote(s) for s in samples], ["", *genes], cells, srows, grows)
+        write_token_csv(str(tmp_path / f"l{k}.csv"), *args[:1], *args[1:], transpose=True)
+        write_token_csv(f"memory://csv_out_pool/l{k}.csv", *args[:1], *args[1:], transpose=True)
+        local = (tmp_path / f"l{k}.csv").read_bytes()
+        with fsspec.open(f"memory://csv_out_pool/l{k}.csv", "rb") as f:
+            assert f.read() == local
+        _check([r[1:] for r in _read(tmp_path / f"l{k}.csv")[1:]], np.where(np.isnan(Y), 1.5, Y), 7, True)
+        texts.append(local)
+        cells.release()
+    assert bases[1] is bases[0]  # the second cohort formatted into the first one's buffer
+    assert texts[0] != texts[1]

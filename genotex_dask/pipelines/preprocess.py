@@ -620,6 +620,8 @@ def _finalize(job: Job, p: Prepared) -> dict:
     if record["is_usable"]:
         _write_linked_csv(paths.linked_data, job.trait, d, p, gene_labels, cells, round32)
         kept.add("linked")
+    if cells is not None:
+        cells.release()  # the thread's next cohort formats into the same buffers
     del cells
     if len(d.samples):
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype,
