@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from genotex_dask.io import fs
+from genotex_dask.pipelines.thread_buffers import give as _give
+from genotex_dask.pipelines.thread_buffers import take as _take
 
 _ROW_BLOCK = 64
 _TILE = 256  # output rows per transposed copy
@@ -37,33 +38,6 @@ _P10 = np.array([float(f"1e{k}") for k in range(-350, 351)])
 _NO_INT = np.zeros(0, np.int64)
 _NO_LEN = np.zeros(0, np.uint8)
 _NO_TEXT = np.frombuffer(b"", dtype=np.uint8)  # read-only like the labels' bytes: one kernel signature for both
-
-# ---- per-thread buffers, reused by the next cohort -----------------------------------------------------------
-# A cohort's text buffers are ~30-90 MB each.  Fresh ones are fresh pages every time: zeroed, and faulted in as
-# 4 KiB pages whenever the kernel has no huge page ready (measured 9-60 ms for one cohort's buffers on a Dask
-# worker, against 3 ms to rewrite reused ones).  Buffers up to POOL_MAX_BYTES are handed back to the thread that
-# used them (each thread keeps at most one per role); larger ones are left to the allocator.
-POOL_MAX_BYTES = 128 << 20
-_pool = threading.local()
-
-
-def _take(role: str, n: int, dtype) -> np.ndarray:
-    """A 1-d buffer of ``n`` items for ``role`` (this thread's kept one when it is large enough)."""
-    kept = getattr(_pool, "bufs", {})
-    buf = kept.pop(role, None)
-    if buf is None or buf.dtype != dtype or buf.size < n:
-        buf = np.empty(n, dtype)
-    return buf[:n]
-
-
-def _give(role: str, buf: np.ndarray) -> None:
-    """Keep ``buf`` (a view of a buffer from :func:`_take`) for this thread's next :func:`_take` of ``role``."""
-    base = buf if buf.base is None else buf.base
-    if isinstance(base, np.ndarray) and base.ndim == 1 and base.nbytes <= POOL_MAX_BYTES:
-        if not hasattr(_pool, "bufs"):
-            _pool.bufs = {}
-        _pool.bufs[role] = base
-
 
 # Unsigned constants: numba promotes int64 op uint64 to float64, so a literal 10 or 48 beside the uint64 mantissa
 # turned every digit into float arithmetic and an int conversion (~22% of the formatting time).

@@ -46,6 +46,7 @@ from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store, store_rows
 from genotex_dask.io import store as store_mod
+from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
     Cells,
     fill_cells,
@@ -439,7 +440,8 @@ def map_samples(p: Prepared, url: str) -> np.ndarray:
     """
     lay = store_rows.layout(url)
     if lay is not None:
-        Y = np.empty((lay.shape[0], len(p.op.symbols)), dtype=np.float64)
+        n, m = lay.shape[0], len(p.op.symbols)
+        Y = thread_buffers.take("genes", n * m, np.float64).reshape(n, m)  # handed back by finalize
         for a, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]):
             apply_operator(p.op, rows, Y[a:a + len(rows)])
         return Y
@@ -633,8 +635,10 @@ def _finalize(job: Job, p: Prepared) -> dict:
     _write_part(job, record, {"mapping": summary, "steps": res.steps, "status": "done",
                               "n_genes": int(len(genes)), "trait_counts": outcome["trait_counts"], **gold,
                               "seconds": round(time.perf_counter() - t0, 3)})
-    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": int(len(d.samples)), **outcome,
-            **gold}
+    n_samples = int(len(d.samples))
+    del d, res, linked
+    thread_buffers.give("genes", Y)  # the thread's next cohort maps into it (d.X was Y itself or a copy)
+    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": n_samples, **outcome, **gold}
 
 
 def cohort_graph(job: Job):

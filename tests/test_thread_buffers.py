@@ -1,0 +1,35 @@
+"""Per-thread reuse of large buffers: a buffer goes back only to the thread that gave it, for the same role,
+when it is large enough and not over the size cap."""
+
+import threading
+
+import numpy as np
+
+from genotex_dask.pipelines import thread_buffers as tb
+
+
+def test_reuse_is_per_thread_role_and_size():
+    a = tb.take("t-role", 1000, np.float64)
+    base = a.base
+    tb.give("t-role", a.reshape(10, 100)[2:5])  # any view hands back the whole buffer
+    b = tb.take("t-role", 600, np.float64)
+    assert b.base is base and b.shape == (600,)
+    tb.give("t-role", b)
+    assert tb.take("other-role", 10, np.float64).base is not base
+    assert tb.take("t-role", 2000, np.float64).base is not base      # too small for the request: a new one
+    tb.give("t-role", base)
+    assert tb.take("t-role", 10, np.float32).base is not base        # another dtype: a new one
+    tb.give("t-role", base)
+    seen = []
+    th = threading.Thread(target=lambda: seen.append(tb.take("t-role", 10, np.float64).base))
+    th.start()
+    th.join()
+    assert seen[0] is not base                                       # other threads never get it
+    assert tb.take("t-role", 10, np.float64).base is base
+
+
+def test_buffers_over_the_cap_are_not_kept(monkeypatch):
+    monkeypatch.setattr(tb, "MAX_BYTES", 4096)
+    big = tb.take("t-big", 1024, np.float64)                         # 8 KiB
+    tb.give("t-big", big)
+    assert tb.take("t-big", 1024, np.float64).base is not big.base
