@@ -5,7 +5,8 @@ Formatting floats is the bottleneck of writing a 19k-gene cohort: pandas, numpy 
 ``sig`` significant digits (7 for float32 stores, which is all a float32 holds; 15 for float64), trailing zeros
 trimmed, fixed notation for exponents -5..15 and scientific outside, NaN as an empty cell (as pandas writes it).
 Digits come from one float64 product, so with 15 digits the last one can be off by one from correct rounding
-(1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).
+(1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).  Float32 values at 7
+digits (the default store) have their own kernel, same text at 15 instead of 36 ns per value.
 
 A cohort's gene values appear twice: in ``gene_data`` (genes x samples) and, after filtering and imputation, in
 the linked CSV (samples x genes).  ``write_matrix_csv(..., keep_cells=True)`` writes gene_data and keeps where
@@ -13,7 +14,8 @@ each value's text sits; :func:`fill_cells` adds the text of the imputed values, 
 assembles the linked CSV by copying bytes (transposed, tile by tile, any row/column subset).
 
 Rows are streamed in blocks to a temporary sibling that is renamed into place, so memory stays bounded and a
-killed task never leaves a half-written CSV under its final name.
+killed task never leaves a half-written CSV under its final name.  The large text buffers are reused by the
+worker thread's next cohort (:mod:`genotex_dask.pipelines.thread_buffers`).
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def _store8(out, pos, w):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _fmt_value_any(v, sig, lim, round32, out, pos, p10):  # pragma: no cover - compiled
-    """:func:`_fmt_value` as a called (not inlined) function: the rare cases of :func:`_fmt_f32_7`."""
+    """:func:`_fmt_value` as a called (not inlined) function: the rare cases of :func:`_rows32_kernel`."""
     return _fmt_value(v, sig, lim, round32, out, pos, p10)
 
 

@@ -146,6 +146,7 @@ def _load_saved(saved_dir: str | None, key: str) -> Any:
 
 
 def _save(saved_dir: str | None, key: str, value: Any) -> None:
+    """Save an operator or decision under ``saved_dir`` for other workers and later runs (best effort)."""
     if not saved_dir or not isinstance(value, (GeneOperator, bool)):
         return
     try:
@@ -435,8 +436,9 @@ def map_samples(p: Prepared, url: str) -> np.ndarray:
 
     The store's rows of chunks are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and each
     is mapped straight into its rows of the result, so the cohort's gene matrix is the only large allocation
-    (no float32 copy of X, no per-block results stacked into a second copy).  A store layout the fast reader
-    does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
+    (no float32 copy of X, no per-block results stacked into a second copy); that matrix is the thread's kept
+    buffer (:mod:`thread_buffers`, handed back by finalize), not fresh pages per cohort.  A store layout the
+    fast reader does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
     """
     lay = store_rows.layout(url)
     if lay is not None:
