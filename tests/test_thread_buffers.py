@@ -33,3 +33,12 @@ def test_buffers_over_the_cap_are_not_kept(monkeypatch):
     big = tb.take("t-big", 1024, np.float64)                         # 8 KiB
     tb.give("t-big", big)
     assert tb.take("t-big", 1024, np.float64).base is not big.base
+
+
+def test_total_kept_is_capped(monkeypatch):
+    monkeypatch.setattr(tb, "TOTAL_BYTES", 12_000)
+    a, b = tb.take("t-a", 1000, np.float64), tb.take("t-b", 1000, np.float64)  # 8 KB each
+    tb.give("t-a", a)
+    tb.give("t-b", b)                                                # would make 16 KB: not kept
+    assert tb.take("t-b", 1000, np.float64).base is not b.base
+    assert tb.take("t-a", 1000, np.float64).base is a.base

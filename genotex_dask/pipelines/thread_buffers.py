@@ -4,8 +4,9 @@ A cohort's gene matrix and CSV text buffers are ~25-90 MB each.  Fresh ones are 
 and faulted in 4 KiB at a time whenever the kernel has no huge page ready (measured 9-60 ms for one GPL570
 cohort's buffers on a Dask worker, against 3 ms to rewrite reused ones).  A buffer handed back with :func:`give`
 is returned by the same thread's next :func:`take` of that role when it is large enough; each thread keeps at
-most one buffer per role, and none larger than :data:`MAX_BYTES` (a big cohort's buffers go back to the
-allocator, so a worker holds at most a typical cohort's working set between tasks).
+most one buffer per role, none larger than :data:`MAX_BYTES` and at most :data:`TOTAL_BYTES` in all (address
+space: pages a cohort never touched cost no memory), so a big cohort's buffers go back to the allocator and a worker
+thread holds at most a typical cohort's working set between tasks (~110 MB resident for 167 x 20,000 genes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import numpy as np
 
 MAX_BYTES = 128 << 20
+TOTAL_BYTES = 256 << 20
 _kept = threading.local()
 
 
@@ -33,7 +35,10 @@ def give(role: str, buf: np.ndarray) -> None:
     base = buf
     while isinstance(base.base, np.ndarray):
         base = base.base
-    if base.ndim == 1 and base.flags.c_contiguous and base.flags.writeable and base.nbytes <= MAX_BYTES:
-        if getattr(_kept, "bufs", None) is None:
-            _kept.bufs = {}
+    if not (base.ndim == 1 and base.flags.c_contiguous and base.flags.writeable and base.nbytes <= MAX_BYTES):
+        return
+    if getattr(_kept, "bufs", None) is None:
+        _kept.bufs = {}
+    others = sum(b.nbytes for r, b in _kept.bufs.items() if r != role)
+    if others + base.nbytes <= TOTAL_BYTES:
         _kept.bufs[role] = base
