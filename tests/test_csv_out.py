@@ -180,7 +180,7 @@ def test_buffers_reused_by_the_next_cohort_and_remote_blocks_copied(tmp_path):
 
     from genotex_dask.pipelines import thread_buffers
 
-    thread_buffers._kept.bufs = {}  # this thread's pool as a fresh worker thread has it
+    thread_buffers.release_all()  # an empty pool, as a fresh worker thread has it
     rng = np.random.default_rng(3)
     genes = [f"G{i}" for i in range(40)]
     texts, bases = [], []

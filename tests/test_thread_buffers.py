@@ -63,3 +63,13 @@ def test_buffers_over_the_caps_are_not_kept(monkeypatch):
         assert tb.take("t-a", 1000, np.float64).base is a.base
 
     _in_fresh_thread(body)
+
+
+def test_release_all_drops_every_threads_buffers():
+    def body():
+        a = tb.take("t-rel", 1000, np.float64)
+        tb.give("t-rel", a)
+        assert tb.release_all() >= a.nbytes
+        assert tb.take("t-rel", 1000, np.float64).base is not a.base
+
+    _in_fresh_thread(body)

@@ -825,6 +825,11 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
             cause = f"{type(exc).__name__}: {exc}"
             fail(job.trait, job.cohort, job.spec, cause)
             cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
+    if futures:  # the workers' kept cohort buffers (thread_buffers) go back before the next stage needs memory
+        try:
+            client.run(thread_buffers.release_all)
+        except Exception:  # best effort: a worker that left meanwhile has nothing to release
+            pass
     merge_cohort_info(out, sorted(spec_map))
     golden_mismatches = {}
     for key, c in cohorts.items():  # GenoTEX's printed values (spec `expect:`) vs this run
