@@ -65,6 +65,47 @@ def test_operator_nan_rules_compat_vs_default():
         np.testing.assert_allclose(Y, exp, equal_nan=True)
 
 
+def _operator_oracle(op, X: np.ndarray) -> np.ndarray:
+    """The mapping written out with loops over the dense matrices: gene = sum of its present probes' weighted
+    values (compat: NaN as 0, every gene present), symbol = mean of its present genes."""
+    P, N = op.P.toarray(), op.N.toarray()
+    out = np.full((X.shape[0], N.shape[1]), np.nan)
+    for s in range(X.shape[0]):
+        gene, has = np.zeros(P.shape[1]), np.full(P.shape[1], bool(op.compat))
+        for p, g in zip(*np.nonzero(P)):
+            if not np.isnan(X[s, p]):
+                gene[g] += P[p, g] * X[s, p]
+                has[g] = True
+        for j in range(N.shape[1]):
+            members = [g for g in np.flatnonzero(N[:, j]) if has[g]]
+            if members:
+                out[s, j] = sum(gene[g] for g in members) / len(members)
+    return out
+
+
+@pytest.mark.parametrize("compat", [None, "genotex"])
+def test_operator_on_many_samples_matches_dense_oracle_and_per_sample_bits(compat):
+    """Samples go through the kernel four at a time: the result equals a dense-matrix oracle, and each row is
+    bit-identical to mapping that sample alone (NaN-heavy rows, -0.0, inf and a count not divisible by 4)."""
+    rng = np.random.default_rng(5)
+    genes = [f"G{i}" for i in range(30)]
+    syn = {g: g for g in genes} | {f"A{i}": f"G{i}" for i in range(10)}  # aliases: symbols averaging genes
+    names = genes + [f"A{i}" for i in range(10)]
+    n_p = 120
+    text = [" /// ".join(rng.choice(names, int(rng.integers(1, 4)), replace=False)) for _ in range(n_p)]
+    ids = [f"p{i}" for i in range(n_p)]
+    X = rng.normal(8, 2, (23, n_p)).astype(np.float32)
+    X[rng.random(X.shape) < 0.3] = np.nan
+    X[2] = np.nan
+    X[4, :10] = -0.0
+    X[6, 50] = np.inf
+    op = build_probe_operator(ids, ids, text, syn, compat)
+    Y = apply_operator(op, X)
+    np.testing.assert_allclose(Y, _operator_oracle(op, X.astype(np.float64)), rtol=1e-12, equal_nan=True)
+    one_by_one = np.vstack([apply_operator(op, X[i:i + 1]) for i in range(len(X))])
+    assert np.array_equal(Y.view(np.uint64), one_by_one.view(np.uint64))
+
+
 def test_blockwise_application_is_stateless():
     """Sample blocks through dask give the same answer as one call, however often the operator is reused."""
     import dask.array as da
@@ -423,7 +464,8 @@ def test_real_gse781_end_to_end(tmp_path, client):
 
 def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
     """A platform's operator is built once per store: a later run (any worker, memory cache empty) loads it from
-    STORE/operators and writes the same files; a damaged saved operator is rebuilt, not trusted."""
+    STORE/operators, with the saved "IDs are symbols?" decision (so neither the probe IDs nor the synonym table are
+    read again), and writes the same files; a damaged saved operator or decision is rebuilt, not trusted."""
     from genotex_dask.pipelines import preprocess as pre
     from genotex_dask.preprocess import mapping
 
@@ -431,9 +473,10 @@ def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
     specs.mkdir()
     shutil.copy(SPEC_781, specs / SPEC_781.name)
     store = tmp_path / "store"
-    builds = []
-    real = pre.build_probe_operator
+    builds, checks = [], []
+    real, real_check = pre.build_probe_operator, pre.looks_like_symbols
     monkeypatch.setattr(pre, "build_probe_operator", lambda *a, **k: builds.append(1) or real(*a, **k))
+    monkeypatch.setattr(pre, "looks_like_symbols", lambda *a, **k: checks.append(1) or real_check(*a, **k))
     outs = []
     for i in range(3):
         pre._OP_CACHE.clear()
@@ -445,8 +488,11 @@ def test_saved_operator_is_reused_by_later_runs(tmp_path, client, monkeypatch):
                               store=str(store))["done"] == 1
         outs.append(out)
     assert len(builds) == 2                      # runs 0 and 2 built it, run 1 loaded it
-    saved = list((store / "operators").iterdir())
+    assert len(checks) == 2                      # the same for the "IDs are symbols?" decision
+    saved = list((store / "operators").glob("*.npz"))
     assert len(saved) == 1
+    (decision,) = (store / "operators").glob("*.json")
+    assert json.loads(decision.read_text()) == {"value": False}
     op = mapping.operator_from_bytes(saved[0].read_bytes())
     assert op.summary["kind"] == "probe" and len(op.symbols) > 10000
     rel = "preprocess/Kidney_Clear_Cell_Carcinoma"

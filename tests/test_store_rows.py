@@ -71,6 +71,38 @@ def test_damaged_chunk_is_an_error_not_stale_data(tmp_path):
         list(store_rows.chunk_rows(lay, 16, 32))
 
 
+def test_truncated_chunk_is_an_error_not_a_read_past_its_bytes(tmp_path):
+    """A chunk whose Blosc header claims more compressed bytes than the file holds never reaches the C
+    decoder that trusts the header (numcodecs' checked path refuses it)."""
+    url, _ = _store(tmp_path)
+    lay = store_rows.layout(url)
+    with open(lay.chunk_path(1, 0), "rb") as f:
+        data = f.read()
+    with open(lay.chunk_path(1, 0), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises((ValueError, RuntimeError)):
+        list(store_rows.chunk_rows(lay, 16, 32))
+
+
+def test_chunks_decoded_in_a_worker_thread_equal_zarr(tmp_path):
+    """The decoder used off the main thread (c-blosc's global context, as on a Dask worker) gives Zarr's
+    values, and is the C entry point where numcodecs provides it."""
+    import threading
+
+    url, _ = _store(tmp_path, n_obs=64, n_vars=512, chunks=(32, 128))
+    lay = store_rows.layout(url)
+    got = {}
+
+    def read():
+        got["rows"] = np.concatenate([r.copy() for _, r in store_rows.chunk_rows(lay, 0, 64)])
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+    np.testing.assert_array_equal(got["rows"], _zarr_rows(url, 0, 64))
+    assert store_rows._DECOMPRESS and store_rows._DECOMPRESS[0] is not None
+
+
 def test_other_layouts_are_left_to_zarr(tmp_path):
     url, _ = _store(tmp_path)
     meta_path = os.path.join(url, "X", "zarr.json")

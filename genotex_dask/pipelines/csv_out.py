@@ -5,7 +5,8 @@ Formatting floats is the bottleneck of writing a 19k-gene cohort: pandas, numpy 
 ``sig`` significant digits (7 for float32 stores, which is all a float32 holds; 15 for float64), trailing zeros
 trimmed, fixed notation for exponents -5..15 and scientific outside, NaN as an empty cell (as pandas writes it).
 Digits come from one float64 product, so with 15 digits the last one can be off by one from correct rounding
-(1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).
+(1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).  Float32 values at 7
+digits (the default store) have their own kernel, same text at 15 instead of 36 ns per value.
 
 A cohort's gene values appear twice: in ``gene_data`` (genes x samples) and, after filtering and imputation, in
 the linked CSV (samples x genes).  ``write_matrix_csv(..., keep_cells=True)`` writes gene_data and keeps where
@@ -13,7 +14,8 @@ each value's text sits; :func:`fill_cells` adds the text of the imputed values, 
 assembles the linked CSV by copying bytes (transposed, tile by tile, any row/column subset).
 
 Rows are streamed in blocks to a temporary sibling that is renamed into place, so memory stays bounded and a
-killed task never leaves a half-written CSV under its final name.
+killed task never leaves a half-written CSV under its final name.  The large text buffers are reused by the
+worker thread's next cohort (:mod:`genotex_dask.pipelines.thread_buffers`).
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from genotex_dask.io import fs
+from genotex_dask.pipelines.thread_buffers import give as _give
+from genotex_dask.pipelines.thread_buffers import take as _take
 
 _ROW_BLOCK = 64
 _TILE = 256  # output rows per transposed copy
 _P10 = np.array([float(f"1e{k}") for k in range(-350, 351)])
 _NO_INT = np.zeros(0, np.int64)
 _NO_LEN = np.zeros(0, np.uint8)
-
+_NO_TEXT = np.frombuffer(b"", dtype=np.uint8)  # read-only like the labels' bytes: one kernel signature for both
 
 # Unsigned constants: numba promotes int64 op uint64 to float64, so a literal 10 or 48 beside the uint64 mantissa
 # turned every digit into float arithmetic and an int conversion (~22% of the formatting time).
@@ -159,6 +164,115 @@ def _rows_kernel(vals, labels, label_off, sig, round32, out, p10, start, ln):  #
     return pos
 
 
+# ---- float32 values at 7 digits (the default float32 store): the common case, without a digit loop -----------
+
+_F32_E10 = np.array([math.floor((b - 127) * 0.30102999566398120) for b in range(256)], np.int64)
+_LANE7 = np.uint64(0x0000007F0000007F)
+_LANE15 = np.uint64(0x000F000F000F000F)
+_ASCII7 = np.uint64(0x0030303030303030)
+_ZERO_POINT = np.uint64(0x3030303030302E30)  # "0.000000" as a little-endian word
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _digits7(n):  # pragma: no cover - compiled
+    """The 7 decimal digits of ``n`` (1e6 <= n < 1e7) as byte values 0-9 in bytes 0..6 of a word, most
+    significant first (byte 7 zero): both 4-digit halves are split into pairs, then digits, in parallel lanes
+    by multiply-shift division (exact for these ranges), so no per-digit divide or loop."""
+    a = n // np.uint64(10000)
+    x = a | ((n - a * np.uint64(10000)) << np.uint64(32))
+    y = ((x * np.uint64(10486)) >> np.uint64(20)) & _LANE7          # lane // 100 for lanes < 10,000
+    x = y | ((x - y * np.uint64(100)) << np.uint64(16))
+    z = ((x * np.uint64(103)) >> np.uint64(10)) & _LANE15           # lane // 10 for lanes < 100
+    x = z | ((x - z * np.uint64(10)) << np.uint64(8))
+    return x >> np.uint64(8)  # the 8-digit form's leading zero dropped
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store8(out, pos, w):  # pragma: no cover - compiled
+    """``out[pos:pos + 8]`` = the little-endian bytes of ``w`` (LLVM merges this into one 8-byte store)."""
+    for i in range(8):
+        out[pos + i] = np.uint8((w >> np.uint64(8 * i)) & np.uint64(0xFF))
+
+
+@njit(cache=True, nogil=True)
+def _fmt_value_any(v, sig, lim, round32, out, pos, p10):  # pragma: no cover - compiled
+    """:func:`_fmt_value` as a called (not inlined) function: the rare cases of :func:`_rows32_kernel`."""
+    return _fmt_value(v, sig, lim, round32, out, pos, p10)
+
+
+@njit(cache=True, nogil=True)
+def _rows32_kernel(vals, labels, label_off, out, p10, e10, start, ln):  # pragma: no cover - compiled
+    """:func:`_rows_kernel` for ``sig=7, round32``, same text.  Each row is rounded to float32 once into a
+    scratch row whose bit pattern gives the binary exponent.  For 1e-5 <= |v| < 1e7 (expression data) the
+    digits come from ``rint`` of the same float64 product as the general path (round half to even, which that
+    path tests explicitly), the 7 digits from :func:`_digits7`, the digit count from the word's leading zeros,
+    and the text (the point inserted by a shift) is stored as one or two 8-byte words that may spill up to 8
+    bytes past the value (overwritten by what follows: ``out`` needs 8 spare bytes).  Anything else, and a
+    value rounding up to 1e7, goes through :func:`_fmt_value`.  (Written out in the loop: the same steps as
+    an inlined helper with early returns ran at half the speed.)"""
+    lim = _lim(7)
+    record = start.shape[0] > 0
+    n_c = vals.shape[1]
+    row = np.empty(n_c, np.float32)
+    bits = row.view(np.uint32)
+    pos = 0
+    for r in range(vals.shape[0]):
+        for c in range(n_c):
+            row[c] = np.float32(vals[r, c])
+        for k in range(label_off[r], label_off[r + 1]):
+            out[pos] = labels[k]
+            pos += 1
+        for c in range(n_c):
+            out[pos] = 44  # ','
+            a0 = pos + 1
+            v = float(row[c])
+            a = abs(v)
+            if a >= 1e-5 and a < 9999999.5:  # NaN fails
+                out[a0] = 45  # '-', kept only for a negative value
+                p0 = a0 + np.int64(v < 0)
+                # floor(log10(2 ** exponent)) is the decimal exponent or one less (never more: no power of two
+                # is a power of ten, or within a float64 rounding of one, in float32's range but 1)
+                e = e10[(bits[c] >> np.uint32(23)) & np.uint32(0xFF)]
+                e += np.int64(a >= p10[e + 351])
+                m = np.int64(np.rint(a * p10[6 - e + 350]))
+                if m >= 10000000:
+                    e += 1
+                    m = (m + 5) // 10
+                d = _digits7(np.uint64(m))
+                s = (71 - leading_zeros(d)) >> 3  # significant digits: trailing zeros are zero bytes on top
+                w = d + _ASCII7
+                if e < 0:  # 0.000ddd
+                    _store8(out, p0, _ZERO_POINT)
+                    p0 += 1 - e
+                    _store8(out, p0, w)
+                    pos = p0 + s
+                elif e <= 6:
+                    p = e + 1  # digits before the point
+                    sh = np.uint64(8 * p)
+                    low = (np.uint64(1) << sh) - np.uint64(1)
+                    pointed = (w & low) | (np.uint64(0x2E) << sh) | ((w & ~low) << np.uint64(8))
+                    frac = s > p  # else an integer
+                    _store8(out, p0, pointed if frac else w)
+                    pos = p0 + (s + 1 if frac else p)
+                else:
+                    pos = _fmt_value_any(v, 7, lim, False, out, a0, p10)
+            else:
+                pos = _fmt_value_any(v, 7, lim, False, out, a0, p10)
+            if record:
+                start[r * n_c + c] = a0
+                ln[r * n_c + c] = pos - a0
+        out[pos] = 10
+        pos += 1
+    return pos
+
+
+def _format_into(vals, labels, label_off, sig, round32, out, start, ln) -> int:
+    """Rows of ``vals`` as CSV text into ``out`` (the float32 7-digit kernel when it applies)."""
+    if round32 and sig == 7:
+        return _rows32_kernel(vals, labels, label_off, out, _P10, _F32_E10, start, ln)
+    return _rows_kernel(vals, labels, label_off, int(sig), bool(round32), out, _P10, start, ln)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _copy_cell(buf, a, n, out, p, room):  # pragma: no cover - compiled
     """``out[p:p + n] = buf[a:a + n]``.  Cells are short (a float32 is at most 9 bytes, mostly 5-9): when 8
@@ -279,7 +393,7 @@ def _prefix_bytes(prefixes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         enc = [p.encode() for p in prefixes]
         off[1:] = np.cumsum([len(e) for e in enc])
         data = b"".join(enc)
-    return (np.frombuffer(data, dtype=np.uint8) if off[-1] else _NO_LEN), off
+    return (np.frombuffer(data, dtype=np.uint8) if off[-1] else _NO_TEXT), off
 
 
 def _width(sig: int) -> int:
@@ -291,7 +405,7 @@ def format_rows(values: np.ndarray, labels: Sequence[str], sig: int, round32: bo
     values = np.ascontiguousarray(values, dtype=np.float64)
     buf, off = _label_bytes(labels)
     out = np.empty(int(off[-1]) + values.size * (_width(sig) + 1) + len(labels) + 16, dtype=np.uint8)
-    n = _rows_kernel(values, buf, off, int(sig), bool(round32), out, _P10, _NO_INT, _NO_LEN)
+    n = _format_into(values, buf, off, sig, round32, out, _NO_INT, _NO_LEN)
     return out[:n].tobytes()
 
 
@@ -308,6 +422,13 @@ class Cells:
     n_cols: int
     sig: int
     round32: bool
+
+    def release(self) -> None:
+        """Hand the buffers back for the thread's next cohort; the Cells must not be used afterwards."""
+        for role, buf in (("text", self.buf), ("start", self.start), ("len", self.ln)):
+            _give(role, buf)
+        self.buf, self.start, self.ln = _NO_LEN, _NO_INT, _NO_LEN
+        self.used = self.n_rows = self.n_cols = 0
 
 
 def _atomic_stream(url: str, chunks: Iterable[bytes]) -> None:
@@ -326,8 +447,8 @@ def _atomic_stream(url: str, chunks: Iterable[bytes]) -> None:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    else:
-        fs.write_bytes_atomic(url, b"".join(chunks))
+    else:  # each chunk copied as it comes: a chunk's buffer may be reused for the next one
+        fs.write_bytes_atomic(url, b"".join(bytes(b) for b in chunks))
 
 
 def _header(index_label: str, columns: Sequence[str]) -> bytes:
@@ -339,7 +460,8 @@ def write_matrix_csv(url: str, index_label: str, row_labels: Sequence[str], colu
     """Write ``values`` (rows x columns) as CSV with a header, atomically, streaming row blocks.
 
     With ``keep_cells`` the text is built whole in memory, written, and returned as :class:`Cells` (where each
-    value's text sits), so a CSV of the same values in another shape is assembled by copying bytes.
+    value's text sits), so a CSV of the same values in another shape is assembled by copying bytes; its
+    ``release()`` lets the thread's next cohort reuse the buffers.
     """
     n = values.shape[0]
     if not keep_cells:
@@ -351,10 +473,10 @@ def write_matrix_csv(url: str, index_label: str, row_labels: Sequence[str], colu
         values = values.astype(np.float64)
     lab, loff = _label_bytes(row_labels)
     # pages past what is used are never touched, so the generous size costs address space, not memory
-    buf = np.empty(int(loff[-1]) + values.size * (_width(sig) + 1) + n + 16, dtype=np.uint8)
-    start = np.empty(values.size, np.int64)
-    ln = np.empty(values.size, np.uint8)
-    used = _rows_kernel(values, lab, loff, int(sig), bool(round32), buf, _P10, start, ln)
+    buf = _take("text", int(loff[-1]) + values.size * (_width(sig) + 1) + n + 16, np.uint8)
+    start = _take("start", values.size, np.int64)
+    ln = _take("len", values.size, np.uint8)
+    used = _format_into(values, lab, loff, sig, round32, buf, start, ln)
     step = 1 << 24
     _atomic_stream(url, _chain(_header(index_label, columns),
                                (memoryview(buf[i:min(used, i + step)]) for i in range(0, used, step))))
@@ -389,22 +511,29 @@ def write_token_csv(url: str, index_label: str, row_prefixes: Sequence[str], col
         for i in range(0, len(rows), step):
             r = rows[i:i + step]
             lab, loff = _prefix_bytes(row_prefixes[i:i + step])
-            out = np.empty(int(loff[-1]) + len(r) * (len(cols) * width + 1) + 16, dtype=np.uint8)
+            out = _take("gather", int(loff[-1]) + len(r) * (len(cols) * width + 1) + 16, np.uint8)
             kernel = _gather_t_kernel if transpose else _gather_kernel
             n = kernel(cells.buf, cells.start, cells.ln, cells.n_cols, r, cols, lab, loff, out)
             yield memoryview(out[:n])  # written from the kernel's buffer: no 30 MB bytes copy
+            _give("gather", out)  # written: the next block (or cohort) reuses it
 
     _atomic_stream(url, _chain(_header(index_label, columns), blocks()))
 
 
 def warm_up() -> None:
-    """Compile (or load the cached) kernels once, outside any timed region."""
+    """Compile (or load the cached) kernels once, outside any timed region, with the argument types the
+    engine passes: numba compiles (or loads) one signature per array layout, so gene_data's values come as a
+    transposed (Fortran-ordered) view and the linked CSV's clinical rows with empty labels, as in finalize."""
     import tempfile
 
-    v = np.array([[1.5, np.nan, -2e-7, 3e20]])
-    format_rows(v, ["x"], 7)
+    v = np.array([[1.5, np.nan, -2e-7, 3e20], [0.25, 7.0, 1e-3, -4.5]])
+    format_rows(v, ["x", "y"], 7)
+    format_rows(v, ["", ""], 15)
     with tempfile.TemporaryDirectory() as d:
-        c = write_matrix_csv(os.path.join(d, "m.csv"), "", ["x"] * 4, ["a"], v.T, 7, True, keep_cells=True)
-        fill_cells(c, np.arange(4), np.arange(1), np.ones((1, 4)).T)  # a transposed view, as finalize passes
-        write_token_csv(os.path.join(d, "t.csv"), "", ["x"], ["a"] * 4, c, np.arange(1), np.arange(4), True)
-        write_token_csv(os.path.join(d, "w.csv"), "", ["x"] * 4, ["a"], c, np.arange(4), np.arange(1))
+        for sig, round32 in ((7, True), (15, False)):  # float32 and float64 stores
+            c = write_matrix_csv(os.path.join(d, "m.csv"), "", ["x"] * 4, ["a", "b"], v.T, sig, round32,
+                                 keep_cells=True)
+            fill_cells(c, np.arange(4), np.arange(2), np.ones((2, 4)).T)  # a transposed view, as finalize passes
+            write_token_csv(os.path.join(d, "t.csv"), "", ["x", "y"], ["a"] * 4, c, np.arange(2), np.arange(4),
+                            True)
+            write_token_csv(os.path.join(d, "w.csv"), "", ["x"] * 4, ["a", "b"], c, np.arange(4), np.arange(2))

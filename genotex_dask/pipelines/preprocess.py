@@ -46,6 +46,7 @@ from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
 from genotex_dask.io import fs, store, store_rows
 from genotex_dask.io import store as store_mod
+from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
     Cells,
     fill_cells,
@@ -109,30 +110,52 @@ _OP_CACHE_SIZE = 8
 def _cached(key: str, build: Callable[[], Any], saved_dir: str | None = None) -> Any:
     """``build()``, memoised per worker process on ``key`` (a digest of every input of the build).
 
-    With ``saved_dir`` (the store's ``operators/`` directory) an operator is also saved there, so every worker
-    and every later run finds the platform's operator ready; reading or writing it is best effort (a store on
-    read-only storage, or a damaged file, only means building it again).
+    With ``saved_dir`` (the store's ``operators/`` directory) an operator, or a yes/no decision (a bool: "are
+    these row IDs symbols?"), is also saved there, so every worker and every later run finds it ready: a worker
+    that loads a platform's operator then reads neither the probe IDs nor the synonym table.  Reading or writing
+    it is best effort (a store on read-only storage, or a damaged file, only means building it again).
     """
     if key in _OP_CACHE:
         return _OP_CACHE[key]
-    value = None
-    url = layout.join(saved_dir, f"{key}.npz") if saved_dir else None
-    if url and fs.exists(url):
-        try:
-            value = operator_from_bytes(fs.read_bytes(url))
-        except (OSError, ValueError, KeyError):
-            value = None
+    value = _load_saved(saved_dir, key)
     if value is None:
         value = build()
-        if url and isinstance(value, GeneOperator):
-            try:
-                fs.write_bytes_atomic(url, operator_to_bytes(value))
-            except OSError:
-                pass
+        _save(saved_dir, key, value)
     if len(_OP_CACHE) >= _OP_CACHE_SIZE:
         _OP_CACHE.pop(next(iter(_OP_CACHE)))
     _OP_CACHE[key] = value
     return value
+
+
+def _load_saved(saved_dir: str | None, key: str) -> Any:
+    """The operator (``key.npz``) or decision (``key.json``) saved under ``saved_dir``; None when absent or
+    unreadable."""
+    if not saved_dir:
+        return None
+    for name, read in ((f"{key}.npz", lambda url: operator_from_bytes(fs.read_bytes(url))),
+                       (f"{key}.json", lambda url: fs.read_json(url)["value"])):
+        url = layout.join(saved_dir, name)
+        try:
+            if fs.exists(url):
+                value = read(url)
+                if isinstance(value, (GeneOperator, bool)):
+                    return value
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return None
+
+
+def _save(saved_dir: str | None, key: str, value: Any) -> None:
+    """Save an operator or decision under ``saved_dir`` for other workers and later runs (best effort)."""
+    if not saved_dir or not isinstance(value, (GeneOperator, bool)):
+        return
+    try:
+        if isinstance(value, bool):
+            fs.write_json_atomic(layout.join(saved_dir, f"{key}.json"), {"value": value})
+        else:
+            fs.write_bytes_atomic(layout.join(saved_dir, f"{key}.npz"), operator_to_bytes(value))
+    except OSError:
+        pass
 
 
 def _text_key(*parts: Any) -> str:
@@ -236,7 +259,8 @@ def _prepare_geo(job: Job) -> Prepared:
         symbols = spec.symbols
         if symbols is None:  # decided once per distinct probe list
             symbols = _cached(_text_key("symbols?", meta.digest("var", []), syn_key),
-                              lambda: looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url)))
+                              lambda: bool(looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url))),
+                              job.operators_dir)
         if symbols:
             p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
                            lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url),
@@ -412,12 +436,14 @@ def map_samples(p: Prepared, url: str) -> np.ndarray:
 
     The store's rows of chunks are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and each
     is mapped straight into its rows of the result, so the cohort's gene matrix is the only large allocation
-    (no float32 copy of X, no per-block results stacked into a second copy).  A store layout the fast reader
-    does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
+    (no float32 copy of X, no per-block results stacked into a second copy); that matrix is the thread's kept
+    buffer (:mod:`thread_buffers`, handed back by finalize), not fresh pages per cohort.  A store layout the
+    fast reader does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
     """
     lay = store_rows.layout(url)
     if lay is not None:
-        Y = np.empty((lay.shape[0], len(p.op.symbols)), dtype=np.float64)
+        n, m = lay.shape[0], len(p.op.symbols)
+        Y = thread_buffers.take("genes", n * m, np.float64).reshape(n, m)  # handed back by finalize
         for a, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]):
             apply_operator(p.op, rows, Y[a:a + len(rows)])
         return Y
@@ -598,6 +624,8 @@ def _finalize(job: Job, p: Prepared) -> dict:
     if record["is_usable"]:
         _write_linked_csv(paths.linked_data, job.trait, d, p, gene_labels, cells, round32)
         kept.add("linked")
+    if cells is not None:
+        cells.release()  # the thread's next cohort formats into the same buffers
     del cells
     if len(d.samples):
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype,
@@ -609,8 +637,10 @@ def _finalize(job: Job, p: Prepared) -> dict:
     _write_part(job, record, {"mapping": summary, "steps": res.steps, "status": "done",
                               "n_genes": int(len(genes)), "trait_counts": outcome["trait_counts"], **gold,
                               "seconds": round(time.perf_counter() - t0, 3)})
-    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": int(len(d.samples)), **outcome,
-            **gold}
+    n_samples = int(len(d.samples))
+    del d, res, linked
+    thread_buffers.give("genes", Y)  # the thread's next cohort maps into it (d.X was Y itself or a copy)
+    return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": n_samples, **outcome, **gold}
 
 
 def cohort_graph(job: Job):
@@ -795,6 +825,11 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
             cause = f"{type(exc).__name__}: {exc}"
             fail(job.trait, job.cohort, job.spec, cause)
             cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
+    if futures:  # the workers' kept cohort buffers (thread_buffers) go back before the next stage needs memory
+        try:
+            client.run(thread_buffers.release_all)
+        except Exception:  # best effort: a worker that left meanwhile has nothing to release
+            pass
     merge_cohort_info(out, sorted(spec_map))
     golden_mismatches = {}
     for key, c in cohorts.items():  # GenoTEX's printed values (spec `expect:`) vs this run

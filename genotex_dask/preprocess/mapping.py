@@ -297,36 +297,94 @@ def build_symbol_operator(ids: Sequence[object], synonyms: Mapping[str, str],
 
 @njit(cache=True, nogil=True)
 def _apply_kernel(X, n_genes, pptr, pgene, pw, sptr, sgene, skip_missing_genes, out):  # pragma: no cover
-    """samples x probes -> samples x symbols through the gene level, one sample row at a time.
+    """samples x probes -> samples x symbols through the gene level.
 
-    Probes are read in order and their weighted values added into the genes they map to (a 160 KB gene
-    buffer stays in cache; reading the row in order is a third faster than gathering each gene's probes).
-    gene = sum of its present probe contributions (present = not NaN); with ``skip_missing_genes`` a gene with
-    no present probe is missing and a symbol is the mean of its present genes (NaN when none is); without it a
-    missing probe counts as 0 and every gene takes part in the mean (pandas' groupby-sum, GenoTEX's rule).
+    Probes are read in order and their weighted values added into the genes they map to; gene = sum of its
+    present probe contributions (present = not NaN); with ``skip_missing_genes`` a gene with no present probe is
+    missing and a symbol is the mean of its present genes (NaN when none is); without it a missing probe counts
+    as 0 and every gene takes part in the mean (pandas' groupby-sum, GenoTEX's rule).
+
+    Four samples go through the operator's structure together (:func:`_apply4`): its index arrays (~2 MB for
+    GPL570) are read once per four samples instead of once per sample, and a missing value is a multiply by 0
+    instead of a branch.  Each sample's sums are added in the same order as one at a time, so the result is the
+    same to the bit (a gene sum never is -0.0, so adding +0.0 for a missing probe changes nothing).
     """
-    gval = np.empty(n_genes)
-    has = np.empty(n_genes, np.bool_)
-    for s in range(X.shape[0]):
-        gval[:] = 0.0
-        has[:] = not skip_missing_genes
+    n_s = X.shape[0]
+    full = n_s - n_s % 4
+    if full:
+        gval = np.empty((n_genes, 4))
+        has = np.empty((n_genes, 4), np.bool_)
+        for s0 in range(0, full, 4):
+            _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, has, out)
+    gv = np.empty(n_genes)
+    hs = np.empty(n_genes, np.bool_)
+    for s in range(full, n_s):
+        gv[:] = 0.0
+        hs[:] = not skip_missing_genes
         row = X[s]
         for p in range(pptr.shape[0] - 1):
             v = row[p]
             if v == v:
                 for k in range(pptr[p], pptr[p + 1]):
                     g = pgene[k]
-                    gval[g] += pw[k] * v
-                    has[g] = True
+                    gv[g] += pw[k] * v
+                    hs[g] = True
         for j in range(sptr.shape[0] - 1):
             num = 0.0
             den = 0
             for k in range(sptr[j], sptr[j + 1]):
                 g = sgene[k]
-                if has[g]:
-                    num += gval[g]
+                if hs[g]:
+                    num += gv[g]
                     den += 1
             out[s, j] = num / den if den > 0 else np.nan
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, has, out):  # pragma: no cover
+    """Samples ``s0 .. s0+3`` of :func:`_apply_kernel`, their gene values side by side in ``gval``/``has``."""
+    gval[:, :] = 0.0
+    has[:, :] = not skip_missing_genes
+    r0, r1, r2, r3 = X[s0], X[s0 + 1], X[s0 + 2], X[s0 + 3]
+    for p in range(pptr.shape[0] - 1):
+        v0, v1, v2, v3 = r0[p], r1[p], r2[p], r3[p]
+        o0, o1, o2, o3 = v0 == v0, v1 == v1, v2 == v2, v3 == v3
+        v0 = v0 if o0 else 0.0
+        v1 = v1 if o1 else 0.0
+        v2 = v2 if o2 else 0.0
+        v3 = v3 if o3 else 0.0
+        for k in range(pptr[p], pptr[p + 1]):
+            g = pgene[k]
+            w = pw[k]
+            gval[g, 0] += w * v0
+            gval[g, 1] += w * v1
+            gval[g, 2] += w * v2
+            gval[g, 3] += w * v3
+            has[g, 0] |= o0
+            has[g, 1] |= o1
+            has[g, 2] |= o2
+            has[g, 3] |= o3
+    for j in range(sptr.shape[0] - 1):
+        n0 = n1 = n2 = n3 = 0.0
+        d0 = d1 = d2 = d3 = 0
+        for k in range(sptr[j], sptr[j + 1]):
+            g = sgene[k]
+            if has[g, 0]:
+                n0 += gval[g, 0]
+                d0 += 1
+            if has[g, 1]:
+                n1 += gval[g, 1]
+                d1 += 1
+            if has[g, 2]:
+                n2 += gval[g, 2]
+                d2 += 1
+            if has[g, 3]:
+                n3 += gval[g, 3]
+                d3 += 1
+        out[s0, j] = n0 / d0 if d0 > 0 else np.nan
+        out[s0 + 1, j] = n1 / d1 if d1 > 0 else np.nan
+        out[s0 + 2, j] = n2 / d2 if d2 > 0 else np.nan
+        out[s0 + 3, j] = n3 / d3 if d3 > 0 else np.nan
 
 
 def _structure(op: GeneOperator) -> tuple:
