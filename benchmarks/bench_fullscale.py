@@ -505,7 +505,7 @@ def to_markdown(res: dict) -> str:
     lines = _main_markdown(res) if "main" in res else ["# The whole pipeline at GenoTEX scale "
                                                         "(`benchmarks/bench_fullscale.py`)"]
     if res.get("scaling"):
-        lines += _scaling_markdown(res["scaling"])
+        lines += _scaling_markdown(res["scaling"], res.get("scaling_other_runs"))
     return "\n".join(lines) + "\n"
 
 
@@ -587,7 +587,7 @@ def _main_markdown(res: dict) -> list[str]:
     return lines
 
 
-def _scaling_markdown(sc: dict) -> list[str]:
+def _scaling_markdown(sc: dict, earlier: list[dict] | None = None) -> list[str]:
     lines = []
     lines += ["", f"## 1 vs 2 workers (1/{sc['fraction']} sample)", "",
               "| stage | 1 worker s | 2 workers s | speed-up | busy cores (1 / 2) | load (1 / 2) |",
@@ -626,6 +626,11 @@ def _scaling_markdown(sc: dict) -> list[str]:
         lines += ["", f"Speed-up {t['speedup']}x; other pairs of this run: " +
                   (", ".join(f"{p['speedup']}x" for p in sc.get("other_pairs", [])) or "none") +
                   " (the pair reported is the one whose tasks spent the least time off CPU: the least disturbed)."]
+        earlier = [e for e in earlier or [] if e.get("runs")]
+        if earlier:
+            lines.append("Earlier scaling runs kept in the JSON (`scaling_other_runs`, best pair of each): " + ", ".join(
+                f"{e['runs'][0]['total_wall_s'] / e['runs'][1]['total_wall_s']:.2f}x "
+                f"({e['runs'][0]['total_wall_s']} s vs {e['runs'][1]['total_wall_s']} s)" for e in earlier) + ".")
     con = (sc.get("contention") or {}).get("before")
     if con:
         lines += ["", f"This machine's contention (CPU of a kernel run by 2 processes at once over run alone, "
