@@ -220,10 +220,8 @@ def read_series_matrix(url: str, values: bool = True, threads: bool = True,
                 finite = True
             except GiveUp:
                 probes = vals = None  # unusual content: the general reader below starts over
-                finite = False
             except MissingMarker:
                 probes = vals = None  # the general reader reports it with a line number
-                finite = False
     if vals is None:
         probes, vals = _matrix_values_pyarrow(url, header_line, names, threads)
     if len(probes) == 0:  # said plainly here, not later as "no mappable genes"

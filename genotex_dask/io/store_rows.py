@@ -14,6 +14,7 @@ describe exactly one chunk, goes through Zarr as before.  A missing chunk file i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -89,6 +90,7 @@ def _blosc_nbytes(src: bytes | bytearray | memoryview) -> int:
     return int.from_bytes(bytes(src[4:8]), "little") if len(src) >= 16 else -1
 
 
+@functools.cache  # looked up once per process
 def _global_decompress():
     """c-blosc's ``blosc_decompress`` (its global context) from numcodecs' own extension, or None.
 
@@ -110,14 +112,9 @@ def _global_decompress():
     return fn
 
 
-_DECOMPRESS: list = []  # [function or None], looked up once per process
-
-
 def _decompress(src: np.ndarray, n: int, dest: np.ndarray) -> None:
     """Decode the Blosc buffer ``src[:n]`` (header already checked to give ``dest.nbytes``) into ``dest``."""
-    if not _DECOMPRESS:
-        _DECOMPRESS.append(_global_decompress())
-    fn = _DECOMPRESS[0]
+    fn = _global_decompress()
     # c-blosc reads as many compressed bytes as the header says: only a header that claims exactly the bytes
     # read goes to the C call; anything else takes numcodecs' path (which reports it)
     if fn is None or int.from_bytes(bytes(src[12:16]), "little") != n:
