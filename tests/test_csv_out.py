@@ -203,3 +203,31 @@ def test_buffers_reused_by_the_next_cohort_and_remote_blocks_copied(tmp_path):
         cells.release()
     assert bases[1] is bases[0]  # the second cohort formatted into the first one's buffer
     assert texts[0] != texts[1]
+
+
+@pytest.mark.parametrize("transpose", [True, False])
+def test_token_copy_is_the_plain_join(transpose):
+    """The copy kernels against a plain Python join of the cells' bytes: cells of every length 0-14 (word
+    copies for up to 8 bytes, the byte loop beyond), cells at the end of the text buffer and of each output
+    row (where an 8-byte word store must not run into the next row), any row/column subset and order."""
+    from genotex_dask.pipelines import csv_out
+
+    rng = np.random.default_rng(11)
+    n_rows, n_cols = 37, 23
+    texts = [rng.integers(48, 58, rng.integers(0, 15)).astype(np.uint8).tobytes() for _ in range(n_rows * n_cols)]
+    texts[-1] = b"123456789012"  # the buffer's last cell: no 8 readable bytes after its start
+    blob = b"".join(texts)
+    buf = np.frombuffer(blob, dtype=np.uint8).copy()
+    ln = np.array([len(t) for t in texts], dtype=np.uint8)
+    start = np.concatenate([[0], np.cumsum(ln[:-1], dtype=np.int64)]).astype(np.int64)
+    for trial in range(20):
+        rows = rng.permutation(n_cols if transpose else n_rows)[: rng.integers(1, 12)]
+        cols = rng.permutation(n_rows if transpose else n_cols)[: rng.integers(1, 12)]
+        prefixes = ["".join(rng.choice(list("ab,"), rng.integers(0, 4))) for _ in rows]
+        lab, off = csv_out._prefix_bytes(prefixes)
+        out = np.full(int(off[-1]) + len(rows) * (len(cols) * 16 + 1), 7, dtype=np.uint8)  # tight: no slack
+        kernel = csv_out._gather_t_kernel if transpose else csv_out._gather_kernel
+        n = kernel(buf, start, ln, n_cols, rows.astype(np.int64), cols.astype(np.int64), lab, off, out)
+        cell = [[texts[c * n_cols + r] if transpose else texts[r * n_cols + c] for c in cols] for r in rows]
+        expect = b"".join(p.encode() + b"".join(b"," + t for t in line) + b"\n" for p, line in zip(prefixes, cell))
+        assert out[:n].tobytes() == expect, trial

@@ -44,6 +44,7 @@ _NO_TEXT = np.frombuffer(b"", dtype=np.uint8)  # read-only like the labels' byte
 # Unsigned constants: numba promotes int64 op uint64 to float64, so a literal 10 or 48 beside the uint64 mantissa
 # turned every digit into float arithmetic and an int conversion (~22% of the formatting time).
 _U0, _U1, _U5, _U10, _U48 = (np.uint64(k) for k in (0, 1, 5, 10, 48))
+_u64 = np.uint64
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -189,9 +190,12 @@ def _digits7(n):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, inline="always")
 def _store8(out, pos, w):  # pragma: no cover - compiled
-    """``out[pos:pos + 8]`` = the little-endian bytes of ``w`` (LLVM merges this into one 8-byte store)."""
+    """``out[pos:pos + 8]`` = the little-endian bytes of ``w``.  The index is unsigned (``pos`` >= 0): with a
+    signed one numba adds a negative-index wrap-around per byte and LLVM keeps eight byte stores instead of
+    merging them into one 8-byte store (15% of :func:`_rows32_kernel`)."""
+    k = np.uint64(pos)
     for i in range(8):
-        out[pos + i] = np.uint8((w >> np.uint64(8 * i)) & np.uint64(0xFF))
+        out[k + np.uint64(i)] = np.uint8((w >> np.uint64(8 * i)) & np.uint64(0xFF))
 
 
 @njit(cache=True, nogil=True)
@@ -223,18 +227,18 @@ def _rows32_kernel(vals, labels, label_off, out, p10, e10, start, ln):  # pragma
             out[pos] = labels[k]
             pos += 1
         for c in range(n_c):
-            out[pos] = 44  # ','
+            out[np.uint64(pos)] = 44  # ',' (unsigned indices here: no wrap-around test, see _store8)
             a0 = pos + 1
             v = float(row[c])
             a = abs(v)
             if a >= 1e-5 and a < 9999999.5:  # NaN fails
-                out[a0] = 45  # '-', kept only for a negative value
+                out[np.uint64(a0)] = 45  # '-', kept only for a negative value
                 p0 = a0 + np.int64(v < 0)
                 # floor(log10(2 ** exponent)) is the decimal exponent or one less (never more: no power of two
                 # is a power of ten, or within a float64 rounding of one, in float32's range but 1)
                 e = e10[(bits[c] >> np.uint32(23)) & np.uint32(0xFF)]
-                e += np.int64(a >= p10[e + 351])
-                m = np.int64(np.rint(a * p10[6 - e + 350]))
+                e += np.int64(a >= p10[np.uint64(e + 351)])  # -5 <= e <= 6 here
+                m = np.int64(np.rint(a * p10[np.uint64(356 - e)]))
                 if m >= 10000000:
                     e += 1
                     m = (m + 5) // 10
@@ -259,8 +263,8 @@ def _rows32_kernel(vals, labels, label_off, out, p10, e10, start, ln):  # pragma
             else:
                 pos = _fmt_value_any(v, 7, lim, False, out, a0, p10)
             if record:
-                start[r * n_c + c] = a0
-                ln[r * n_c + c] = pos - a0
+                start[np.uint64(r * n_c + c)] = a0
+                ln[np.uint64(r * n_c + c)] = pos - a0
         out[pos] = 10
         pos += 1
     return pos
@@ -274,32 +278,38 @@ def _format_into(vals, labels, label_off, sig, round32, out, start, ln) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _copy_cell(buf, a, n, out, p, room):  # pragma: no cover - compiled
-    """``out[p:p + n] = buf[a:a + n]``.  Cells are short (a float32 is at most 9 bytes, mostly 5-9): when 8
-    bytes can be read from ``buf`` and ``room`` allows, 8 are copied whatever ``n`` is (a fixed-length loop
-    without the unpredictable exit of an ``n``-byte one; the bytes past ``n`` are overwritten later)."""
-    if n <= 8 and room >= 8 and a + 8 <= buf.shape[0]:
-        for k in range(8):
-            out[p + k] = buf[a + k]
-    else:
-        for k in range(n):
-            out[p + k] = buf[a + k]
+def _load8(buf, i):  # pragma: no cover - compiled
+    """``buf[i:i + 8]`` as a little-endian word (unsigned indices: LLVM merges the byte loads into one)."""
+    k = np.uint64(i)
+    return (_u64(buf[k]) | (_u64(buf[k + _U1]) << _u64(8)) | (_u64(buf[k + _u64(2)]) << _u64(16))
+            | (_u64(buf[k + _u64(3)]) << _u64(24)) | (_u64(buf[k + _u64(4)]) << _u64(32))
+            | (_u64(buf[k + _U5]) << _u64(40)) | (_u64(buf[k + _u64(6)]) << _u64(48))
+            | (_u64(buf[k + _u64(7)]) << _u64(56)))
 
 
 @njit(cache=True, nogil=True)
 def _gather_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out):  # pragma: no cover - compiled
-    """CSV rows copied from a formatted table: output cell (i, j) is cell (rows[i], cols[j])."""
+    """CSV rows copied from a formatted table: output cell (i, j) is cell (rows[i], cols[j]).  Cells are
+    copied as :func:`_gather_t_kernel` does."""
     pos = 0
+    nb = buf.shape[0]
+    room = out.shape[0] - 9
     for i in range(rows.shape[0]):
         for k in range(label_off[i], label_off[i + 1]):
             out[pos] = labels[k]
             pos += 1
         base = rows[i] * n_cols
         for j in range(cols.shape[0]):
-            out[pos] = 44
             t = base + cols[j]
-            _copy_cell(buf, start[t], ln[t], out, pos + 1, out.shape[0] - pos - 1)
-            pos += 1 + ln[t]
+            n = np.int64(ln[t])
+            a = start[t]
+            out[pos] = 44
+            if n <= 8 and pos <= room and a + 8 <= nb:
+                _store8(out, pos + 1, _load8(buf, a))
+            else:
+                for k in range(n):
+                    out[pos + 1 + k] = buf[a + k]
+            pos += 1 + n
         out[pos] = 10
         pos += 1
     return pos
@@ -326,7 +336,13 @@ def _fill_kernel(buf, used, start, ln, n_cols, rows, cols, values, sig, round32,
 def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out):  # pragma: no cover - compiled
     """Transposed copy, tile-wise: output (i, j) = cell (cols[j], rows[i]).  Row lengths are summed first from
     ``ln``, then the cells are copied source row by source row, so reads run along the table instead of
-    jumping a whole source row per cell (the simple kernel's cache misses cost more than formatting)."""
+    jumping a whole source row per cell (the simple kernel's cache misses cost more than formatting).
+
+    Cells are short (a float32 is at most 9 bytes at 7 digits, mostly 5-9): when 8 bytes can be read from
+    ``buf`` and the output row has room before its newline, 8 are copied whatever the cell's length, as one
+    word load and one word store (no loop exit to mispredict; the bytes past the cell are overwritten by what
+    follows).  Written out here: the same copy as an inlined helper taking the room as an argument compiled to
+    code 7x slower, and byte by byte with signed indices it cost twice as much."""
     n_r = rows.shape[0]
     cur = np.empty(n_r, np.int64)
     for i in range(n_r):
@@ -348,14 +364,21 @@ def _gather_t_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out)
             out[p] = labels[k]
             p += 1
         cur[i] = p
+    nb = buf.shape[0]
     for j in range(cols.shape[0]):
         base = cols[j] * n_cols
         for i in range(n_r):
             t = base + rows[i]
             p = cur[i]
+            n = np.int64(ln[t])
+            a = start[t]
             out[p] = 44
-            _copy_cell(buf, start[t], ln[t], out, p + 1, end[i] - p - 1)
-            cur[i] = p + 1 + ln[t]
+            if n <= 8 and p + 9 <= end[i] and a + 8 <= nb:
+                _store8(out, p + 1, _load8(buf, a))
+            else:
+                for k in range(n):
+                    out[p + 1 + k] = buf[a + k]
+            cur[i] = p + 1 + n
     for i in range(n_r):
         out[cur[i]] = 10
     return total
