@@ -61,3 +61,49 @@ def test_find_line_start_and_count_newlines_equal_the_plain_search(seed):
         assert count_newlines(memoryview(w)[lo:hi]) == w.count(b"\n", lo, hi)
     big = bytearray(b"ab\ncd\n" * (_COUNT_STEP // 3 + 7))  # more than one comparison step
     assert count_newlines(memoryview(big)) == big.count(b"\n")
+
+
+@pytest.mark.parametrize("module", ["gzip", "isal.igzip"])
+def test_raw_reads_of_a_gzip_stream_equal_its_decompressed_bytes(tmp_path, module):
+    """readinto_raw on a gzip file (read through the reader inside the gzip object) gives exactly the
+    decompressed bytes, interleaved with line reads, across concatenated members; a corrupt stream is an
+    InputFormatError naming the file and a decompression bomb still meets its bound."""
+    import gzip
+    import importlib
+
+    from genotex_dask.io import _stream
+    from genotex_dask.io.errors import InputFormatError, InputLimitError
+
+    gz = importlib.import_module(module)
+    rng = random.Random(5)
+    text = b"".join(b"line %d\t%s\n" % (i, bytes(rng.choice(b"0123456789.") for _ in range(rng.randint(0, 40))))
+                    for i in range(30_000))
+    cut = len(text) // 3
+    path = tmp_path / "m.gz"
+    path.write_bytes(gzip.compress(text[:cut]) + gzip.compress(text[cut:]))  # two members
+    with open(path, "rb") as raw:
+        stream = gz.GzipFile(fileobj=raw, mode="rb")
+        lb = LineBuffer(stream, str(path), raw)
+        assert lb._direct is not None  # the reader inside the gzip object, not GzipFile.readinto
+        got = [lb.readline_bytes() + b"\n" for _ in range(3)]
+        got.append(lb.take_buffered())
+        w = bytearray(rng.choice([1000, 1 << 16, 1 << 20]))
+        with memoryview(w) as mv:
+            while n := lb.readinto_raw(mv):
+                got.append(bytes(mv[:n]))
+        assert b"".join(got) == text and lb.inflated == len(text)
+    bad = bytearray(gzip.compress(text))
+    bad[len(bad) // 2: len(bad) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(bad))
+    with open(path, "rb") as raw, pytest.raises(InputFormatError, match="m.gz"):
+        lb = LineBuffer(gz.GzipFile(fileobj=raw, mode="rb"), str(path), raw)
+        with memoryview(bytearray(1 << 20)) as mv:
+            while lb.readinto_raw(mv):
+                pass
+    path.write_bytes(gzip.compress(bytes(64 << 20)))
+    with open(path, "rb") as raw, pytest.raises(InputLimitError, match="MAX_INFLATE_RATIO"):
+        lb = LineBuffer(gz.GzipFile(fileobj=raw, mode="rb"), str(path), raw)
+        with memoryview(bytearray(1 << 20)) as mv:
+            while lb.readinto_raw(mv):
+                pass
+    assert _stream._direct_readinto(io.BytesIO(b"plain")) is None
