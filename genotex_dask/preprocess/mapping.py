@@ -313,9 +313,12 @@ def _apply_kernel(X, n_genes, pptr, pgene, pw, sptr, sgene, skip_missing_genes, 
     full = n_s - n_s % 4
     if full:
         gval = np.empty((n_genes, 4))
-        has = np.empty((n_genes, 4), np.bool_)
+        miss = np.empty((n_genes, 4), np.int32)
+        n_probes = np.zeros(n_genes, np.int32)  # probes of each gene: present = fewer of them missing
+        for k in range(pgene.shape[0]):
+            n_probes[pgene[k]] += 1
         for s0 in range(0, full, 4):
-            _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, has, out)
+            _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, miss, n_probes, out)
     gv = np.empty(n_genes)
     hs = np.empty(n_genes, np.bool_)
     for s in range(full, n_s):
@@ -341,10 +344,14 @@ def _apply_kernel(X, n_genes, pptr, pgene, pw, sptr, sgene, skip_missing_genes, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, has, out):  # pragma: no cover
-    """Samples ``s0 .. s0+3`` of :func:`_apply_kernel`, their gene values side by side in ``gval``/``has``."""
+def _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, miss, n_probes, out):  # pragma: no cover
+    """Samples ``s0 .. s0+3`` of :func:`_apply_kernel`, their gene values side by side in ``gval``.
+
+    A gene is present in a sample when fewer than all its probes are missing there: ``miss`` counts the missing
+    ones, updated only for a probe missing in one of the four samples (rare), so the common probe costs the
+    four multiply-adds alone (a present flag or-ed per gene and sample cost ~12% of the kernel)."""
     gval[:, :] = 0.0
-    has[:, :] = not skip_missing_genes
+    miss[:, :] = 0
     r0, r1, r2, r3 = X[s0], X[s0 + 1], X[s0 + 2], X[s0 + 3]
     for p in range(pptr.shape[0] - 1):
         v0, v1, v2, v3 = r0[p], r1[p], r2[p], r3[p]
@@ -360,25 +367,30 @@ def _apply4(X, s0, pptr, pgene, pw, sptr, sgene, skip_missing_genes, gval, has, 
             gval[g, 1] += w * v1
             gval[g, 2] += w * v2
             gval[g, 3] += w * v3
-            has[g, 0] |= o0
-            has[g, 1] |= o1
-            has[g, 2] |= o2
-            has[g, 3] |= o3
+        if not (o0 and o1 and o2 and o3):
+            for k in range(pptr[p], pptr[p + 1]):
+                g = pgene[k]
+                miss[g, 0] += np.int32(not o0)
+                miss[g, 1] += np.int32(not o1)
+                miss[g, 2] += np.int32(not o2)
+                miss[g, 3] += np.int32(not o3)
     for j in range(sptr.shape[0] - 1):
         n0 = n1 = n2 = n3 = 0.0
         d0 = d1 = d2 = d3 = 0
         for k in range(sptr[j], sptr[j + 1]):
             g = sgene[k]
-            if has[g, 0]:
+            # without skip_missing_genes every gene takes part (no count reaches the bound)
+            lim = n_probes[g] if skip_missing_genes else np.int32(2147483647)
+            if miss[g, 0] < lim:
                 n0 += gval[g, 0]
                 d0 += 1
-            if has[g, 1]:
+            if miss[g, 1] < lim:
                 n1 += gval[g, 1]
                 d1 += 1
-            if has[g, 2]:
+            if miss[g, 2] < lim:
                 n2 += gval[g, 2]
                 d2 += 1
-            if has[g, 3]:
+            if miss[g, 3] < lim:
                 n3 += gval[g, 3]
                 d3 += 1
         out[s0, j] = n0 / d0 if d0 > 0 else np.nan
