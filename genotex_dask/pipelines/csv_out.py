@@ -6,7 +6,7 @@ Formatting floats is the bottleneck of writing a 19k-gene cohort: pandas, numpy 
 trimmed, fixed notation for exponents -5..15 and scientific outside, NaN as an empty cell (as pandas writes it).
 Digits come from one float64 product, so with 15 digits the last one can be off by one from correct rounding
 (1e-15 relative); with 7 they match Python's ``format(v, ".7g")`` (tests/test_csv_out.py).  Float32 values at 7
-digits (the default store) have their own kernel, same text at 15 instead of 36 ns per value.
+digits (the default store) have their own kernel, same text at ~10 instead of 36 ns per value.
 
 A cohort's gene values appear twice: in ``gene_data`` (genes x samples) and, after filtering and imputation, in
 the linked CSV (samples x genes).  ``write_matrix_csv(..., keep_cells=True)`` writes gene_data and keeps where
