@@ -59,17 +59,19 @@ def _connect_existing(address: str) -> Client:
 
 
 # glibc settings for the worker processes, on top of Dask's own pre-spawn environment (MALLOC_TRIM_THRESHOLD_=65536,
-# kept: idle workers still give freed heap back).  That setting also pins glibc's mmap threshold at 128 KiB, so
-# every cohort's mid-size temporaries (the store's compressed chunks, Blosc scratch, the AnnData objects, ~1.5x the
-# cohort's X in all) were fresh mmaps, zeroed and faulted in 4 KiB at a time and unmapped again: ~24,000 minor
-# faults per 54,675 x 167 cohort (ingest ~15,400, preprocess ~8,600), ~2.1 us each on this machine, ~0.05 CPU-s
-# of a ~0.48 CPU-s raw -> preprocessed cohort (wkr20's accounting, issue 12).  With allocations below 4 MiB served
-# from the heap and the top 32 MiB of each heap kept when it is trimmed, the same cohort faults ~2,100 times; blocks
-# of 4 MiB and more (X, the gene matrix, the CSV text: numpy asks for huge pages there) are still mapped and
-# unmapped.  What a worker keeps between tasks is bounded by the pad (32 MiB per malloc arena, one per worker thread).
-# Former measurements (before these thresholds): mmap 4 MiB + trim 8 MiB cost +11-18% polled peak on the
-# 1,000-sample cohort (a trim threshold that high keeps every freed block, not a bounded pad); mmap 1 MiB + trim
-# 2 MiB, 32 MiB thresholds and glibc's dynamic threshold were no better than Dask's own.
+# kept: idle workers still give freed heap back).  That setting alone also pins glibc's mmap threshold at 128 KiB, so
+# a cohort's mid-size temporaries (the store's compressed chunks, Blosc scratch, the AnnData objects) were fresh
+# mmaps, zeroed and faulted in 4 KiB at a time, then unmapped: ~15,300 minor faults per 54,675 x 167 ingest and
+# ~11,100 per preprocess, ~2.1 us each on this machine.  With allocations below 4 MiB served from the heap and the top
+# 32 MiB of each heap kept when it is trimmed: ~230 and ~4,700 (the latter the preprocess stage's first cohort
+# faulting in the buffers released at the end of the previous stage).  Blocks of 4 MiB and more (X, the gene matrix,
+# the CSV text: numpy asks for huge pages there) are still mapped and unmapped.  What a worker keeps between tasks
+# is bounded by the pad (32 MiB per malloc arena, one per worker thread).  Measured (wkr20, issue 12; 1-worker
+# LocalCluster, both settings alive in one run, 6-8 interleaved repetitions): ingest + preprocess of a
+# known-platform cohort min 0.61-0.66 -> 0.40-0.42 CPU-s, median 0.70-0.81 -> 0.50-0.59; bench_preprocess's
+# 1,000-sample polled worker peak 744 -> 751 MB.  Earlier measurements: mmap 4 MiB + trim 8 MiB (a trim threshold
+# that keeps every freed block, not a bounded pad) cost +11-18% of that peak; mmap 1 MiB + trim 2 MiB, 32 MiB
+# thresholds and glibc's dynamic threshold were no better than Dask's own.
 WORKER_MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": 4 << 20,
     "MALLOC_TOP_PAD_": 32 << 20,
