@@ -58,28 +58,43 @@ def _connect_existing(address: str) -> Client:
     return Client(address)
 
 
+# glibc settings for the worker processes, on top of Dask's own pre-spawn environment (MALLOC_TRIM_THRESHOLD_=65536,
+# kept: idle workers still give freed heap back).  That setting alone also pins glibc's mmap threshold at 128 KiB, so
+# a cohort's mid-size temporaries (the store's compressed chunks, Blosc scratch, the AnnData objects) were fresh
+# mmaps, zeroed and faulted in 4 KiB at a time, then unmapped: ~15,300 minor faults per 54,675 x 167 ingest and
+# ~11,100 per preprocess, ~2.1 us each on this machine.  With allocations below 4 MiB served from the heap and the top
+# 32 MiB of each heap kept when it is trimmed: ~230 and ~4,700 (the latter the preprocess stage's first cohort
+# faulting in the buffers released at the end of the previous stage).  Blocks of 4 MiB and more (X, the gene matrix,
+# the CSV text: numpy asks for huge pages there) are still mapped and unmapped.  What a worker keeps between tasks
+# is bounded by the pad (32 MiB per malloc arena, one per worker thread).  Measured (wkr20, issue 12; 1-worker
+# LocalCluster, both settings alive in one run, 6-8 interleaved repetitions): ingest + preprocess of a
+# known-platform cohort min 0.61-0.66 -> 0.40-0.42 CPU-s, median 0.70-0.81 -> 0.50-0.59; bench_preprocess's
+# 1,000-sample polled worker peak 744 -> 751 MB.  Earlier measurements: mmap 4 MiB + trim 8 MiB (a trim threshold
+# that keeps every freed block, not a bounded pad) cost +11-18% of that peak; mmap 1 MiB + trim 2 MiB, 32 MiB
+# thresholds and glibc's dynamic threshold were no better than Dask's own.
+WORKER_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": 4 << 20,
+    "MALLOC_TOP_PAD_": 32 << 20,
+}
+_PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
+
 # Batch settings for the embedded LocalCluster.  Measured idle cost of a 1-worker LocalCluster: 0.13 CPU-s per
 # second with Dask's defaults, 0.04 with these -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop tick
 # only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
-# page; work stealing and memory monitoring keep their defaults.  An external cluster keeps its own config.
-#
-# Worker processes keep Dask's own pre-spawn environment (MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap
-# threshold at 128 KiB; the readers allocate in 64 KB pieces because of it).  Measured alternatives (1-worker
-# LocalCluster, benchmarks/bench_preprocess, raw -> preprocessed 54,675 x 167 cohort, same session, load 2-3):
-# Dask's setting 0.97 CPU-s, 1,018 MB polled worker peak on the 1,000-sample cohort; MALLOC_MMAP_THRESHOLD_ 4 MiB +
-# trim 8 MiB 0.84-0.90 CPU-s but a 1,133-1,197 MB peak (+11-18%; presumably freed mid-size blocks kept in the heap, not examined);
-# mmap 1 MiB + trim 2 MiB 1.06 CPU-s, 1,052 MB; 32 MiB thresholds and glibc's dynamic threshold no better than
-# Dask's in 6-run comparisons of ingest + preprocess (0.91-1.06 vs 0.92-1.03).  No setting won on both counts.
+# page; work stealing and memory monitoring keep their defaults.  An external cluster keeps its own config
+# (its workers' environment is the deployment's: cluster/README.md).
 EMBEDDED_CONFIG = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.profile.enabled": False,
+    **{f"{_PRE_SPAWN}.{k}": v for k, v in WORKER_MALLOC_ENV.items()},
 }
 FROM_CONFIG = "config"  # connect()'s defaults: take the value from dask.config genotex_dask.cluster.*
 
 
 def embedded_config() -> dict:
     """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile settings."""
-    return {"distributed.admin.tick.interval": gconfig.get("cluster.tick-interval", "200ms"),
+    return {**EMBEDDED_CONFIG,
+            "distributed.admin.tick.interval": gconfig.get("cluster.tick-interval", "200ms"),
             "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False))}
 
 

@@ -403,8 +403,12 @@ def infinite_as_missing(X: np.ndarray, float64: bool = False) -> tuple[np.ndarra
     return X, out
 
 
-def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
-    """Dask task: ingest one cohort unless unchanged; never raises (failures come back as a status)."""
+def ingest_cohort(job: CohortJob, float64: bool = False, matrix_out: dict | None = None) -> dict:
+    """Dask task: ingest one cohort unless unchanged; never raises (failures come back as a status).
+
+    ``matrix_out`` (a dict, when the caller maps the cohort next in the same task) receives ``"X"``: the matrix
+    just written (samples x features, the store's dtype, the values the store now holds), so the caller need not
+    decode the store again.  Left empty when the cohort was skipped or failed."""
     t0 = time.perf_counter()
     res = {"key": job.key, "kind": job.kind, "store": job.out, "status": "failed", "error": ""}
     if job.error:
@@ -436,6 +440,9 @@ def ingest_cohort(job: CohortJob, float64: bool = False) -> dict:
         elif shared.get("new"):
             save_platform(job.store, shared["key"], shared["encoded"])
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
+        if matrix_out is not None:  # the values as stored (Blosc is lossless), converted as the store converted them
+            dtype = np.float64 if float64 else np.float32
+            matrix_out["X"] = X if X.dtype == dtype else X.astype(dtype)
     except InputFormatError as err:
         res["error"] = str(err)
     except Exception as err:  # any other failure: name the cohort directory and keep the traceback tail

@@ -1,16 +1,20 @@
 """Preprocess: cohort store + cohort specs -> GenoTEX-layout outputs and a preprocessed AnnData store.
 
-Where the raw data come from: always the Zarr cohort store (``STORE``, default ``OUT/store``).  Cohorts the
-specs name are first brought up to date there with the ingest stage's own per-cohort task
+Where the raw data come from: always the Zarr cohort store (``STORE``, default ``OUT/store``).  Each cohort the
+specs name is brought up to date there by the ingest stage's own per-cohort step
 (:func:`genotex_dask.pipelines.ingest.ingest_cohort`, which skips unchanged cohorts), so preprocessing never
 parses a series matrix itself.  Only ``compat="genotex"`` reads one raw file: the family SOFT, because GenoTEX
 maps probes with the annotation tables of *all* platforms in it, which the store (one platform) does not keep.
 
-One Dask task per cohort (``finalize-...``), all cohorts submitted together; in it::
+One Dask task per cohort (``finalize-...``, :func:`preprocess_cohort`), all cohorts submitted together, no barrier
+between ingest and preprocessing; in it::
 
-    prepare (spec -> trait/Age/Gender, probe->symbol operator)
-      -> map the store's samples, one row of chunks at a time
+    ingest step (skipped when the store group is up to date; else the matrix it parsed is mapped directly)
+      -> resume check (fingerprint) -> prepare (spec -> trait/Age/Gender, probe->symbol operator)
+      -> map the samples (the freshly parsed matrix, or the store one row of chunks at a time)
       -> link, missing values, bias, record, write files
+
+Spec cohorts that share one input cohort (a TCGA directory used by several traits) depend on one ingest task.
 
 Outputs (all written atomically):
 ``OUT/preprocess/<Trait>/gene_data/<cohort>.csv`` (symbols x samples), ``clinical_data/<cohort>.csv``
@@ -194,6 +198,7 @@ class Job:
     synonyms_url: str
     fingerprint: str = ""
     operators_dir: str | None = None  # where built operators are saved for other workers and runs (STORE/operators)
+    synonyms_fp: dict | None = None   # the synonym table's file fingerprint, part of the resume fingerprint
 
 
 @dataclass
@@ -229,9 +234,19 @@ def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     return next((low[n] for n in GENE_COLUMN_NAMES if n in low), None)
 
 
+_SYN_DIGESTS: dict[str, str] = {}
+
+
 def _synonyms_key(job: Job) -> str:
-    """The synonym table's URL and fingerprint: part of every operator's cache key."""
-    return job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+    """A digest of the synonym table's bytes: part of every operator's cache key.  By content, not by URL, so
+    that input trees holding the same table (copies of GenoTEX's metadata) share their operators; the digest is
+    computed once per worker process and file version (URL + size + mtime)."""
+    key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
+    if key not in _SYN_DIGESTS:
+        if len(_SYN_DIGESTS) >= 16:
+            _SYN_DIGESTS.clear()
+        _SYN_DIGESTS[key] = "sha256:" + hashlib.sha256(fs.read_bytes(job.synonyms_url)).hexdigest()
+    return _SYN_DIGESTS[key]
 
 
 def _prepare_geo(job: Job) -> Prepared:
@@ -431,8 +446,11 @@ def read_block(url: str, start: int, stop: int) -> np.ndarray:
     return zarr.open_array(store.zarr_store(url, read_only=True), path="X", mode="r")[start:stop]
 
 
-def map_samples(p: Prepared, url: str) -> np.ndarray:
+def map_samples(p: Prepared, url: str, matrix: np.ndarray | None = None) -> np.ndarray:
     """Every sample of the cohort store's X mapped to symbols: samples x symbols, float64.
+
+    ``matrix``: the store's X itself (samples x features, the values the store holds), when the same task has
+    just ingested it: mapped as it is, without decoding the store.
 
     The store's rows of chunks are decoded into a scratch the worker thread keeps (:mod:`store_rows`) and each
     is mapped straight into its rows of the result, so the cohort's gene matrix is the only large allocation
@@ -440,6 +458,15 @@ def map_samples(p: Prepared, url: str) -> np.ndarray:
     buffer (:mod:`thread_buffers`, handed back by finalize), not fresh pages per cohort.  A store layout the
     fast reader does not know is read through Zarr ``preprocess.block-samples`` samples at a time.
     """
+    if matrix is not None and matrix.shape == (len(p.samples), p.op.n_probes):
+        n, m = matrix.shape[0], len(p.op.symbols)
+        Y = thread_buffers.take("genes", n * m, np.float64).reshape(n, m)  # handed back by finalize
+        if matrix.flags.c_contiguous:
+            apply_operator(p.op, matrix, Y)
+        else:  # the reader's matrix is a view of a larger buffer: its sample rows are contiguous, not the whole
+            for i in range(n):
+                apply_operator(p.op, matrix[i:i + 1], Y[i:i + 1])
+        return Y
     lay = store_rows.layout(url)
     if lay is not None:
         n, m = lay.shape[0], len(p.op.symbols)
@@ -560,15 +587,17 @@ def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> Non
                          np.column_stack([feats[k] for k in feats]), 15)
 
 
-def finalize(job: Job, p: Prepared | None = None) -> dict:
+def finalize(job: Job, p: Prepared | None = None, handed: dict | None = None) -> dict:
     """Dask task: prepare (unless ``p`` is given), map the samples to genes, link, missing values, bias,
     cohort_info record; write every output of the cohort.
 
-    Never raises (see :func:`prepare`): a failure is written as the cohort's record with its traceback."""
+    ``handed``: :func:`ingest_cohort`'s ``matrix_out`` from the same task; its matrix is taken out (and freed once
+    mapped) instead of decoding the store.  Never raises (see :func:`prepare`): a failure is written as the
+    cohort's record with its traceback."""
     if p is None:
         p = prepare(job)
     try:
-        return _finalize(job, p)
+        return _finalize(job, p, handed)
     except Exception as exc:
         record = quality.initial_record(False, p.trait is not None, _one_line(exc))
         _write_part(job, record, {"status": "failed", "traceback": traceback.format_exc()})
@@ -576,17 +605,19 @@ def finalize(job: Job, p: Prepared | None = None) -> dict:
                 "error": record["note"]}
 
 
-def _finalize(job: Job, p: Prepared) -> dict:
+def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     t0 = time.perf_counter()
     paths = layout.PreprocessPaths(job.out, job.trait, job.cohort)
     summary = dict(p.op.summary) if p.op is not None else {}
     Y = None
+    matrix = handed.pop("X", None) if handed else None  # this frame holds the only reference: freed once mapped
     if p.failure is None and p.op is not None:
         try:
-            Y = map_samples(p, job.ingest.out)
+            Y = map_samples(p, job.ingest.out, matrix)
         except Exception as exc:  # an unreadable store: the cohort's result, recorded with its traceback
             p.failure = quality.initial_record(True, True, f"reading the samples: {_one_line(exc)}")
             p.error_traceback = traceback.format_exc()
+    del matrix  # mapped: the raw matrix goes before the outputs are formatted
     if p.failure is not None:
         # GenoTEX writes a cohort's clinical data before it maps genes: a cohort failing at mapping keeps it
         keep = set()
@@ -654,6 +685,37 @@ def cohort_graph(job: Job):
     # the job bound with partial: as an argument dask would walk every field of the dataclass and its spec
     return delayed(partial(finalize, job), pure=False)(
         dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
+
+
+def preprocess_cohort(job: Job, float64: bool, ingest_status: dict | None = None) -> dict:
+    """Dask task: one cohort from its raw files to its outputs, no stage barrier in between.
+
+    Without ``ingest_status`` the task first brings the cohort's store group up to date itself
+    (:func:`~genotex_dask.pipelines.ingest.ingest_cohort`, which skips an unchanged cohort) and maps the matrix it
+    has just parsed, not a decoded copy of the store; with it (the result of a shared ingest task this task
+    depends on: several spec cohorts of one input cohort, e.g. a TCGA directory used by several traits) the store
+    is read.  Then, as the stage did on the client: the resume fingerprint from the store's completion record, and
+    the cohort is skipped when its meta part holds it and its outputs exist; else :func:`finalize`.
+
+    Never raises for a cohort's own failure: an ingest failure comes back as ``status "ingest_failed"`` (the client
+    records it), a preprocessing failure as finalize's failed record."""
+    from genotex_dask.pipelines.ingest import ingest_cohort
+
+    name = f"{job.trait}/{job.cohort}"
+    handed: dict = {}
+    if ingest_status is None:
+        ingest_status = ingest_cohort(job.ingest, float64, handed)
+    if ingest_status.get("status") == "failed":
+        return {"cohort": name, "status": "ingest_failed", "error": ingest_status.get("error", "")}
+    job.fingerprint = _fingerprint(job.spec, job.compat, job.ingest.out, job.synonyms_fp or {})
+    if _up_to_date(job):
+        res = {"cohort": name, "status": "skipped"}
+        if job.spec.expect:  # a resumed cohort still reports its golden check (kept in its meta part)
+            part = fs.read_json(meta_path(job.out, job.trait, job.cohort))
+            if "golden" in part:
+                res["golden"] = part["golden"]
+        return res
+    return finalize(job, handed=handed)
 
 
 # ---- the stage -------------------------------------------------------------------------------------------
@@ -777,55 +839,55 @@ def run_preprocess(root: str, specs: Any, out: str, client: Client, compat: str 
                                     for t, cs in spec_map.items()}, ingest_jobs)
     for (trait, cid), cause in missing.items():
         fail(trait, cid, spec_map[trait][cid], cause)
-    # 1. bring the needed cohorts up to date in the store (skips unchanged ones)
-    uniq = {j.key: j for j in matched.values()}
-    # keep the store's dtype: a cohort ingested with --float64 is not rewritten as float32
-    f64 = {k: (store_mod.read_completion(j.out) or {}).get("dtype") == "float64" for k, j in uniq.items()}
-    futs = {client.submit(ingest_cohort, j, f64[k], key=f"ingest-{j.key}-{time.time_ns()}", pure=False): k
-            for k, j in uniq.items()}
-    ingest_status: dict[str, dict] = {}
-    for fut in as_completed_with_progress(list(futs), desc="ingest", enabled=progress):
-        try:
-            ingest_status[futs[fut]] = fut.result()
-        except Exception as exc:  # worker died repeatedly
-            ingest_status[futs[fut]] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    # 2. one graph per cohort
-    graphs, jobs = [], []
-    skipped = 0
+    # One task per spec cohort (finalize-<trait>/<cohort>-...): it brings the cohort up to date in the store and
+    # preprocesses it, so a cohort starts as soon as a worker is free, without waiting for the whole ingest.
+    # Spec cohorts sharing an input cohort depend on one ingest task instead (one writer per store group).
+    operators_dir = gconfig.get("cache.operators") or layout.join(store_url, "operators")
+    out_token = tokenize(out)[:10]  # two runs into different OUTs on one scheduler never share a key
+    by_input: dict[str, list[tuple[str, str]]] = {}
     for (trait, cid), ij in sorted(matched.items()):
-        spec = spec_map[trait][cid]
-        st = ingest_status.get(ij.key, {})
-        if st.get("status") == "failed":
-            fail(trait, cid, spec, f"ingest failed: {st.get('error')}")
-            continue
-        job = Job(trait, cid, spec, ij, out, compat, syn_url,
-                  operators_dir=gconfig.get("cache.operators") or layout.join(store_url, "operators"))
-        job.fingerprint = _fingerprint(spec, compat, ij.out, syn_fp)
-        if _up_to_date(job):
-            skipped += 1
-            cohorts[f"{trait}/{cid}"] = {"cohort": f"{trait}/{cid}", "status": "skipped"}
-            if spec.expect:   # a resumed cohort still reports its golden check (kept in its meta part)
-                part = fs.read_json(meta_path(out, trait, cid))
-                if "golden" in part:
-                    cohorts[f"{trait}/{cid}"]["golden"] = part["golden"]
-            continue
-        graphs.append(cohort_graph(job))
-        jobs.append(job)
-    futures = client.compute(graphs) if graphs else []
+        by_input.setdefault(ij.key, []).append((trait, cid))
+    futures, jobs, shared_ingest = [], [], []
+    for ikey, members in by_input.items():
+        ij = matched[members[0]]
+        # keep the store's dtype: a cohort ingested with --float64 is not rewritten as float32
+        f64 = (store_mod.read_completion(ij.out) or {}).get("dtype") == "float64"
+        dep = ()
+        if len(members) > 1:
+            shared_ingest.append(client.submit(ingest_cohort, ij, f64, key=f"ingest-{ikey}-{time.time_ns()}",
+                                               pure=False))
+            dep = (shared_ingest[-1],)
+        for trait, cid in members:
+            job = Job(trait, cid, spec_map[trait][cid], ij, out, compat, syn_url, operators_dir=operators_dir,
+                      synonyms_fp=syn_fp)
+            # the job bound with partial: as an argument dask would walk every field of the dataclass and its spec
+            futures.append(client.submit(partial(preprocess_cohort, job, f64), *dep, pure=False,
+                                         key=f"finalize-{trait}/{cid}-{time.time_ns()}-{out_token}"))
+            jobs.append(job)
     by_fut = dict(zip(futures, jobs))
+    ran, skipped = False, 0
     for fut in as_completed_with_progress(futures, desc="preprocess", enabled=progress):
         job = by_fut[fut]
         key = f"{job.trait}/{job.cohort}"
         try:
             res = fut.result()
-            cohorts[key] = res
-            if res["status"] == "failed":
-                failed[key] = res.get("error") or ""
-        except Exception as exc:
+        except Exception as exc:  # the task itself died (e.g. its worker killed repeatedly)
             cause = f"{type(exc).__name__}: {exc}"
             fail(job.trait, job.cohort, job.spec, cause)
             cohorts[key]["traceback"] = traceback.format_exception(exc)[-3:]
-    if futures:  # the workers' kept cohort buffers (thread_buffers) go back before the next stage needs memory
+            continue
+        if res["status"] == "ingest_failed":
+            fail(job.trait, job.cohort, job.spec, f"ingest failed: {res.get('error')}")
+        elif res["status"] == "skipped":
+            skipped += 1
+            cohorts[key] = res
+        else:
+            ran = True
+            cohorts[key] = res
+            if res["status"] == "failed":
+                failed[key] = res.get("error") or ""
+    del shared_ingest
+    if ran:  # the workers' kept cohort buffers (thread_buffers) go back before the next stage needs memory
         try:
             client.run(thread_buffers.release_all)
         except Exception:  # best effort: a worker that left meanwhile has nothing to release

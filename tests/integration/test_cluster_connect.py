@@ -56,6 +56,9 @@ def test_local_cluster_options(monkeypatch, capsys):
         assert {w["memory_limit"] for w in info.values()} == {parse_bytes("700MiB")}
         assert all(addr.startswith("tcp://127.0.0.1:") for addr in info)
         assert set(client.run(os.environ.get, "OMP_NUM_THREADS").values()) == {"1"}
+        # glibc read the worker malloc settings at the workers' start (Dask's trim threshold kept beside them)
+        for name, value in {**cluster.WORKER_MALLOC_ENV, "MALLOC_TRIM_THRESHOLD_": 65536}.items():
+            assert set(client.run(os.environ.get, name).values()) == {str(value)}, name
         local = client.cluster
     assert local.status.name == "closed"
     out = capsys.readouterr().out
