@@ -173,3 +173,25 @@ def test_operators_are_keyed_by_the_synonym_tables_content(corpus, tmp_path):
     syn["ZZZ_NOT_A_GENE"] = ["ZZZ1"]
     fs.write_text_atomic(jb.synonyms_url, json.dumps(syn))
     assert pp._synonyms_key(ja) != pp._synonyms_key(jb)
+
+
+def test_run_with_given_specs_pipelines_the_named_cohorts_and_ingests_the_rest(corpus, tmp_path, client, monkeypatch):
+    """`genotex-dask run --specs` preprocesses first (each named cohort ingested inside its own task, its matrix
+    never read back from the store), then the ingest stage stores the cohorts no spec names."""
+    from genotex_dask import api
+
+    specs = _specs(corpus)
+    unnamed = sorted(specs["Rheumatoid_Arthritis"])[0]
+    del specs["Rheumatoid_Arthritis"][unnamed]
+    read_from_store = []
+    layout_of = pp.store_rows.layout
+    monkeypatch.setattr(pp.store_rows, "layout", lambda url: read_from_store.append(url) or layout_of(url))
+    s = api.run(str(corpus), str(tmp_path / "out"), specs=specs, client=client, progress=False)
+    n = sum(len(c) for c in specs.values())
+    assert s["preprocess"]["done"] == n and not s["preprocess"]["failed"] and read_from_store == []
+    ing = s["ingest"]
+    assert not ing["failed"] and ing["n_cohorts"] == len(discover(str(corpus), str(tmp_path / "x")))
+    statuses = {k.split("/")[-1]: v["status"] for k, v in ing["cohorts"].items()}
+    assert statuses.pop(unnamed) == "ingested"
+    assert set(statuses.values()) == {"skipped"}, statuses
+    assert s["analyze"]["failed"] == 0
