@@ -686,7 +686,7 @@ class Reader:
 
         n = math.prod(arr.shape)
         per_chunk = math.prod(arr.chunk)
-        item = 8 if arr.dtype is None else arr.dtype.itemsize
+        item = 0 if arr.dtype is None else arr.dtype.itemsize  # a string chunk's size is checked when read
         max_items = _limit("MAX_ARRAY_ITEMS")
         if n > max_items or per_chunk > max_items or per_chunk * item > _limit("MAX_CHUNK_BYTES"):
             raise _over(self.meta_path, f"{key}: shape {list(arr.shape)} / chunks {list(arr.chunk)} above "

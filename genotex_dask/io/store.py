@@ -355,8 +355,9 @@ def _group(url: str) -> zarr.Group:
 def _direct(url: str) -> anndata_zarr.Reader | None:
     """The direct reader of a local cohort group (:class:`anndata_zarr.Reader`: one read of the consolidated
     metadata, chunks decoded in this thread), or None for a group it does not cover (remote URLs included):
-    read through anndata then.  A malformed group raises InputFormatError naming the file."""
-    if not fs.is_local(url):
+    read through anndata then.  A malformed group raises InputFormatError naming the file.
+    ``GENOTEX_DASK_DIRECT_READS=0`` in the environment turns it off (every read through anndata)."""
+    if not fs.is_local(url) or os.environ.get("GENOTEX_DASK_DIRECT_READS", "1") == "0":
         return None
     try:
         return anndata_zarr.Reader(fs.get_fs(url)[1])
