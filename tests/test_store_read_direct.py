@@ -182,11 +182,24 @@ def _rejects(path: Path, exc, where: Path, words: str, read=store.read_obs) -> N
 
 def test_truncated_chunks(cohort):
     chunk = cohort / "obs" / "title" / "c" / "0"
-    chunk.write_bytes(chunk.read_bytes()[:-3])
-    _rejects(cohort, InputFormatError, chunk, "corrupt zstd")
-    x = cohort / "var" / "Gene Symbol" / "c" / "0"
-    x.write_bytes(x.read_bytes()[:5])
-    _rejects(cohort, InputFormatError, x, "Zstandard", read=store.read_var)
+    whole = chunk.read_bytes()
+    chunk.write_bytes(whole[:-3])
+    _rejects(cohort, InputFormatError, chunk, "whole Zstandard frame")
+    chunk.write_bytes(whole[:5])
+    _rejects(cohort, InputFormatError, chunk, "whole Zstandard frame")
+    # the frame's structure intact, its compressed block garbled
+    size = anndata_zarr._zstd_content_size(whole)
+    chunk.write_bytes(whole[:-8] + bytes(b ^ 0x5A for b in whole[-8:]))
+    assert anndata_zarr._zstd_content_size(chunk.read_bytes()) == size
+    _rejects(cohort, InputFormatError, chunk, "corrupt")
+
+
+def test_a_second_zstd_frame_cannot_declare_more(cohort):
+    """numcodecs allocates the sum of the frames' declared sizes: a chunk is one frame, nothing after it."""
+    chunk = cohort / "obs" / "title" / "c" / "0"
+    fake = b"\x28\xb5\x2f\xfd" + bytes([(3 << 6) | (1 << 5)]) + (1 << 40).to_bytes(8, "little") + b"\x01\x00\x00"
+    chunk.write_bytes(chunk.read_bytes() + fake)
+    _rejects(cohort, InputFormatError, chunk, "whole Zstandard frame")
 
 
 def test_truncated_blosc_chunk(tmp_path):

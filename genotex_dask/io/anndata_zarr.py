@@ -445,18 +445,51 @@ def _ints(v, positive: bool) -> list[int] | None:
 
 
 def _zstd_content_size(blob: bytes) -> int | None:
-    """The decompressed size a Zstandard frame header declares (None when absent or not a frame): checked
-    before numcodecs decodes, which otherwise allocates whatever the header says, or streams without bound."""
-    if len(blob) < 6 or blob[:4] != _ZSTD_MAGIC:
+    """The decompressed size declared by ``blob`` when it is exactly one Zstandard frame with its content size
+    in the header (as numcodecs writes), else None.  Checked before numcodecs decodes: it allocates the sum of
+    what the frame headers declare, or streams without bound when they declare nothing."""
+    n = len(blob)
+    if n < 6 or blob[:4] != _ZSTD_MAGIC or blob[4] & 0x08:  # magic; the header's reserved bit
         return None
     fhd = blob[4]
-    fcs_flag, single = fhd >> 6, (fhd >> 5) & 1
-    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3]
-    size = (1 if single else 0, 2, 4, 8)[fcs_flag]
-    if size == 0 or len(blob) < pos + size:
+    single = (fhd >> 5) & 1
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3]  # window descriptor, dictionary ID
+    width = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+    if width == 0 or n < pos + width:
         return None
-    value = int.from_bytes(blob[pos:pos + size], "little")
-    return value + 256 if size == 2 else value
+    size = int.from_bytes(blob[pos:pos + width], "little") + (256 if width == 2 else 0)
+    pos += width
+    while True:  # the blocks: 3-byte headers (last flag, type, size); the frame must end where the file does
+        if pos + 3 > n:
+            return None
+        head = int.from_bytes(blob[pos:pos + 3], "little")
+        kind = (head >> 1) & 3
+        if kind == 3:
+            return None
+        pos += 3 + (1 if kind == 1 else head >> 3)
+        if head & 1:
+            break
+    pos += 4 if (fhd >> 2) & 1 else 0  # content checksum
+    return size if pos == n else None
+
+
+def _read_file(path: str, limit: int) -> bytes | None:
+    """The file's bytes, None when it holds more than ``limit``; FileNotFoundError when absent, another
+    OSError as an InputFormatError naming the file.  (One allocation of the file's size: a buffered
+    ``read(limit)`` would allocate the limit.)"""
+    import os
+
+    try:
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                return None
+            data = f.read(size + 1)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc})") from None
+    return data if len(data) <= limit else None
 
 
 class _Array:
@@ -561,15 +594,12 @@ class Reader:
 
         self.root = root
         self.meta_path = os.path.join(root, "zarr.json")
+        limit = _limit("MAX_METADATA_BYTES")
         try:
-            with open(self.meta_path, "rb") as f:
-                limit = _limit("MAX_METADATA_BYTES")
-                raw = f.read(limit + 1)
+            raw = _read_file(self.meta_path, limit)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise Unsupported("no zarr.json") from None
-        except OSError as exc:
-            raise _bad(self.meta_path, f"cannot be read ({exc})") from None
-        if len(raw) > limit:
+        if raw is None:
             raise _over(self.meta_path, f"consolidated metadata larger than {limit} bytes (MAX_METADATA_BYTES)")
         try:
             doc = json.loads(raw)
@@ -591,7 +621,10 @@ class Reader:
                     and isinstance(node.get("attributes", {}), dict):
                 self.groups[key] = node.get("attributes", {})
             elif node.get("node_type") == "array":
-                self.arrays[key] = _Array(node)
+                try:
+                    self.arrays[key] = _Array(node)
+                except (AttributeError, TypeError, KeyError, ValueError):  # a field of another type
+                    raise Unsupported("array document") from None
             else:
                 raise Unsupported("node document")
         self.children = self._children(list(nodes))
@@ -657,10 +690,14 @@ class Reader:
                 or not isinstance(idx_key, str):
             raise Unsupported("dataframe attributes")
         index = self.read(self.member(key, idx_key), frame_strings=True)
+        if not isinstance(index, np.ndarray) or index.ndim != 1:
+            raise Unsupported("dataframe index")
         data = {}
         for c in columns:
             data[c] = self.read(self.member(key, c), frame_strings=True)
-            if getattr(data[c], "ndim", 1) != 1 or len(data[c]) != len(index):
+            if not isinstance(data[c], (np.ndarray, pd.Categorical)):
+                raise Unsupported("dataframe column")
+            if data[c].ndim != 1 or len(data[c]) != len(index):
                 raise _bad(self.meta_path, f"{key}/{c}: shape {getattr(data[c], 'shape', None)} does not match "
                                            f"the {len(index)} rows of {key}/{idx_key}")
         df = pd.DataFrame(data, index=index, columns=columns if columns else None)
@@ -721,12 +758,11 @@ class Reader:
         """One chunk's cells (flat), None when its file is absent; bounded, checked against the metadata."""
         limit = _limit("MAX_CHUNK_BYTES")
         try:
-            with open(path, "rb") as f:
-                blob = f.read(limit + 4096)
+            blob = _read_file(path, limit + 4096)  # a compressor's frame adds a few bytes to incompressible data
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise _bad(path, f"cannot be read ({exc})") from None
+        if blob is None:
+            raise _over(path, f"chunk file larger than MAX_CHUNK_BYTES ({limit})")
         expect = items * arr.dtype.itemsize if arr.dtype is not None else None
         raw = self._inflate(path, blob, expect, limit, arr.compressor)
         if arr.dtype is not None:
@@ -754,7 +790,7 @@ class Reader:
         else:
             size = _zstd_content_size(blob)
             if size is None:
-                raise _bad(path, "not a Zstandard frame with its content size")
+                raise _bad(path, "not one whole Zstandard frame declaring its size (truncated?)")
         if expect is not None and size != expect:
             raise _bad(path, f"decodes to {size} bytes, the array's chunk has {expect}")
         if size > limit:
