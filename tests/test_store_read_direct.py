@@ -335,3 +335,21 @@ def test_fallback_for_zarr_v2_remote_urls_and_the_switch(tmp_path, monkeypatch, 
     monkeypatch.setenv("GENOTEX_DASK_DIRECT_READS", "0")
     assert store._direct(src) is None
     pd.testing.assert_frame_equal(store.read_var(src), _anndata_elements(src)[1], check_exact=True)
+
+
+def test_digest_files_listed_as_fsspec_lists_them(cohort):
+    """The operator cache's key hashes every file of a node: the local walk must list and read what fsspec does."""
+    from genotex_dask.io import fs
+
+    fsys, root = fs.get_fs(str(cohort))
+
+    def by_fsspec(node):
+        files = sorted(fsys.find(node))
+        return sorted(fsys.cat(files).items()) if files else []
+
+    node = f"{root}/var/Gene Symbol"
+    (cohort / "var" / "Gene Symbol" / "c" / "extra").write_bytes(b"x")  # a stray file counts, as with fsspec
+    assert store._node_files(fsys, node) == by_fsspec(node) and len(by_fsspec(node)) == 3
+    os.symlink(cohort / "zarr.json", cohort / "var" / "Gene Symbol" / "link")  # a link: fsspec decides
+    assert store._node_files(fsys, node) == by_fsspec(node)
+    assert store._node_files(fsys, f"{root}/var/absent") == [] == by_fsspec(f"{root}/var/absent")

@@ -33,6 +33,7 @@ from typing import Any
 
 import anndata as ad
 import dask.array as da
+import fsspec.implementations.local
 import numpy as np
 import pandas as pd
 import zarr
@@ -504,12 +505,44 @@ class CohortMeta:
         stored = self._stored(which)
         h = hashlib.sha1()
         for name in [self.index_key(which), *(stored.get(n, n) for n in names)]:
-            files = sorted(fsys.find(f"{root.rstrip('/')}/{which}/{name}"))
+            node = f"{root.rstrip('/')}/{which}/{name}"
             h.update(name.encode() + b"\x1e")
-            for f, blob in sorted(fsys.cat(files).items()) if files else []:
+            for f, blob in _node_files(fsys, node):
                 h.update(f.rsplit(f"/{which}/", 1)[-1].encode() + b"\x1f" + blob)
         self._memo[key] = h.hexdigest()
         return self._memo[key]
+
+
+def _node_files(fsys, node: str) -> list[tuple[str, bytes]]:
+    """(path, bytes) of every file under the directory ``node``, sorted by path: on a local disk by a scandir walk
+    and plain reads (fsspec's find and cat cost ~0.3 ms more per cohort), else, and whenever a symbolic link is
+    met, by fsspec."""
+    paths: list[str] = []
+    if isinstance(fsys, fsspec.implementations.local.LocalFileSystem) and _walk_files(node, paths):
+        out = []
+        for path in sorted(paths):
+            with open(path, "rb") as f:
+                out.append((path, f.read()))
+        return out
+    files = sorted(fsys.find(node))
+    return sorted(fsys.cat(files).items()) if files else []
+
+
+def _walk_files(directory: str, out: list[str]) -> bool:
+    """Regular files under ``directory`` into ``out``; False (give up) at a symbolic link or a missing directory."""
+    try:
+        with os.scandir(directory) as entries:
+            for e in entries:
+                if e.is_symlink():
+                    return False
+                if e.is_dir():
+                    if not _walk_files(e.path, out):
+                        return False
+                elif e.is_file():
+                    out.append(e.path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 def cohort_X_dask(url: str, chunks: Any = None) -> da.Array:
