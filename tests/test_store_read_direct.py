@@ -92,6 +92,9 @@ def ingested(tmp_path_factory) -> list[str]:
 def test_ingested_stores_read_directly_as_anndata_reads_them(ingested):
     kinds = {u.split("/store/")[1].split("/")[0] for u in ingested}
     assert kinds == {"GEO", "TCGA"} and len(ingested) >= 7
+    synthetic = [Path(u) for u in ingested if "/GEO/" in u and "GSE9" not in u and "GSE781" not in u]
+    shared = [(u / "var" / "zarr.json").read_bytes() + (u / "var" / "ID" / "c" / "0").read_bytes() for u in synthetic]
+    assert len(synthetic) >= 2 and len(set(shared)) < len(shared)  # a platform's var shared by two cohorts
     for url in ingested:
         _assert_direct_equals_anndata(url)
 
