@@ -446,9 +446,9 @@ class CohortMeta:
     """One cohort's metadata from a single opening of its group: what preprocessing needs before any X.
 
     The group is read directly (:func:`_direct`: its consolidated metadata parsed once, each column's chunks
-    decoded in this thread; ~1 ms for what preprocessing reads of a GEO cohort's obs and uns), else through
+    decoded in this thread: 1.2 CPU-ms for what preprocessing reads of a 54,675 x 167 GEO cohort), else through
     Zarr, where opening the group parses its metadata into ~40 node objects and each array read is a hop to
-    Zarr's I/O thread (~9 CPU-ms).  Only uns and the columns asked for are read.
+    Zarr's I/O thread (7.8 CPU-ms).  Only uns and the columns asked for are read.
     """
 
     def __init__(self, url: str):
