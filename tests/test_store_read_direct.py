@@ -263,7 +263,11 @@ def test_inflate_bound_and_lying_headers(cohort, monkeypatch):
     _rejects(cohort, InputLimitError, chunk, "MAX_CHUNK_BYTES", read=store.read_var)
 
 
-def test_bad_json_and_bad_utf8(cohort):
+def test_a_directory_for_a_chunk_and_bad_json(cohort):
+    chunk = cohort / "obs" / "title" / "c" / "0"
+    chunk.unlink()
+    chunk.mkdir()
+    _rejects(cohort, InputFormatError, chunk, "not a chunk file")
     (cohort / "zarr.json").write_bytes(b"{not json")
     _rejects(cohort, InputFormatError, cohort / "zarr.json", "not a JSON document")
 

@@ -761,6 +761,8 @@ class Reader:
             blob = _read_file(path, limit + 4096)  # a compressor's frame adds a few bytes to incompressible data
         except FileNotFoundError:
             return None
+        except (NotADirectoryError, IsADirectoryError) as exc:
+            raise _bad(path, f"not a chunk file ({exc.strerror})") from None
         if blob is None:
             raise _over(path, f"chunk file larger than MAX_CHUNK_BYTES ({limit})")
         expect = items * arr.dtype.itemsize if arr.dtype is not None else None
