@@ -769,7 +769,8 @@ class Reader:
         raw = self._inflate(path, blob, expect, limit, arr.compressor)
         if arr.dtype is not None:
             return np.frombuffer(raw, dtype=arr.dtype)
-        if len(raw) < 4 or int.from_bytes(bytes(raw[:4]), "little") != items:
+        # each item takes at least its 4 length bytes: the object array numcodecs allocates stays within 2x the data
+        if len(raw) < 4 + 4 * items or int.from_bytes(bytes(raw[:4]), "little") != items:
             raise _bad(path, f"not a vlen-utf8 chunk of {items} strings")
         try:
             return _VLEN.decode(raw)
