@@ -387,3 +387,430 @@ def anndata_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs: pd.DataF
     skeleton(out)
     consolidate(out, lock)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading: the elements above read back from a local group's files, without Zarr's per-node machinery.
+#
+# Why: opening a cohort group through Zarr builds an object per node of its consolidated metadata (~2.4 ms for a
+# cohort store), and every array read is a hop to Zarr's I/O thread; reading obs, var and uns that way cost ~10
+# CPU-ms per cohort before preprocessing, against ~0.2 ms to parse the consolidated zarr.json itself.  Here that
+# document is read once and each array's chunk files are decoded directly with the codecs Zarr itself calls
+# (numcodecs' VLenUTF8, Zstd, Blosc).  Only the layouts this module writes are read (which are those anndata
+# writes for such elements); anything else raises :class:`Unsupported` and the caller reads through anndata.
+# Inputs are untrusted: what is read and inflated is bounded, chunk sizes are checked against the metadata, node
+# names never leave the group, and a malformed store is an InputFormatError naming the file.
+# ---------------------------------------------------------------------------------------------------------------
+
+MAX_METADATA_BYTES = 64 << 20   # the consolidated zarr.json (a cohort store's is ~40 KB)
+MAX_CHUNK_BYTES = 1 << 30       # decompressed bytes of one chunk (a GPL570 annotation column is ~10 MB)
+MAX_ARRAY_ITEMS = 1 << 28       # cells of one array read (a decoded object array costs 8 bytes a cell + its text)
+
+_NUMERIC_TYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                            "float32", "float64"})
+_ARRAY_DOC_KEYS = frozenset(_ARRAY_KEYS) | {"dimension_names"}
+_GROUP_DOC_KEYS = frozenset(_GROUP_KEYS) | {"consolidated_metadata"}
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class Unsupported(Exception):
+    """A layout the direct reader does not cover (another writer, codec, encoding or Zarr format): the caller
+    reads the element through anndata instead."""
+
+
+def _limit(name: str) -> int:
+    """A bound of this module, overridable per process by ``GENOTEX_DASK_<NAME>`` (as io/_stream.py's)."""
+    import os
+
+    env = os.environ.get(f"GENOTEX_DASK_{name}")
+    return int(float(env)) if env else int(globals()[name])
+
+
+def _bad(path: str, cause: str):
+    from genotex_dask.io.errors import InputFormatError
+
+    return InputFormatError(path, cause)
+
+
+def _over(path: str, cause: str):
+    from genotex_dask.io.errors import InputLimitError
+
+    return InputLimitError(path, cause)
+
+
+def _ints(v, positive: bool) -> list[int] | None:
+    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return None
+    return v if all(x > 0 if positive else x >= 0 for x in v) else None
+
+
+def _zstd_content_size(blob: bytes) -> int | None:
+    """The decompressed size declared by ``blob`` when it is exactly one Zstandard frame with its content size
+    in the header (as numcodecs writes), else None.  Checked before numcodecs decodes: it allocates the sum of
+    what the frame headers declare, or streams without bound when they declare nothing."""
+    n = len(blob)
+    if n < 6 or blob[:4] != _ZSTD_MAGIC or blob[4] & 0x08:  # magic; the header's reserved bit
+        return None
+    fhd = blob[4]
+    single = (fhd >> 5) & 1
+    pos = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3]  # window descriptor, dictionary ID
+    width = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+    if width == 0 or n < pos + width:
+        return None
+    size = int.from_bytes(blob[pos:pos + width], "little") + (256 if width == 2 else 0)
+    pos += width
+    while True:  # the blocks: 3-byte headers (last flag, type, size); the frame must end where the file does
+        if pos + 3 > n:
+            return None
+        head = int.from_bytes(blob[pos:pos + 3], "little")
+        kind = (head >> 1) & 3
+        if kind == 3:
+            return None
+        pos += 3 + (1 if kind == 1 else head >> 3)
+        if head & 1:
+            break
+    pos += 4 if (fhd >> 2) & 1 else 0  # content checksum
+    return size if pos == n else None
+
+
+def _read_file(path: str, limit: int) -> bytes | None:
+    """The file's bytes, None when it holds more than ``limit``; FileNotFoundError when absent, another
+    OSError as an InputFormatError naming the file.  (One allocation of the file's size: a buffered
+    ``read(limit)`` would allocate the limit.)"""
+    import os
+
+    try:
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                return None
+            data = f.read(size + 1)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc})") from None
+    return data if len(data) <= limit else None
+
+
+class _Array:
+    """An array document of a recognised layout, parsed once."""
+
+    __slots__ = ("shape", "chunk", "dtype", "fill", "compressor", "sep", "attrs")
+
+    def __init__(self, doc: dict):
+        """Raises Unsupported for anything but the layouts :class:`Encoder` (and anndata) write."""
+        if not set(doc) <= _ARRAY_DOC_KEYS or not {"shape", "data_type", "chunk_grid", "codecs"} <= set(doc):
+            raise Unsupported("array document keys")
+        shape, grid, keys = _ints(doc["shape"], False), doc["chunk_grid"], doc.get("chunk_key_encoding")
+        conf = grid.get("configuration") if isinstance(grid, dict) else None
+        chunk = _ints(conf.get("chunk_shape"), True) if isinstance(conf, dict) else None
+        if shape is None or chunk is None or len(chunk) != len(shape) or grid.get("name") != "regular":
+            raise Unsupported("chunk grid")
+        sep = (keys.get("configuration") or {}).get("separator", "/") if isinstance(keys, dict) else None
+        if not isinstance(keys, dict) or keys.get("name") != "default" or sep not in ("/", "."):
+            raise Unsupported("chunk key encoding")
+        if doc.get("storage_transformers") or not isinstance(doc.get("attributes", {}), dict):
+            raise Unsupported("storage transformers")
+        data_type, codecs = doc["data_type"], doc["codecs"]
+        if not isinstance(codecs, list) or len(codecs) != 2 or not all(isinstance(c, dict) for c in codecs):
+            raise Unsupported("codecs")
+        first, comp = codecs
+        first_conf = first.get("configuration") or {}
+        fill = doc.get("fill_value")
+        if data_type == "string":
+            if first.get("name") != "vlen-utf8" or first_conf or not isinstance(fill, str):
+                raise Unsupported("string codec")
+            self.dtype = None
+        elif data_type in _NUMERIC_TYPES:
+            self.dtype = np.dtype(data_type).newbyteorder("<")
+            if first.get("name") != "bytes" or first_conf.get("endian", "little") != "little" \
+                    or set(first_conf) - {"endian"}:
+                raise Unsupported("bytes codec")
+            fill = _fill(fill, self.dtype)
+        else:
+            raise Unsupported(f"data type {data_type!r}")
+        comp_conf = comp.get("configuration")
+        if comp.get("name") not in ("zstd", "blosc") or not isinstance(comp_conf, dict):
+            raise Unsupported("compressor")
+        self.shape, self.chunk, self.sep, self.fill = tuple(shape), tuple(chunk), sep, fill
+        self.compressor = comp["name"]
+        self.attrs = doc.get("attributes", {})
+
+    def chunk_key(self, idx: tuple[int, ...]) -> str:
+        return self.sep.join(["c", *map(str, idx)])
+
+
+def _fill(value, dtype: np.dtype):
+    """A numeric fill value as Zarr v3 writes it (numbers, bools, "NaN" and the infinities for floats)."""
+    if dtype.kind == "b":
+        if not isinstance(value, bool):
+            raise Unsupported("fill value")
+        return value
+    if isinstance(value, str) and dtype.kind == "f" and value in ("NaN", "Infinity", "-Infinity"):
+        return float(value.replace("inity", ""))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (dtype.kind in "iu" and
+                                                                          not isinstance(value, int)):
+        raise Unsupported("fill value")
+    return value
+
+
+def _name_ok(name: str) -> bool:
+    """A node path that stays inside its group: no empty, "." or ".." segment, no NUL, no backslash."""
+    return isinstance(name, str) and bool(name) and "\x00" not in name and "\\" not in name and \
+        all(s not in ("", ".", "..") for s in name.split("/"))
+
+
+_STRING_DTYPE: list = []
+
+
+def _zarr_string_dtype():
+    """The numpy dtype Zarr returns for a "string" array (a bare string array read outside a frame is handed
+    back as Zarr hands it to anndata); Unsupported when this Zarr does not say."""
+    if not _STRING_DTYPE:
+        try:
+            from zarr.core.dtype import VariableLengthUTF8
+
+            _STRING_DTYPE.append(VariableLengthUTF8().to_native_dtype())
+        except Exception:  # noqa: BLE001 - another Zarr: anndata reads such arrays
+            _STRING_DTYPE.append(None)
+    if _STRING_DTYPE[0] is None:
+        raise Unsupported("Zarr's string dtype")
+    return _STRING_DTYPE[0]
+
+
+class Reader:
+    """AnnData elements of a local Zarr v3 group, from one read of its consolidated ``zarr.json``.
+
+    ``read(key)`` returns what ``anndata.io.read_elem`` returns for the node at ``key`` ("obs", "var", "uns",
+    "obs/title"...): data frames, dicts, categoricals, numeric and string arrays and scalars.  Strings in a data
+    frame or a categorical's categories are decoded as object arrays of str (pandas turns Zarr's StringDType
+    columns into exactly those); ``read(key, frame_strings=True)`` does so for a bare string array too.
+    Constructing raises Unsupported when the group is not one this module can read whole (no consolidated
+    metadata, a node of another layout anywhere), so a store is read one way or the other, never half each.
+    """
+
+    def __init__(self, root: str):
+        import os
+
+        self.root = root
+        self.meta_path = os.path.join(root, "zarr.json")
+        limit = _limit("MAX_METADATA_BYTES")
+        try:
+            raw = _read_file(self.meta_path, limit)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise Unsupported("no zarr.json") from None
+        if raw is None:
+            raise _over(self.meta_path, f"consolidated metadata larger than {limit} bytes (MAX_METADATA_BYTES)")
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise _bad(self.meta_path, f"not a JSON document ({exc})") from None
+        cons = doc.get("consolidated_metadata") if isinstance(doc, dict) else None
+        nodes = cons.get("metadata") if isinstance(cons, dict) else None
+        if not isinstance(nodes, dict) or doc.get("zarr_format") != 3 or doc.get("node_type") != "group" \
+                or cons.get("kind") != "inline" or not set(doc) <= _GROUP_DOC_KEYS:
+            raise Unsupported("not a consolidated Zarr v3 group")
+        self.groups: dict[str, dict] = {"": doc.get("attributes") or {}}
+        self.arrays: dict[str, _Array] = {}
+        for key, node in nodes.items():
+            if not _name_ok(key):
+                raise _bad(self.meta_path, f"node {key!r} escapes the group")
+            if not isinstance(node, dict) or node.get("zarr_format") != 3:
+                raise Unsupported("node document")
+            if node.get("node_type") == "group" and set(node) <= _GROUP_DOC_KEYS \
+                    and isinstance(node.get("attributes", {}), dict):
+                self.groups[key] = node.get("attributes", {})
+            elif node.get("node_type") == "array":
+                try:
+                    self.arrays[key] = _Array(node)
+                except (AttributeError, TypeError, KeyError, ValueError):  # a field of another type
+                    raise Unsupported("array document") from None
+            else:
+                raise Unsupported("node document")
+        self.children = self._children(list(nodes))
+
+    @staticmethod
+    def _children(keys: list[str]) -> dict[str, list[str]]:
+        """Each group's members in the order Zarr lists them from consolidated metadata (the file's order, the
+        entries grouped by depth then by parent); Unsupported when Zarr would split a parent's members."""
+        out: dict[str, list[str]] = {}
+        last = None
+        for key in sorted(keys, key=lambda k: k.count("/")):
+            parent, _, name = key.rpartition("/")
+            if parent != last and parent in out and parent:
+                raise Unsupported("a group's members not together in the consolidated metadata")
+            out.setdefault(parent, []).append(name)
+            last = parent
+        return out
+
+    def attrs(self, key: str) -> dict:
+        """A node's attributes (KeyError when absent)."""
+        if key in self.groups:
+            return self.groups[key]
+        return self.arrays[key].attrs
+
+    def member(self, key: str, name) -> str:
+        """The path of ``name`` under the group ``key``; a name leaving the group is an error naming the file."""
+        if not _name_ok(name):
+            raise _bad(self.meta_path, f"{key}: member {name!r} escapes the group")
+        path = f"{key}/{name}" if key else name
+        if path not in self.groups and path not in self.arrays:
+            raise Unsupported("member absent")  # anndata raises its own KeyError
+        return path
+
+    def read(self, key: str, frame_strings: bool = False):
+        """The element at ``key`` as anndata reads it (see the class docstring)."""
+        attrs = self.attrs(key) if key in self.groups or key in self.arrays else None
+        if attrs is None:
+            raise Unsupported("node absent")
+        enc = (attrs.get("encoding-type"), attrs.get("encoding-version"))
+        if key in self.groups:
+            if enc == ("dataframe", "0.2.0"):
+                return self._frame(key, attrs)
+            if enc == ("dict", "0.1.0"):
+                return {name: self.read(self.member(key, name)) for name in self.children.get(key, [])}
+            if enc == ("categorical", "0.2.0"):
+                return self._categorical(key, attrs)
+            raise Unsupported(f"encoding {enc}")
+        arr = self.arrays[key]
+        if enc == ("string-array", "0.2.0") and arr.dtype is None and arr.shape:
+            out = self._values(key, arr)
+            return out if frame_strings else out.astype(_zarr_string_dtype())
+        if enc == ("array", "0.2.0") and arr.dtype is not None and arr.shape:
+            return self._values(key, arr)
+        if enc == ("string", "0.2.0") and arr.dtype is None and not arr.shape:
+            return str(self._values(key, arr)[()])
+        if enc == ("numeric-scalar", "0.2.0") and arr.dtype is not None and not arr.shape:
+            return self._values(key, arr)[()].item()
+        raise Unsupported(f"encoding {enc}")
+
+    def _frame(self, key: str, attrs: dict) -> pd.DataFrame:
+        columns, idx_key = attrs.get("column-order"), attrs.get("_index")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) \
+                or not isinstance(idx_key, str):
+            raise Unsupported("dataframe attributes")
+        index = self.read(self.member(key, idx_key), frame_strings=True)
+        if not isinstance(index, np.ndarray) or index.ndim != 1:
+            raise Unsupported("dataframe index")
+        data = {}
+        for c in columns:
+            data[c] = self.read(self.member(key, c), frame_strings=True)
+            if not isinstance(data[c], (np.ndarray, pd.Categorical)):
+                raise Unsupported("dataframe column")
+            if data[c].ndim != 1 or len(data[c]) != len(index):
+                raise _bad(self.meta_path, f"{key}/{c}: shape {getattr(data[c], 'shape', None)} does not match "
+                                           f"the {len(index)} rows of {key}/{idx_key}")
+        df = pd.DataFrame(data, index=index, columns=columns if columns else None)
+        if idx_key != "_index":
+            df.index.name = idx_key
+        return df
+
+    def _categorical(self, key: str, attrs: dict) -> pd.Categorical:
+        codes = self.read(self.member(key, "codes"))
+        cats = self.read(self.member(key, "categories"), frame_strings=True)
+        if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu" or codes.ndim != 1:
+            raise _bad(self.meta_path, f"{key}/codes: not an integer array")
+        try:
+            return pd.Categorical.from_codes(codes=codes, categories=cats, ordered=bool(attrs.get("ordered")))
+        except (ValueError, TypeError) as exc:
+            raise _bad(self.meta_path, f"{key}: {exc}") from None
+
+    # ---- arrays ----
+    def _values(self, key: str, arr: _Array) -> np.ndarray:
+        """The whole array, decoded chunk by chunk (a missing chunk is the fill value, as in Zarr)."""
+        import math
+        import os
+
+        n = math.prod(arr.shape)
+        per_chunk = math.prod(arr.chunk)
+        item = 0 if arr.dtype is None else arr.dtype.itemsize  # a string chunk's size is checked when read
+        max_items = _limit("MAX_ARRAY_ITEMS")
+        if n > max_items or per_chunk > max_items or per_chunk * item > _limit("MAX_CHUNK_BYTES"):
+            raise _over(self.meta_path, f"{key}: shape {list(arr.shape)} / chunks {list(arr.chunk)} above "
+                                        f"{max_items} cells (MAX_ARRAY_ITEMS) or MAX_CHUNK_BYTES")
+        dtype = object if arr.dtype is None else arr.dtype.newbyteorder("=")
+        node_dir = os.path.join(self.root, *key.split("/"))
+        if not arr.shape:  # 0-d: one chunk "c"
+            out = np.empty(1, dtype=dtype)
+            part = self._chunk(os.path.join(node_dir, "c"), arr, 1)
+            out[0] = arr.fill if part is None else part[0]
+            return out.reshape(())
+        grid = [range(0, s, c) for s, c in zip(arr.shape, arr.chunk)]
+        if all(len(g) == 1 for g in grid):  # one chunk (a frame column of up to ~1M cells): no copy of its cells
+            part = self._chunk(os.path.join(node_dir, *arr.chunk_key((0,) * len(grid)).split("/")), arr, per_chunk)
+            if part is None:
+                return np.full(arr.shape, arr.fill, dtype=dtype)
+            part = part.reshape(arr.chunk)[tuple(slice(0, s) for s in arr.shape)]
+            return part if part.flags.writeable else part.astype(dtype)
+        out = np.empty(arr.shape, dtype=dtype)
+        for idx in np.ndindex(*(len(g) for g in grid)):
+            path = os.path.join(node_dir, *arr.chunk_key(idx).split("/"))
+            sel = tuple(slice(g[i], g[i] + c) for g, i, c in zip(grid, idx, arr.chunk))
+            part = self._chunk(path, arr, per_chunk)
+            if part is None:
+                out[sel] = arr.fill
+                continue
+            target = out[sel]  # an edge chunk is stored full size: only its part inside the shape is kept
+            target[...] = part.reshape(arr.chunk)[tuple(slice(0, s) for s in target.shape)]
+        return out
+
+    def _chunk(self, path: str, arr: _Array, items: int) -> np.ndarray | None:
+        """One chunk's cells (flat), None when its file is absent; bounded, checked against the metadata."""
+        limit = _limit("MAX_CHUNK_BYTES")
+        try:
+            blob = _read_file(path, limit + 4096)  # a compressor's frame adds a few bytes to incompressible data
+        except FileNotFoundError:
+            return None
+        except (NotADirectoryError, IsADirectoryError) as exc:
+            raise _bad(path, f"not a chunk file ({exc.strerror})") from None
+        if blob is None:
+            raise _over(path, f"chunk file larger than MAX_CHUNK_BYTES ({limit})")
+        expect = items * arr.dtype.itemsize if arr.dtype is not None else None
+        raw = self._inflate(path, blob, expect, limit, arr.compressor)
+        if arr.dtype is not None:
+            return np.frombuffer(raw, dtype=arr.dtype)
+        # each item takes at least its 4 length bytes: the object array numcodecs allocates stays within 2x the data
+        if len(raw) < 4 + 4 * items or int.from_bytes(bytes(raw[:4]), "little") != items:
+            raise _bad(path, f"not a vlen-utf8 chunk of {items} strings")
+        try:
+            return _VLEN.decode(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _bad(path, f"corrupt vlen-utf8 chunk ({exc})") from None
+
+    @staticmethod
+    def _inflate(path: str, blob: bytes, expect: int | None, limit: int, compressor: str):
+        """The chunk's decompressed bytes: the size its header declares is checked (present, bounded, equal to
+        the metadata's chunk for numbers; Blosc's compressed size equal to the file's) before any allocation."""
+        from numcodecs import blosc
+
+        if compressor == "blosc":
+            if len(blob) < 16:
+                raise _bad(path, "truncated Blosc chunk")
+            size = int.from_bytes(blob[4:8], "little")
+            if int.from_bytes(blob[12:16], "little") != len(blob):
+                raise _bad(path, f"truncated or padded Blosc chunk ({len(blob)} bytes, the header says "
+                                 f"{int.from_bytes(blob[12:16], 'little')})")
+        else:
+            size = _zstd_content_size(blob)
+            if size is None:
+                raise _bad(path, "not one whole Zstandard frame declaring its size (truncated?)")
+        if expect is not None and size != expect:
+            raise _bad(path, f"decodes to {size} bytes, the array's chunk has {expect}")
+        if size > limit:
+            raise _over(path, f"chunk inflates to {size} bytes (MAX_CHUNK_BYTES {limit})")
+        try:
+            raw = blosc.decompress(blob) if compressor == "blosc" else _ZSTD_CODEC.decode(blob)
+        except (RuntimeError, ValueError) as exc:
+            raise _bad(path, f"corrupt {compressor} chunk ({exc})") from None
+        if len(raw) != size:
+            raise _bad(path, f"decoded {len(raw)} bytes, the header says {size}")
+        return raw
+
+
+def _codecs():
+    from numcodecs import VLenUTF8, Zstd
+
+    return VLenUTF8(), Zstd()
+
+
+_VLEN, _ZSTD_CODEC = _codecs()
