@@ -15,7 +15,10 @@ return False, and the caller writes with anndata instead.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -420,8 +423,6 @@ class Unsupported(Exception):
 
 def _limit(name: str) -> int:
     """A bound of this module, overridable per process by ``GENOTEX_DASK_<NAME>`` (as io/_stream.py's)."""
-    import os
-
     env = os.environ.get(f"GENOTEX_DASK_{name}")
     return int(float(env)) if env else int(globals()[name])
 
@@ -477,8 +478,6 @@ def _read_file(path: str, limit: int) -> bytes | None:
     """The file's bytes, None when it holds more than ``limit``; FileNotFoundError when absent, another
     OSError as an InputFormatError naming the file.  (One allocation of the file's size: a buffered
     ``read(limit)`` would allocate the limit.)"""
-    import os
-
     try:
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
@@ -560,22 +559,24 @@ def _name_ok(name: str) -> bool:
         all(s not in ("", ".", "..") for s in name.split("/"))
 
 
-_STRING_DTYPE: list = []
+@functools.cache
+def _native_string_dtype():
+    """Zarr's numpy dtype for a "string" array, None when this Zarr does not say (looked up once)."""
+    try:
+        from zarr.core.dtype import VariableLengthUTF8
+
+        return VariableLengthUTF8().to_native_dtype()
+    except Exception:  # noqa: BLE001 - another Zarr: anndata reads such arrays
+        return None
 
 
 def _zarr_string_dtype():
     """The numpy dtype Zarr returns for a "string" array (a bare string array read outside a frame is handed
     back as Zarr hands it to anndata); Unsupported when this Zarr does not say."""
-    if not _STRING_DTYPE:
-        try:
-            from zarr.core.dtype import VariableLengthUTF8
-
-            _STRING_DTYPE.append(VariableLengthUTF8().to_native_dtype())
-        except Exception:  # noqa: BLE001 - another Zarr: anndata reads such arrays
-            _STRING_DTYPE.append(None)
-    if _STRING_DTYPE[0] is None:
+    dtype = _native_string_dtype()
+    if dtype is None:
         raise Unsupported("Zarr's string dtype")
-    return _STRING_DTYPE[0]
+    return dtype
 
 
 class Reader:
@@ -590,8 +591,6 @@ class Reader:
     """
 
     def __init__(self, root: str):
-        import os
-
         self.root = root
         self.meta_path = os.path.join(root, "zarr.json")
         limit = _limit("MAX_METADATA_BYTES")
@@ -718,8 +717,6 @@ class Reader:
     # ---- arrays ----
     def _values(self, key: str, arr: _Array) -> np.ndarray:
         """The whole array, decoded chunk by chunk (a missing chunk is the fill value, as in Zarr)."""
-        import math
-        import os
 
         n = math.prod(arr.shape)
         per_chunk = math.prod(arr.chunk)
