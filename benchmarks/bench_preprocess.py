@@ -294,13 +294,22 @@ def main() -> dict:
             m = re.search(r"\d+(\.\d+)?", c.split(":", 1)[1]) if isinstance(c, str) else None
             return float(m.group()) if m else None
 
-        t = time.perf_counter()
-        c0 = time.process_time()
-        exp = oracle.geo_cohort(str(cohort_dir), trait, syn, trait_field="!Sample_characteristics_ch1",
-                                trait_row=t_["trait_row"], convert_trait=lambda c: tv.get(c), age_row=t_["age_row"],
-                                convert_age=conv_age, gender_row=t_["gender_row"],
-                                convert_gender=lambda c: gv.get(c), gene_col="Gene Symbol")
-        res["oracle"] = {"wall_s": round(time.perf_counter() - t, 3), "cpu_s": round(time.process_time() - c0, 3)}
+        def run_oracle(_i):
+            t = time.perf_counter()
+            c0 = time.process_time()
+            exp = oracle.geo_cohort(str(cohort_dir), trait, syn, trait_field="!Sample_characteristics_ch1",
+                                    trait_row=t_["trait_row"], convert_trait=lambda c: tv.get(c),
+                                    age_row=t_["age_row"], convert_age=conv_age, gender_row=t_["gender_row"],
+                                    convert_gender=lambda c: gv.get(c), gene_col="Gene Symbol")
+            return {"wall_s": round(time.perf_counter() - t, 3), "cpu_s": round(time.process_time() - c0, 3),
+                    "exp": exp}
+
+        # best of three like our rows (a single oracle run, against our best of three, flattered the ratios)
+        oracle_runs = [run_oracle(i) for i in range(3)]
+        best = min(oracle_runs, key=lambda r: r["cpu_s"])
+        exp = best.pop("exp")
+        res["oracle"] = {**best, "cpu_s_runs": [r["cpu_s"] for r in oracle_runs]}
+        del oracle_runs
         # the compat outputs equal the oracle's (a sanity check inside the benchmark)
         gd = pd.read_csv(tmp / "out_compat0/preprocess" / trait / "gene_data" / f"{cid}.csv", index_col=0)
         info = json.loads((tmp / "out_compat0/preprocess" / trait / "cohort_info.json").read_text())[cid]
@@ -429,7 +438,7 @@ def _markdown(r: dict) -> str:
         "memory, as for the many GenoTEX cohorts that share a platform (GPL570...). Ingest rows: best of three "
         "fresh stores (first of platform: the worker's platform memory cleared each time). Oracle: plain pandas following GenoTEX's steps "
         "(it parses its files, which our ingest did beforehand: the last column adds our ingest CPU, platform known), same "
-        "machine, same run. CPU = user+sys of the worker and the client (+ in-process scheduler) processes.",
+        "machine, same run, best of three like our rows (CPU of the three: " + ", ".join(map(str, r["oracle"].get("cpu_s_runs", []))) + "). CPU = user+sys of the worker and the client (+ in-process scheduler) processes.",
         "",
         "| run | wall s | CPU s | speed-up (wall) | speed-up (CPU) | speed-up incl. our ingest (CPU) |",
         "|---|---|---|---|---|---|",
