@@ -37,7 +37,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -234,19 +234,17 @@ def _gene_column(spec: CohortSpec, columns: list[str]) -> str | None:
     return next((low[n] for n in GENE_COLUMN_NAMES if n in low), None)
 
 
-_SYN_DIGESTS: dict[str, str] = {}
-
-
 def _synonyms_key(job: Job) -> str:
     """A digest of the synonym table's bytes: part of every operator's cache key.  By content, not by URL, so
     that input trees holding the same table (copies of GenoTEX's metadata) share their operators; the digest is
     computed once per worker process and file version (URL + size + mtime)."""
-    key = job.synonyms_url + json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True)
-    if key not in _SYN_DIGESTS:
-        if len(_SYN_DIGESTS) >= 16:
-            _SYN_DIGESTS.clear()
-        _SYN_DIGESTS[key] = "sha256:" + hashlib.sha256(fs.read_bytes(job.synonyms_url)).hexdigest()
-    return _SYN_DIGESTS[key]
+    return _synonyms_digest(job.synonyms_url, json.dumps(fs.file_fingerprint(job.synonyms_url), sort_keys=True))
+
+
+@lru_cache(maxsize=16)
+def _synonyms_digest(url: str, version: str) -> str:
+    """sha256 of the table at ``url``; ``version`` (its size and mtime) only keys the cache."""
+    return "sha256:" + hashlib.sha256(fs.read_bytes(url)).hexdigest()
 
 
 def _prepare_geo(job: Job) -> Prepared:
