@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dask import delayed
 from dask.base import tokenize
 from distributed import Client
 
@@ -670,19 +669,6 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     del d, res, linked
     thread_buffers.give("genes", Y)  # the thread's next cohort maps into it (d.X was Y itself or a copy)
     return {"cohort": f"{job.trait}/{job.cohort}", "status": "done", "n_samples": n_samples, **outcome, **gold}
-
-
-def cohort_graph(job: Job):
-    """The cohort's Dask graph: one finalize task that prepares, maps and writes the cohort (a Delayed).
-
-    One task per cohort: a task per sample block cost its own result and a stacked copy of them in finalize,
-    and a separate prepare task its own scheduling, for parallelism a corpus already has across its cohorts."""
-    # The output location is part of finalize's key: two runs of the same cohort into different OUTs on one
-    # shared scheduler must not be merged into one task (only one OUT would be written).
-    out_token = tokenize(job.out)[:10]
-    # the job bound with partial: as an argument dask would walk every field of the dataclass and its spec
-    return delayed(partial(finalize, job), pure=False)(
-        dask_key_name=f"finalize-{job.trait}/{job.cohort}-{job.fingerprint}-{out_token}")
 
 
 def preprocess_cohort(job: Job, float64: bool, ingest_status: dict | None = None) -> dict:
