@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 import warnings
@@ -164,7 +165,7 @@ def _to_jsonable(obj: Any) -> Any:
 
 def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, uns: dict,
                  sources: dict[str, dict], float64: bool = False, var_encoded: dict | None = None,
-                 keep_var: dict | None = None) -> dict:
+                 keep_var: dict | None = None, var_link_dir: str | None = None) -> dict:
     """Write one cohort group atomically and then its completion record; returns the record.
 
     ``X`` is samples x features; ``sources`` maps a role (``matrix``, ``soft``, ``expression``,
@@ -172,7 +173,8 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     ``var_encoded`` (``{"objects": {zarr key under var/: bytes}, "renamed": {...}}``, as a previous call
     left in its ``keep_var`` dict) supplies the var group already encoded: cohorts on one platform share
     it byte for byte, and encoding 50,000 x 16 annotation strings costs more than the whole X (``var`` then
-    only needs the right index length).
+    only needs the right index length).  ``var_link_dir``: a local directory holding those objects as files
+    (a platform entry's copy); they are hard-linked into the group instead of written (:func:`_link_same`).
     """
     if X.shape != (len(obs), len(var)):
         raise ValueError(f"X shape {X.shape} does not match obs {len(obs)} x var {len(var)}")
@@ -217,8 +219,9 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         if var_encoded is None and keep_var is not None:
             keep_var["objects"] = {k: _as_bytes(v) for k, v in objects.items() if k.startswith("var/")}
             keep_var["renamed"] = dict(renamed_var)
+    links = frozenset(var_encoded["objects"]) if (var_link_dir and var_encoded is not None) else frozenset()
     with fs.atomic_dir(url) as tmp:
-        dump_memory_store(objects, tmp)
+        dump_memory_store(objects, tmp, var_link_dir, links)
         fs.write_json_atomic(_mark(tmp), record)
     return record
 
@@ -267,16 +270,22 @@ def cohort_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs_objects: d
     return out
 
 
-def dump_memory_store(objects: dict, url: str) -> None:
+def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
+                      link_keys: frozenset[str] | set[str] = frozenset()) -> None:
     """Write the objects of a Zarr MemoryStore (key -> buffer, or bytes) as files under ``url``.
 
     Why build Zarr groups in memory first: anndata writes tens of small arrays and groups, and each Zarr
     operation on a LocalStore is a hop to Zarr's I/O thread plus file calls; in memory the same write costs
     a fraction, and the files are then written in one pass (into the atomic temporary directory).
+
+    ``link_from`` (a local directory holding files of the same keys and bytes, e.g. a platform entry's var
+    group): each key of ``link_keys`` found there as a regular file of the object's size is hard-linked
+    instead of written (:func:`_link_same`); any other is written as usual.
     """
     local = fs.is_local(url)
     fsys, root = fs.get_fs(url)
     made: set[str] = set()
+    link_root = fs.get_fs(link_from)[1].rstrip("/") if (link_from and local and link_keys) else None
     for key, buf in objects.items():
         path = f"{root.rstrip('/')}/{key}"
         if local:
@@ -284,10 +293,34 @@ def dump_memory_store(objects: dict, url: str) -> None:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
+            if link_root is not None and key in link_keys and _link_same(
+                    f"{link_root}/{key}", path, len(buf) if isinstance(buf, bytes) else buf.as_numpy_array().nbytes):
+                continue
             with open(path, "wb") as f:
                 f.write(buf if isinstance(buf, bytes) else buf.as_numpy_array())  # a view: no copy of X
         else:
             fsys.pipe_file(path, buf if isinstance(buf, bytes) else buf.to_bytes())
+
+
+def _link_same(src: str, dst: str, size: int) -> bool:
+    """Hard-link ``src`` to ``dst`` when ``src`` is a regular file (not a symbolic link) of ``size`` bytes;
+    False when it is not or the file system refuses (another device, no hard links, link count at its
+    maximum): the caller then writes the bytes.
+
+    Why: cohorts on one platform share their var group byte for byte (1.8 MB in 35 files for GPL570).  A link
+    costs one metadata operation where writing costs copying the bytes into fresh page-cache pages (on this
+    project's VM ~2.5 ms per MB of system time, the ingest's largest cost after inflating and parsing the
+    matrix), and the store keeps one copy per platform instead of one per cohort.  Files of a store are
+    never rewritten in place (groups are replaced whole by ``fs.atomic_dir``), so a shared inode never changes
+    under a reader."""
+    try:
+        st = os.lstat(src)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return False
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 _ANNDATA_SETTINGS = threading.Lock()

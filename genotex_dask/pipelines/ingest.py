@@ -209,6 +209,18 @@ def load_platform(store_root: str, key: str) -> dict | None:
 
 
 ENTRY_BLOB = "var.bin"  # a platforms/ entry's var objects, concatenated in the order meta.json lists them
+ENTRY_FILES = "files"   # on local disk, the same objects as files (files/var/...), hard-linked into cohort groups
+
+
+def platform_link_dir(store_root: str, key: str) -> str | None:
+    """The directory of entry ``key`` whose files the cohort groups of a local store hard-link their var from
+    (:func:`store.write_cohort`'s ``var_link_dir``), or None (an object store, no such entry yet, an entry
+    written before these files existed): the var is then written as bytes."""
+    if not store_root or not fs.is_local(store_root):
+        return None
+    url = _platform_url(store_root, key)
+    files = layout.join(url, ENTRY_FILES)
+    return files if fs.is_complete_dir(url) and fs.isdir(files) else None
 
 
 def split_entry(blob: bytes, listed) -> dict[str, bytes]:
@@ -243,10 +255,12 @@ def _remember(key: str, entry: dict) -> None:
         _platform_memory.pop(next(iter(_platform_memory)))
 
 
-def save_platform(store_root: str, key: str, entry: dict) -> None:
+def save_platform(store_root: str, key: str, entry: dict, group: str | None = None) -> None:
     """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers: the
     var objects as one blob plus meta.json (two files, where the group's own layout took ~35 files and as many
-    directories, each a metadata operation that a busy file system makes slow)."""
+    directories, each a metadata operation that a busy file system makes slow); on local disk also the objects
+    as files under ``files/``, which the cohort groups of the platform hard-link instead of copying (``group``:
+    a cohort group holding the same objects, whose files are linked rather than copied)."""
     _remember(key, entry)
     if not store_root:
         return
@@ -255,6 +269,9 @@ def save_platform(store_root: str, key: str, entry: dict) -> None:
         blobs = [b if isinstance(b, bytes) else b.to_bytes() for b in (entry["objects"][k] for k in names)]
         with fs.atomic_dir(_platform_url(store_root, key)) as tmp:  # the directory is published whole
             store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
+            if fs.is_local(store_root):  # what the next cohorts' groups hard-link (platform_link_dir), themselves
+                # links to the files of ``group`` (the cohort group just written with these objects) when they match
+                store.dump_memory_store(dict(zip(names, blobs)), layout.join(tmp, ENTRY_FILES), group, set(names))
             fs.write_json_atomic(layout.join(tmp, "meta.json"), {
                 "renamed": entry["renamed"], "meta": entry["meta"],
                 "objects": [[k, len(b)] for k, b in zip(names, blobs)]})
@@ -288,6 +305,7 @@ def _geo_pieces(job: CohortJob, float64: bool = False):
             if hit is not None:  # same table bytes, same probes: the annotation this store already encoded
                 ent.table_bytes = None
                 shared["encoded"] = hit
+                shared["link_dir"] = platform_link_dir(job.store, shared["key"])
                 platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
@@ -433,12 +451,13 @@ def ingest_cohort(job: CohortJob, float64: bool = False, matrix_out: dict | None
             res["infinite_as_missing"] = non_finite
         keep: dict | None = {} if "key" in shared and "encoded" not in shared else None
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
-                                 var_encoded=shared.get("encoded"), keep_var=keep)
+                                 var_encoded=shared.get("encoded"), keep_var=keep,
+                                 var_link_dir=shared.get("link_dir"))
         if keep:
             keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0), "platform": plat.get("id")}
-            save_platform(job.store, shared["key"], keep)
+            save_platform(job.store, shared["key"], keep, job.out)
         elif shared.get("new"):
-            save_platform(job.store, shared["key"], shared["encoded"])
+            save_platform(job.store, shared["key"], shared["encoded"], job.out)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
         if matrix_out is not None:  # the values as stored (Blosc is lossless), converted as the store converted them
             dtype = np.float64 if float64 else np.float32
