@@ -29,8 +29,9 @@ def _var_files(group: str) -> dict[str, os.stat_result]:
     return {str(p.relative_to(top)): p.lstat() for p in sorted((top / "var").rglob("*")) if p.is_file()}
 
 
-def _ingest_all(root: Path, st: Path) -> list[dict]:
-    ing._platform_memory.clear()  # a fresh worker: the first cohort parses the table and saves the entry
+def _ingest_all(root: Path, st: Path, fresh_worker: bool = True) -> list[dict]:
+    if fresh_worker:  # the first cohort parses the table and saves the entry
+        ing._platform_memory.clear()
     jobs = sorted((j for j in ing.discover(str(root), str(st)) if j.kind == "GEO"), key=lambda j: j.key)
     out = [ing.ingest_cohort(j) for j in jobs]
     assert [r["status"] for r in out] == ["ingested"] * len(jobs) and len(jobs) >= 3
@@ -55,15 +56,14 @@ def test_known_platform_groups_link_the_entry_files(corpus, tmp_path):
     # the same group as one written without links, byte for byte, and readable by anndata
     ing._platform_memory.clear()
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(ing, "platform_link_dir", lambda store_root, key: None)
+        m.setattr(store, "_link_same", lambda src, dst, size: False)  # a file system without hard links
         plain = _ingest_all(corpus, tmp_path / "plain")
     skip = {store.COMPLETE_MARK, "genotex_ingest.json"}  # the marker, and the record's completion time
-    for i, (a, b) in enumerate(zip(res, plain)):
+    for a, b in zip(res, plain):
         fa, fb = ({str(p.relative_to(g)): p.read_bytes() for p in Path(g).rglob("*")
                    if p.is_file() and p.name not in skip} for g in (a["store"], b["store"]))
         assert fa == fb
-        # without links only the first group's files are shared (with the entry made from them)
-        assert all(s.st_nlink == (2 if i == 0 else 1) for s in _var_files(b["store"]).values())
+        assert all(s.st_nlink == 1 for s in _var_files(b["store"]).values())
     last = res[-1]["store"]
     assert store.read_var(last).equals(ad.read_zarr(last).var)
     # removing the entry leaves the groups whole
@@ -92,3 +92,15 @@ def test_entry_files_that_differ_are_written_not_linked(corpus, tmp_path):
         rel = str(bad.relative_to(files))
         assert g[rel].st_nlink == 1 and not Path(first["store"], rel).is_symlink()
     assert store.read_var(first["store"]).equals(store.read_var(again[0]["store"]))
+
+
+def test_platform_known_to_the_worker_but_new_to_the_store(corpus, tmp_path):
+    _ingest_all(corpus, tmp_path / "a")
+    with pytest.MonkeyPatch.context() as m:  # the worker remembers the annotation: nothing parsed
+        m.setattr(ing, "read_soft_platforms", lambda *a, **k: pytest.fail("parsed a known platform table"))
+        m.setattr(ing, "soft_table_from_bytes", lambda *a, **k: pytest.fail("parsed a known platform table"))
+        res = _ingest_all(corpus, tmp_path / "b", fresh_worker=False)
+    files = _entry_files(tmp_path / "b")  # saved into the new store from the first group, as links
+    entry = {str(p.relative_to(files)): p.lstat().st_ino for p in files.rglob("*") if p.is_file()}
+    for r in res:
+        assert {k: v.st_ino for k, v in _var_files(r["store"]).items()} == entry

@@ -192,7 +192,9 @@ def load_platform(store_root: str, key: str) -> dict | None:
         if fs.is_complete_dir(url):
             try:
                 meta = fs.read_json(layout.join(url, "meta.json"))
-                if "objects" in meta:  # one blob file (what save_platform writes)
+                if "objects" in meta and meta.get("layout") == ENTRY_FILES:  # one file per object (local disk)
+                    objects = _read_entry_files(layout.join(url, ENTRY_FILES), meta["objects"])
+                elif "objects" in meta:  # one blob file (object stores; local entries of earlier versions)
                     objects = split_entry(fs.read_bytes(layout.join(url, ENTRY_BLOB)), meta["objects"])
                 else:  # an entry of an earlier version: the var group's files
                     fsys, root = fs.get_fs(url)
@@ -209,7 +211,7 @@ def load_platform(store_root: str, key: str) -> dict | None:
 
 
 ENTRY_BLOB = "var.bin"  # a platforms/ entry's var objects, concatenated in the order meta.json lists them
-ENTRY_FILES = "files"   # on local disk, the same objects as files (files/var/...), hard-linked into cohort groups
+ENTRY_FILES = "files"   # on local disk the objects as files instead (files/var/...), hard-linked into cohort groups
 
 
 def platform_link_dir(store_root: str, key: str) -> str | None:
@@ -223,22 +225,50 @@ def platform_link_dir(store_root: str, key: str) -> str | None:
     return files if fs.is_complete_dir(url) and fs.isdir(files) else None
 
 
-def split_entry(blob: bytes, listed) -> dict[str, bytes]:
-    """The var objects of a platforms/ entry from its blob and meta.json's ``[[key, size], ...]``; ValueError
-    unless the sizes tile the blob and every key is a plain path under ``var/`` (the keys become file names
-    in cohort groups: none may climb out of the group)."""
-    out: dict[str, bytes] = {}
-    pos = 0
+def _listed_objects(listed) -> list[tuple[str, int]]:
+    """meta.json's ``[[key, size], ...]`` checked: ValueError unless every key is a plain path under ``var/``
+    listed once (the keys become file names in cohort groups: none may climb out of the group) and every size
+    an int >= 0."""
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
     for item in listed:
         name, size = item
         parts = name.split("/") if isinstance(name, str) else []
-        if (not isinstance(size, int) or size < 0 or len(parts) < 2 or parts[0] != "var" or "\\" in name
-                or any(p in ("", ".", "..") for p in parts) or name in out):
+        if (not isinstance(size, int) or isinstance(size, bool) or size < 0 or len(parts) < 2 or parts[0] != "var"
+                or "\\" in name or any(p in ("", ".", "..") for p in parts) or name in seen):
             raise ValueError(f"platforms entry: bad object {item!r}")
+        seen.add(name)
+        out.append((name, size))
+    return out
+
+
+def split_entry(blob: bytes, listed) -> dict[str, bytes]:
+    """The var objects of a platforms/ entry from its blob and meta.json's ``[[key, size], ...]``; ValueError
+    unless the sizes tile the blob and the keys pass :func:`_listed_objects`."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    for name, size in _listed_objects(listed):
         out[name] = blob[pos:pos + size]
         pos += size
     if pos != len(blob):
         raise ValueError("platforms entry: object sizes do not add up to the blob")
+    return out
+
+
+def _read_entry_files(files: str, listed) -> dict[str, bytes]:
+    """The var objects of a local platforms/ entry kept as files (each a regular file of its listed size, read
+    no further); ValueError otherwise."""
+    import os
+
+    root = fs.get_fs(files)[1].rstrip("/")
+    out: dict[str, bytes] = {}
+    for name, size in _listed_objects(listed):
+        path = f"{root}/{name}"
+        with open(path, "rb", opener=lambda p, fl: os.open(p, fl | os.O_NOFOLLOW)) as f:
+            data = f.read(size + 1)
+        if len(data) != size:
+            raise ValueError(f"platforms entry: {name} is not {size} bytes")
+        out[name] = data
     return out
 
 
@@ -256,24 +286,26 @@ def _remember(key: str, entry: dict) -> None:
 
 
 def save_platform(store_root: str, key: str, entry: dict, group: str | None = None) -> None:
-    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers: the
-    var objects as one blob plus meta.json (two files, where the group's own layout took ~35 files and as many
-    directories, each a metadata operation that a busy file system makes slow); on local disk also the objects
-    as files under ``files/``, which the cohort groups of the platform hard-link instead of copying (``group``:
-    a cohort group holding the same objects, whose files are linked rather than copied)."""
+    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers, with
+    meta.json listing the var objects.  On local disk the objects are files under ``files/`` that the cohort
+    groups of the platform hard-link instead of copying, themselves hard links to ``group``'s files (a cohort
+    group just written with these objects) where those match: saving costs metadata operations, no bytes.
+    On an object store they are one blob (one PUT, where the group's layout took ~35)."""
     _remember(key, entry)
     if not store_root:
         return
     try:
         names = list(entry["objects"])
         blobs = [b if isinstance(b, bytes) else b.to_bytes() for b in (entry["objects"][k] for k in names)]
+        local = fs.is_local(store_root)
         with fs.atomic_dir(_platform_url(store_root, key)) as tmp:  # the directory is published whole
-            store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
-            if fs.is_local(store_root):  # what the next cohorts' groups hard-link (platform_link_dir), themselves
-                # links to the files of ``group`` (the cohort group just written with these objects) when they match
+            if local:  # the files the next cohorts' groups hard-link (platform_link_dir), themselves links to
+                # the files of ``group`` (a cohort group just written with these objects) where they match
                 store.dump_memory_store(dict(zip(names, blobs)), layout.join(tmp, ENTRY_FILES), group, set(names))
+            else:
+                store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
             fs.write_json_atomic(layout.join(tmp, "meta.json"), {
-                "renamed": entry["renamed"], "meta": entry["meta"],
+                "renamed": entry["renamed"], "meta": entry["meta"], **({"layout": ENTRY_FILES} if local else {}),
                 "objects": [[k, len(b)] for k, b in zip(names, blobs)]})
     except OSError:
         pass  # a cache: another worker may be publishing the same entry
@@ -306,6 +338,8 @@ def _geo_pieces(job: CohortJob, float64: bool = False):
                 ent.table_bytes = None
                 shared["encoded"] = hit
                 shared["link_dir"] = platform_link_dir(job.store, shared["key"])
+                # known to this worker but not to this (local) store: the entry is saved after the group, as links
+                shared["new"] = shared["link_dir"] is None and bool(job.store) and fs.is_local(job.store)
                 platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
