@@ -291,15 +291,43 @@ def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
         if local:
             parent = os.path.dirname(path)
             if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            if link_root is not None and key in link_keys and _link_same(
-                    f"{link_root}/{key}", path, len(buf) if isinstance(buf, bytes) else buf.as_numpy_array().nbytes):
+                _mkdirs(parent, made)
+            data = buf if isinstance(buf, bytes) else buf.as_numpy_array()  # a view: no copy of X
+            if link_root is not None and key in link_keys and _link_same(f"{link_root}/{key}", path, data.nbytes
+                                                                         if isinstance(data, np.ndarray) else len(data)):
                 continue
-            with open(path, "wb") as f:
-                f.write(buf if isinstance(buf, bytes) else buf.as_numpy_array())  # a view: no copy of X
+            _write_new(path, data)
         else:
             fsys.pipe_file(path, buf if isinstance(buf, bytes) else buf.to_bytes())
+
+
+def _mkdirs(path: str, made: set[str]) -> None:
+    """``os.makedirs(path, exist_ok=True)`` remembering in ``made`` what exists: one mkdir per new directory
+    (os.makedirs stats every ancestor first: ~3 calls per directory, ~90 directories per cohort group)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if parent == path or parent in made:
+            raise
+        _mkdirs(parent, made)
+        os.mkdir(path)
+    made.add(path)
+
+
+def _write_new(path: str, data) -> None:
+    """Write ``data`` (bytes or a contiguous array) to the file ``path``, created or truncated, through the file
+    descriptor (Python's ``open`` adds an isatty ioctl, a seek and a stat per file: ~110 files per group)."""
+    view = memoryview(data).cast("B")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _link_same(src: str, dst: str, size: int) -> bool:
