@@ -18,6 +18,7 @@ the file and cause; the others continue.  The run summary goes to ``STORE/ingest
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -258,8 +259,6 @@ def split_entry(blob: bytes, listed) -> dict[str, bytes]:
 def _read_entry_files(files: str, listed) -> dict[str, bytes]:
     """The var objects of a local platforms/ entry kept as files (each a regular file of its listed size, read
     no further); ValueError otherwise."""
-    import os
-
     root = fs.get_fs(files)[1].rstrip("/")
     out: dict[str, bytes] = {}
     for name, size in _listed_objects(listed):
