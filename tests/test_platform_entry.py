@@ -67,3 +67,16 @@ def test_damaged_or_hostile_entries_are_refused(tmp_path, listed):
     assert ing.load_platform(store_root, "k1") is None
     with pytest.raises(ValueError):
         ing.split_entry(b'{"a": 1}xyz', listed)
+
+
+def test_entry_file_replaced_by_a_symbolic_link_is_refused(tmp_path):
+    store_root = str(tmp_path / "store")
+    ing._platform_memory.clear()
+    ing.save_platform(store_root, "k1", _entry())
+    chunk = tmp_path / "store" / ing.PLATFORMS_DIR / "k1" / ing.ENTRY_FILES / "var" / "ID" / "c" / "0"
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"abc")  # the object's size: only the link itself tells it apart
+    chunk.unlink()
+    chunk.symlink_to(outside)
+    ing._platform_memory.clear()
+    assert ing.load_platform(store_root, "k1") is None
