@@ -18,6 +18,7 @@ the file and cause; the others continue.  The run summary goes to ``STORE/ingest
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import traceback
@@ -303,9 +304,10 @@ def save_platform(store_root: str, key: str, entry: dict, group: str | None = No
                 store.dump_memory_store(dict(zip(names, blobs)), layout.join(tmp, ENTRY_FILES), group, set(names))
             else:
                 store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
-            fs.write_json_atomic(layout.join(tmp, "meta.json"), {
-                "renamed": entry["renamed"], "meta": entry["meta"], **({"layout": ENTRY_FILES} if local else {}),
-                "objects": [[k, len(b)] for k, b in zip(names, blobs)]})
+            meta = {"renamed": entry["renamed"], "meta": entry["meta"], **({"layout": ENTRY_FILES} if local else {}),
+                    "objects": [[k, len(b)] for k, b in zip(names, blobs)]}
+            # a plain write: the temporary directory is published whole (no temporary file, fsync, rename of its own)
+            store.dump_memory_store({"meta.json": json.dumps(meta, indent=4, default=str).encode()}, tmp)
     except OSError:
         pass  # a cache: another worker may be publishing the same entry
 
