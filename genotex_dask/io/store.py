@@ -340,7 +340,7 @@ def _link_same(src: str, dst: str, size: int) -> bool:
 
     Why: cohorts on one platform share their var group byte for byte (1.8 MB in 35 files for GPL570).  A link
     costs one metadata operation where writing costs copying the bytes into fresh page-cache pages (on this
-    project's VM ~2.5 ms per MB of system time, the ingest's largest cost after inflating and parsing the
+    project's VM 2.5-5 ms per MB of system time, the ingest's largest cost after inflating and parsing the
     matrix), and the store keeps one copy per platform instead of one per cohort.  Files of a store are
     never rewritten in place (groups are replaced whole by ``fs.atomic_dir``), so a shared inode never changes
     under a reader."""
