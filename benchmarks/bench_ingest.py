@@ -220,6 +220,124 @@ def _run_interleaved(kinds, path: Path, repeat: int) -> dict:
     return best
 
 
+# ---- where the CPU of one known-platform cohort ingest goes (--phases) ------------------------------------------
+
+# (label, module, attribute): each is timed exclusive of the others nested in it
+_PHASES = (
+    ("resume check (fingerprints, completion record)", "genotex_dask.pipelines.ingest", "source_fingerprints"),
+    ("resume check (fingerprints, completion record)", "genotex_dask.io.store", "sources_unchanged"),
+    ("resume check (fingerprints, completion record)", "genotex_dask.pipelines.ingest", "_platform_sources"),
+    ("gzip inflate (ISA-L; the matrix, and the SOFT up to its platform table)", "genotex_dask.io._stream",
+     "LineBuffer.readinto_raw"),
+    ("matrix: header and table parse", "genotex_dask.pipelines.ingest", "read_series_matrix"),
+    ("SOFT: scan to the platform table, BLAKE3 of its bytes", "genotex_dask.pipelines.ingest",
+     "read_soft_platform_digest"),
+    ("platform entry lookup / save", "genotex_dask.pipelines.ingest", "load_platform"),
+    ("platform entry lookup / save", "genotex_dask.pipelines.ingest", "platform_link_dir"),
+    ("platform entry lookup / save", "genotex_dask.pipelines.ingest", "save_platform"),
+    ("X encode (Blosc LZ4 bit-shuffle)", "genotex_dask.io.anndata_zarr", "Encoder.numeric"),
+    ("obs/uns encode, consolidated metadata", "genotex_dask.io.store", "cohort_objects"),
+    ("obs/uns encode, consolidated metadata", "genotex_dask.io.store", "_clean_frame"),
+    ("obs/uns encode, consolidated metadata", "genotex_dask.io.store", "encode_string_frame"),
+    ("files: mkdir, create, write/link", "genotex_dask.io.store", "dump_memory_store"),
+    ("completion record (fsync'd), rename into place", "genotex_dask.io.store", "write_cohort"),
+    ("rest of the task (pieces, checks)", "genotex_dask.pipelines.ingest", "ingest_cohort"),
+)
+
+
+def _phases_child(root: str, work: str, runs: int) -> dict:
+    """In this process (started with the Dask workers' malloc settings): one first-of-platform ingest, then
+    ``runs`` known-platform ingests of the same cohort into fresh stores (nothing deleted in between, as in a
+    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive."""
+    import functools
+    import importlib
+
+    from genotex_dask.pipelines import ingest
+
+    acc: dict[str, list[float]] = {}
+    stack: list[list[float]] = []
+
+    def usage() -> tuple[float, float, float]:
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime, u.ru_stime, float(u.ru_minflt)
+
+    def wrap(label, owner, name):
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*a, **k):
+            stack.append([0.0, 0.0, 0.0])
+            u0 = usage()
+            try:
+                return fn(*a, **k)
+            finally:
+                u1 = usage()
+                child = stack.pop()
+                tot = [b - a_ for a_, b in zip(u0, u1)]
+                row = acc.setdefault(label, [0.0, 0.0, 0.0])
+                for i in range(3):
+                    row[i] += tot[i] - child[i]
+                if stack:
+                    for i in range(3):
+                        stack[-1][i] += tot[i]
+        setattr(owner, name, timed)
+
+    for label, mod, attr in _PHASES:
+        owner = importlib.import_module(mod)
+        *path, name = attr.split(".")
+        for p in path:
+            owner = getattr(owner, p)
+        if hasattr(owner, name):  # (a phase an older version of the code does not have is left out)
+            wrap(label, owner, name)
+    job = ingest.discover(root, f"{work}/store_first")[0]
+    assert ingest.ingest_cohort(job)["status"] == "ingested"
+    acc.clear()
+    totals = []
+    for i in range(runs):
+        job = ingest.discover(root, f"{work}/store_known{i}")[0]
+        u0 = usage()
+        assert ingest.ingest_cohort(job)["status"] == "ingested"
+        u1 = usage()
+        totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
+                       "minflt": int(u1[2] - u0[2])})
+    rows = {k: {"user_s": round(v[0] / runs, 4), "sys_s": round(v[1] / runs, 4), "minflt": round(v[2] / runs)}
+            for k, v in acc.items()}
+    group = Path(job.out)
+    files = [p for p in group.rglob("*") if p.is_file()]
+    return {"runs": totals, "phases": rows, "group_files": len(files),
+            "group_dirs": sum(1 for p in group.rglob("*") if p.is_dir()) + 1,
+            "group_bytes_written": sum(p.stat().st_size for p in files if p.stat().st_nlink == 1),
+            "group_bytes_linked": sum(p.stat().st_size for p in files if p.stat().st_nlink > 1)}
+
+
+def phases(runs: int = 5) -> dict:
+    """The known-platform ingest of bench_preprocess's cohort (54,675 x 167, same seed), per phase."""
+    from genotex_dask.cluster import WORKER_MALLOC_ENV
+    from genotex_dask.synth.corpus import write_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_phases_") as tmp:
+        root = f"{tmp}/corpus"
+        write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
+        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp,
+                              str(runs)], env=env, capture_output=True, text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["load_avg"] = os.getloadavg()
+    tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
+    lines = ["| phase | user s | sys s | minor faults |", "|---|---:|---:|---:|"]
+    for k, v in sorted(res["phases"].items(), key=lambda kv: -(kv[1]["user_s"] + kv[1]["sys_s"])):
+        lines.append(f"| {k} | {v['user_s']} | {v['sys_s']} | {v['minflt']} |")
+    lines.append(f"| **total (mean of {runs})** | {tot['user_s']:.4f} | {tot['sys_s']:.4f} | |")
+    lines += ["", "per run (user, sys, minor faults): " + ", ".join(
+        f"({r['user_s']}, {r['sys_s']}, {r['minflt']})" for r in res["runs"]),
+        f"cohort group: {res['group_files']} files in {res['group_dirs']} directories, "
+        f"{res['group_bytes_written'] / MB:.2f} MB written, {res['group_bytes_linked'] / MB:.2f} MB hard-linked; "
+        f"load average {[round(x, 2) for x in res['load_avg']]}"]
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probes", type=int, default=54675)
@@ -228,10 +346,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=4, help="interleaved runs per reader; the least CPU is kept")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument("--phases", action="store_true",
+                    help="only: user/sys CPU per phase of a known-platform cohort ingest (54,675 x 167)")
+    ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
         return {}
+    if args.phases_child:
+        print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))))
+        return {}
+    if args.phases:
+        res = phases(args.repeat)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ingest_phases.json").write_text(json.dumps(res, indent=2))
+        print(res["markdown"])
+        return res
 
     t_start = time.perf_counter()
     # inputs are cached between runs (generation takes longer than the measurements)

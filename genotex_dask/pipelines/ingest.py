@@ -18,6 +18,8 @@ the file and cause; the others continue.  The run summary goes to ``STORE/ingest
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -192,7 +194,9 @@ def load_platform(store_root: str, key: str) -> dict | None:
         if fs.is_complete_dir(url):
             try:
                 meta = fs.read_json(layout.join(url, "meta.json"))
-                if "objects" in meta:  # one blob file (what save_platform writes)
+                if "objects" in meta and meta.get("layout") == ENTRY_FILES:  # one file per object (local disk)
+                    objects = _read_entry_files(layout.join(url, ENTRY_FILES), meta["objects"])
+                elif "objects" in meta:  # one blob file (object stores; local entries of earlier versions)
                     objects = split_entry(fs.read_bytes(layout.join(url, ENTRY_BLOB)), meta["objects"])
                 else:  # an entry of an earlier version: the var group's files
                     fsys, root = fs.get_fs(url)
@@ -209,24 +213,62 @@ def load_platform(store_root: str, key: str) -> dict | None:
 
 
 ENTRY_BLOB = "var.bin"  # a platforms/ entry's var objects, concatenated in the order meta.json lists them
+ENTRY_FILES = "files"   # on local disk the objects as files instead (files/var/...), hard-linked into cohort groups
+
+
+def platform_link_dir(store_root: str, key: str) -> str | None:
+    """The directory of entry ``key`` whose files the cohort groups of a local store hard-link their var from
+    (:func:`store.write_cohort`'s ``var_link_dir``), or None (an object store, no such entry yet, an entry
+    written before these files existed): the var is then written as bytes."""
+    if not store_root or not fs.is_local(store_root):
+        return None
+    url = _platform_url(store_root, key)
+    files = layout.join(url, ENTRY_FILES)
+    return files if fs.is_complete_dir(url) and fs.isdir(files) else None
+
+
+def _listed_objects(listed) -> list[tuple[str, int]]:
+    """meta.json's ``[[key, size], ...]`` checked: ValueError unless every key is a plain path under ``var/``
+    listed once (the keys become file names in cohort groups: none may climb out of the group) and every size
+    an int >= 0."""
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for item in listed:
+        name, size = item
+        parts = name.split("/") if isinstance(name, str) else []
+        if (not isinstance(size, int) or isinstance(size, bool) or size < 0 or len(parts) < 2 or parts[0] != "var"
+                or "\\" in name or any(p in ("", ".", "..") for p in parts) or name in seen):
+            raise ValueError(f"platforms entry: bad object {item!r}")
+        seen.add(name)
+        out.append((name, size))
+    return out
 
 
 def split_entry(blob: bytes, listed) -> dict[str, bytes]:
     """The var objects of a platforms/ entry from its blob and meta.json's ``[[key, size], ...]``; ValueError
-    unless the sizes tile the blob and every key is a plain path under ``var/`` (the keys become file names
-    in cohort groups: none may climb out of the group)."""
+    unless the sizes tile the blob and the keys pass :func:`_listed_objects`."""
     out: dict[str, bytes] = {}
     pos = 0
-    for item in listed:
-        name, size = item
-        parts = name.split("/") if isinstance(name, str) else []
-        if (not isinstance(size, int) or size < 0 or len(parts) < 2 or parts[0] != "var" or "\\" in name
-                or any(p in ("", ".", "..") for p in parts) or name in out):
-            raise ValueError(f"platforms entry: bad object {item!r}")
+    for name, size in _listed_objects(listed):
         out[name] = blob[pos:pos + size]
         pos += size
     if pos != len(blob):
         raise ValueError("platforms entry: object sizes do not add up to the blob")
+    return out
+
+
+def _read_entry_files(files: str, listed) -> dict[str, bytes]:
+    """The var objects of a local platforms/ entry kept as files (each a regular file of its listed size, read
+    no further); ValueError otherwise."""
+    root = fs.get_fs(files)[1].rstrip("/")
+    out: dict[str, bytes] = {}
+    for name, size in _listed_objects(listed):
+        path = f"{root}/{name}"
+        with open(path, "rb", opener=lambda p, fl: os.open(p, fl | os.O_NOFOLLOW)) as f:
+            data = f.read(size + 1)
+        if len(data) != size:
+            raise ValueError(f"platforms entry: {name} is not {size} bytes")
+        out[name] = data
     return out
 
 
@@ -243,21 +285,29 @@ def _remember(key: str, entry: dict) -> None:
         _platform_memory.pop(next(iter(_platform_memory)))
 
 
-def save_platform(store_root: str, key: str, entry: dict) -> None:
-    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers: the
-    var objects as one blob plus meta.json (two files, where the group's own layout took ~35 files and as many
-    directories, each a metadata operation that a busy file system makes slow)."""
+def save_platform(store_root: str, key: str, entry: dict, group: str | None = None) -> None:
+    """Keep ``entry`` in worker memory and (best effort) in STORE/platforms/<key> for the other workers, with
+    meta.json listing the var objects.  On local disk the objects are files under ``files/`` that the cohort
+    groups of the platform hard-link instead of copying, themselves hard links to ``group``'s files (a cohort
+    group just written with these objects) where those match: saving costs metadata operations, no bytes.
+    On an object store they are one blob (one PUT, where the group's layout took ~35)."""
     _remember(key, entry)
     if not store_root:
         return
     try:
         names = list(entry["objects"])
         blobs = [b if isinstance(b, bytes) else b.to_bytes() for b in (entry["objects"][k] for k in names)]
+        local = fs.is_local(store_root)
         with fs.atomic_dir(_platform_url(store_root, key)) as tmp:  # the directory is published whole
-            store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
-            fs.write_json_atomic(layout.join(tmp, "meta.json"), {
-                "renamed": entry["renamed"], "meta": entry["meta"],
-                "objects": [[k, len(b)] for k, b in zip(names, blobs)]})
+            if local:  # the files the next cohorts' groups hard-link (platform_link_dir), themselves links to
+                # the files of ``group`` (a cohort group just written with these objects) where they match
+                store.dump_memory_store(dict(zip(names, blobs)), layout.join(tmp, ENTRY_FILES), group, set(names))
+            else:
+                store.dump_memory_store({ENTRY_BLOB: b"".join(blobs)}, tmp)
+            meta = {"renamed": entry["renamed"], "meta": entry["meta"], **({"layout": ENTRY_FILES} if local else {}),
+                    "objects": [[k, len(b)] for k, b in zip(names, blobs)]}
+            # a plain write: the temporary directory is published whole (no temporary file, fsync, rename of its own)
+            store.dump_memory_store({"meta.json": json.dumps(meta, indent=4, default=str).encode()}, tmp)
     except OSError:
         pass  # a cache: another worker may be publishing the same entry
 
@@ -288,6 +338,9 @@ def _geo_pieces(job: CohortJob, float64: bool = False):
             if hit is not None:  # same table bytes, same probes: the annotation this store already encoded
                 ent.table_bytes = None
                 shared["encoded"] = hit
+                shared["link_dir"] = platform_link_dir(job.store, shared["key"])
+                # known to this worker but not to this (local) store: the entry is saved after the group, as links
+                shared["new"] = shared["link_dir"] is None and bool(job.store) and fs.is_local(job.store)
                 platform.update(title=ent.attr("title"), annotation_file=soft.rsplit("/", 1)[-1],
                                 n_annotated=hit["meta"]["n_annotated"])
     if soft and gpl and not platform["annotation_note"] and "encoded" not in shared:
@@ -433,12 +486,13 @@ def ingest_cohort(job: CohortJob, float64: bool = False, matrix_out: dict | None
             res["infinite_as_missing"] = non_finite
         keep: dict | None = {} if "key" in shared and "encoded" not in shared else None
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
-                                 var_encoded=shared.get("encoded"), keep_var=keep)
+                                 var_encoded=shared.get("encoded"), keep_var=keep,
+                                 var_link_dir=shared.get("link_dir"))
         if keep:
             keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0), "platform": plat.get("id")}
-            save_platform(job.store, shared["key"], keep)
+            save_platform(job.store, shared["key"], keep, job.out)
         elif shared.get("new"):
-            save_platform(job.store, shared["key"], shared["encoded"])
+            save_platform(job.store, shared["key"], shared["encoded"], job.out)
         res.update(status="ingested", n_obs=rec["n_obs"], n_vars=rec["n_vars"])
         if matrix_out is not None:  # the values as stored (Blosc is lossless), converted as the store converted them
             dtype = np.float64 if float64 else np.float32
