@@ -134,6 +134,58 @@ def test_two_step_units_count_the_condition_cohort_parse():
     assert where == {} and order == [a]
 
 
+def _timeline(order: list[dict], where: dict) -> dict:
+    """Per worker: (unit key, estimated start, end) in the order the worker runs them."""
+    t: dict = {}
+    out: dict = {}
+    for u in order:
+        w = where[u["key"]]
+        c = sum(analyze.problem_seconds(s) for s in u.get("batch", [u]))
+        out.setdefault(w, []).append((u["key"], t.get(w, 0.0), t.get(w, 0.0) + c))
+        t[w] = t.get(w, 0.0) + c
+    return out
+
+
+def test_paired_workers_run_their_cache_hungry_cohorts_at_different_times():
+    # each worker holds one 900-sample cohort and light ones; unstaggered both would start on the big cohort
+    big = {w: [{"key": f"{w}big/{i}", "batch": [_spec(f"{w}big.csv", 140, 900, i)]} for i in range(3)]
+           for w in ("w1", "w2")}
+    light = {w: [{"key": f"{w}s{c}", "batch": [_spec(f"{w}s{c}.csv", 8, 167, i) for i in range(2)]}
+                 for c in range(60)] for w in ("w1", "w2")}
+    units = [u for w in ("w1", "w2") for u in big[w] + light[w]]
+    where = {u["key"]: u["key"][:2] for u in units}
+    before = _timeline(units, where)
+    assert before["w1"][0][0].startswith("w1big") and before["w2"][0][0].startswith("w2big")
+    order = analyze._stagger(units, where, ["w1", "w2"])
+    assert sorted(u["key"] for u in order) == sorted(u["key"] for u in units)  # every unit once
+    line = _timeline(order, where)
+    assert [k for k, _, _ in line["w1"]] == [u["key"] for u in big["w1"] + light["w1"]]  # w1: as given
+    heavy = {w: [(a, b) for k, a, b in line[w] if "big" in k] for w in line}
+    w1_end = max(b for _, b in heavy["w1"])
+    w2_start = min(a for a, _ in heavy["w2"])
+    assert w2_start >= w1_end * 0.9  # w2's big cohort starts about when w1's ends: little overlap left
+    # a cohort's units stay together, and w2 ends on light cohorts (at least the tail share of its load)
+    keys = [k for k, _, _ in line["w2"]]
+    first = keys.index("w2big/0")
+    assert keys[first:first + 3] == ["w2big/0", "w2big/1", "w2big/2"]
+    load = line["w2"][-1][2]
+    assert load - max(b for _, b in heavy["w2"]) >= analyze.STAGGER_TAIL_SHARE * load * 0.99
+    # the global order follows the estimated starts (the priorities a thief runs them by): both workers' first
+    # units lead, and w1's big cohort is ranked before w2's
+    assert {where[u["key"]] for u in order[:2]} == {"w1", "w2"}
+    rank = {u["key"]: i for i, u in enumerate(order)}
+    assert rank["w1big/2"] < rank["w2big/0"]
+
+
+def test_stagger_leaves_light_only_and_single_worker_orders_alone():
+    units = [{"key": f"s{c}", "batch": [_spec(f"s{c}.csv", 8, 167, 0)]} for c in range(6)]
+    where = {u["key"]: ("w1", "w2")[i % 2] for i, u in enumerate(units)}
+    for w in ("w1", "w2"):
+        assert ([u["key"] for u in analyze._stagger(units, where, ["w1", "w2"]) if where[u["key"]] == w]
+                == [u["key"] for u in units if where[u["key"]] == w])
+    assert analyze._stagger(units, {u["key"]: "w1" for u in units}, ["w1"]) == units
+
+
 def test_cost_model_follows_the_measured_ratio_of_big_to_small_cohorts():
     # measured on the 1/4 GenoTEX-scale sample (fast mode, ~19,700 genes): a problem on the 1,220-sample TCGA
     # cohort (217 MB) took ~13-25 CPU-s, one on a 150-sample GEO cohort (23 MB) ~1-2 s; the former rule

@@ -20,3 +20,27 @@ def test_fold_designs_equal_normalize_on_each_folds_rows_bit_for_bit():
         assert np.array_equal(fd.Xtr, Xtr) and np.array_equal(fd.Xte, Xte)
     assert np.all(designs[0].Xtr[:, 5] == 0.0)
     assert X[0, 5] == 2.5  # the cohort's matrix is left as it was
+
+
+def test_lasso_problems_sharing_designs_get_the_bits_of_unshared_solves():
+    """The column means of a fold's training rows are computed once per design and reused by every Lasso problem
+    on it: each problem's CV selections and final coefficients equal those of the homotopy run on freshly
+    standardized rows with its own means."""
+    rng = np.random.default_rng(11)
+    n, p = 90, 160
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 20, size=p) + rng.normal(size=p) * 50
+    genes = [f"G{j}" for j in range(p)]
+    designs, final = tuning.fold_designs(X), tuning.full_design(X)
+    for t in range(3):
+        y = 5 * (X[:, 3 * t] / X[:, 3 * t].std() - 0.7 * X[:, 3 * t + 1] / X[:, 3 * t + 1].std()) + rng.normal(size=n)
+        data = tuning.ProblemData("T", None, X, y, None, ["T", *genes], genes, genes[:8], models.LASSO)
+        alpha, _, conv = tuning.tune_fast(data, designs)
+        sig, _ = tuning.final_fast(data, alpha, final)
+        for (train, _), sel in zip(tuning.folds(n), conv["cv_fold_selection"]["folds"]):
+            sol = models.lasso_grid(models.normalize(X[train])[0], y[train], tuning.GRID)
+            assert sel == [genes[i] for i in np.flatnonzero(sol.coef[:, tuning.GRID.index(alpha)])]
+        sol = models.lasso_grid(models.normalize(X)[0], y, [alpha])
+        nz = np.flatnonzero(sol.coef[:, 0])
+        assert len(nz) > 0 and dict(zip(sig["Variable"], sig["Coefficient"])) == {genes[i]: sol.coef[i, 0] for i in nz}
+    for fd in [*designs, final]:  # computed once, the same bits as the per-problem mean
+        assert fd.means is not None and np.array_equal(fd.means, fd.Xtr.mean(axis=0))

@@ -206,7 +206,16 @@ class FoldDesign:
     Xte: np.ndarray
     eig: tuple | None = None  # eigen-decomposition of Xtr Xtr' (LMM), computed on first use
     rotated: np.ndarray | None = None  # U'Xtr (LMM), replaces Xtr once computed
+    means: np.ndarray | None = None  # Xtr's column means (Lasso), computed on first use
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def column_means(self) -> np.ndarray:
+        """Xtr's column means, as :func:`models.lasso_grid` computes them, once for every problem on the fold
+        (one pass over the training rows less per problem and fold: on a 1,220 x 19,736 cohort 190 MB)."""
+        with self.lock:
+            if self.means is None:
+                self.means = self.training_rows().mean(axis=0)
+            return self.means
 
     def kernel_eig(self) -> tuple:
         with self.lock:
@@ -230,7 +239,7 @@ class FoldDesign:
         return self.Xtr
 
     def nbytes(self) -> int:
-        arrays = (self.Xtr, self.Xte, self.rotated, *(self.eig or ()))
+        arrays = (self.Xtr, self.Xte, self.rotated, self.means, *(self.eig or ()))
         return sum(a.nbytes for a in arrays if a is not None)
 
 
@@ -256,10 +265,8 @@ def _fit_grid(design: FoldDesign, Y: np.ndarray, Zn: np.ndarray | None, kind: st
     e = e_Y.ravel()
     if kind == models.LMM:
         eig, rotated = design.lmm_basis()
-        X = models.lmm_rotation(None, e, eig, rotated)
-    else:
-        X = design.training_rows()
-    return models.lasso_grid(X, e, grid), beta_Z
+        return models.lasso_grid(models.lmm_rotation(None, e, eig, rotated), e, grid), beta_Z
+    return models.lasso_grid(design.training_rows(), e, grid, col_means=design.column_means()), beta_Z
 
 
 def _genes_at(coef: np.ndarray, names: Sequence[str]) -> list[str]:

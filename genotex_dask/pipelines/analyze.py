@@ -764,6 +764,71 @@ def _assign_workers(units: list[dict], workers: list[str], mode: str = "fast") -
     return where, order
 
 
+# Cohorts from this many samples on are cache-hungry: a breakpoint of the homotopy streams the working set's rows
+# (~2.5 n genes x n samples, float64 and a float32 copy) and the active Cholesky factor, ~12 x 2.5 n^2 + 4 n^2 bytes
+# at fold size 0.8 n: ~12 MB at 600 samples, ~32 MB (the whole shared L3 of this machine's two cores) at 1,220.  Two
+# such problems side by side evict each other's rows: measured on the 1/8 GenoTEX-scale sample (1,220-sample cohort,
+# 5 problems, per-phase thread_time), the kernel took 1.38x its CPU beside a copy of itself, ~1.14x beside the
+# 160-419-sample cohorts' problems (which themselves took 1.08x).
+HEAVY_SAMPLES = 600
+# Share of a staggered worker's estimated load kept as light cohorts for its end, so both workers still finish
+# on small tasks (an estimate that is off then leaves short tasks, not a big cohort's, as the tail).
+STAGGER_TAIL_SHARE = 0.1
+
+
+def _stagger(order: list[dict], where: dict[str, str], workers: list[str], mode: str = "fast") -> list[dict]:
+    """The submission order with paired workers' cache-hungry cohorts (:data:`HEAVY_SAMPLES`) run at different
+    times: worker 2i runs its heavy cohorts first, worker 2i+1 first light cohorts for about as long as its
+    partner's heavy ones take, then its heavy ones, then the light rest (at least :data:`STAGGER_TAIL_SHARE`
+    of its load).  Both costliest first (the rank of ``order``), a cohort's units together.  Returns every
+    unit once, ordered by its estimated start on its worker (the priority a thief also follows)."""
+    if len(workers) < 2:
+        return order
+    groups: dict[str, list[tuple[str, list[dict]]]] = {w: [] for w in workers}  # per worker: (cohort, units)
+    for u in order:
+        g = groups[where[u["key"]]]
+        url = u.get("batch", [u])[0]["trait_url"]
+        if g and g[-1][0] == url:
+            g[-1][1].append(u)
+        else:
+            g.append((url, [u]))
+
+    def cost(units: list[dict]) -> float:
+        reads: dict[str, float] = {}
+        for u in units:
+            reads.update(_unit_cohorts(u, mode))
+        return sum(problem_seconds(s, mode) for u in units for s in u.get("batch", [u])) + sum(reads.values())
+
+    def heavy(units: list[dict]) -> bool:
+        return (units[0].get("batch", units)[0].get("trait_n") or _DEFAULT_SAMPLES) >= HEAVY_SAMPLES
+
+    seqs: dict[str, list[list[dict]]] = {}
+    for i, w in enumerate(workers):
+        hv = [us for _, us in groups[w] if heavy(us)]
+        lt = [us for _, us in groups[w] if not heavy(us)]
+        if i % 2 == 0 or not hv:
+            seqs[w] = hv + lt
+            continue
+        partner = sum(cost(us) for us in seqs[workers[i - 1]] if heavy(us))
+        load = sum(cost(us) for us in hv + lt)
+        room = min(partner, sum(cost(us) for us in lt) - STAGGER_TAIL_SHARE * load)
+        before: list[list[dict]] = []
+        for us in lt:
+            if cost(us) <= room:
+                before.append(us)
+                room -= cost(us)
+        seqs[w] = before + hv + [us for us in lt if not any(us is b for b in before)]
+    starts = []
+    for w in workers:
+        t = 0.0
+        for us in seqs[w]:
+            c = cost(us) / len(us)  # the cohort's units spread over its span (only their order matters)
+            for u in us:
+                starts.append((t, len(starts), u))
+                t += c
+    return [u for _, _, u in sorted(starts, key=lambda x: (x[0], x[1]))]
+
+
 # ---- the stage ---------------------------------------------------------------------------------------------
 
 STALL_CHECK_S = 5.0
@@ -827,6 +892,7 @@ def run_analyze(root: str, out: str, client, mode: str = "fast", progress: bool 
     if mode == "fast":  # one task per cohort batch
         todo = [{"key": b[0]["key"], "batch": b} for b in _batches(todo)]
     where, todo = _assign_workers(todo, workers, mode)
+    todo = _stagger(todo, where, workers, mode)
     # Each worker runs its tasks in this order (costliest cohort first, a cohort's tasks together) only if told:
     # tasks submitted within distributed's fifo-timeout (60 ms) share one priority and a worker then picks among
     # them in no useful order (seen: a cohort's last problem run after five other cohorts had evicted it from the
