@@ -393,9 +393,15 @@ def quote(s: str) -> str:
 
 
 def _quoted(labels: Sequence[str]) -> list[str]:
-    """Labels as CSV fields; one scan of the joined text decides whether any of 20k symbols needs quoting."""
-    labels = [x if type(x) is str else str(x) for x in labels]
-    joined = "\x00".join(labels)
+    """Labels as CSV fields; one scan of the joined text decides whether any of 20k symbols needs quoting.
+    Labels that are all str (the usual case) are joined as they are: ``join`` itself refuses anything else,
+    which spares a per-label type check."""
+    try:
+        joined = "\x00".join(labels)
+        labels = labels if isinstance(labels, list) else list(labels)
+    except TypeError:  # a label that is not a str (a number, None): its str() is the field
+        labels = [x if isinstance(x, str) else str(x) for x in labels]
+        joined = "\x00".join(labels)
     if "," in joined or '"' in joined or "\n" in joined or "\r" in joined:
         return [quote(x) for x in labels]
     return labels

@@ -632,7 +632,7 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     dtype = np.float64 if p.sig > 7 else np.float32
     round32 = dtype == np.float32
     genes = p.op.symbols
-    gene_labels = [g if type(g) is str else str(g) for g in genes.tolist()]
+    gene_labels = quality.str_list(genes)
     # gene_data: symbols x samples (GenoTEX's orientation).  Its text is kept when it fits SHARED_CELLS_MAX, so
     # the linked CSV copies the gene values instead of formatting them a second time.
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
