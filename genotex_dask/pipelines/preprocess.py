@@ -533,7 +533,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
         del adata
     with fs.atomic_dir(url) as tmp:
         big = {}
-        if direct and fs.is_local(tmp):  # X's chunks (11 MB for 167 x 20k genes): past the page cache, as gene_data
+        if direct and fs.is_local(url):  # X's chunks (11 MB for 167 x 20k genes): past the page cache, as gene_data
             big = {k: objects.pop(k) for k in [k for k, v in objects.items() if len(v) >= DIRECT_BLOCK]}
         store.dump_memory_store(objects, tmp)
         root = fs.get_fs(tmp)[1].rstrip("/")
