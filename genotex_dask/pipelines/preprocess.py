@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -51,10 +52,12 @@ from genotex_dask.io import fs, store, store_rows
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
+    DIRECT_BLOCK,
     Cells,
     fill_cells,
     format_rows,
     quote,
+    write_local_file,
     write_matrix_csv,
     write_token_csv,
 )
@@ -497,7 +500,7 @@ def _remove_outputs(job: Job, keep: set[str]) -> None:
 
 
 def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, uns: dict | None = None,
-                              var_columns: dict | None = None) -> None:
+                              var_columns: dict | None = None, direct: bool = False) -> None:
     """AnnData (samples x genes) as a Zarr group readable by ``anndata.read_zarr``.
 
     Why not ``write_zarr`` straight to disk: anndata writes ~30 small arrays/groups and every Zarr operation
@@ -505,7 +508,8 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     built in a Zarr MemoryStore (same keys, same bytes) and its objects are then written as plain files into the
     atomic temporary directory.  X is chunked by row blocks spanning all genes and compressed like the cohort
     store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
-    writing the raw bytes.
+    writing the raw bytes.  ``direct``: X's large chunk files are written past the page cache
+    (:func:`~genotex_dask.pipelines.csv_out.write_local_file`; nothing in the engine reads this store again).
     """
     import anndata as ad
     import zarr
@@ -528,7 +532,15 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
                              compressors=store.X_COMPRESSORS)
         del adata
     with fs.atomic_dir(url) as tmp:
+        big = {}
+        if direct and fs.is_local(url):  # X's chunks (11 MB for 167 x 20k genes): past the page cache, as gene_data
+            big = {k: objects.pop(k) for k in [k for k, v in objects.items() if len(v) >= DIRECT_BLOCK]}
         store.dump_memory_store(objects, tmp)
+        root = fs.get_fs(tmp)[1].rstrip("/")
+        for key, blob in big.items():
+            path = f"{root}/{key}"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_local_file(path, [blob if isinstance(blob, bytes) else blob.as_numpy_array()], True)
 
 
 def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
@@ -632,11 +644,14 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     dtype = np.float64 if p.sig > 7 else np.float32
     round32 = dtype == np.float32
     genes = p.op.symbols
-    gene_labels = [g if type(g) is str else str(g) for g in genes.tolist()]
+    gene_labels = quality.str_list(genes)
     # gene_data: symbols x samples (GenoTEX's orientation).  Its text is kept when it fits SHARED_CELLS_MAX, so
     # the linked CSV copies the gene values instead of formatting them a second time.
+    # nothing in the engine reads gene_data again: written past the page cache (csv_out.write_local_file); the linked
+    # CSV, which the analysis reads next, goes through it
+    direct = bool(gconfig.get("preprocess.direct-writes", True))
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
-                             keep_cells=0 < Y.size <= SHARED_CELLS_MAX)
+                             keep_cells=0 < Y.size <= SHARED_CELLS_MAX, direct=direct)
     _write_clinical(paths, job, p)
     linked = quality.link(p.clinical_samples, p.trait, p.covariates, p.samples, genes, Y)
     if p.layout_kind == "TCGA":  # GenoTEX links TCGA on the samples both files have
@@ -657,7 +672,7 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     del cells
     if len(d.samples):
         _write_preprocessed_store(pre_store_path(job.out, job.trait, job.cohort), job.trait, d, dtype,
-                                  *_store_fields(job, p, d))
+                                  *_store_fields(job, p, d), direct=direct)
         kept.add("store")
     _remove_outputs(job, kept)
     outcome = {"record": record, "n_genes": int(len(genes)), "trait_counts": golden.trait_counts(d.trait)}

@@ -217,15 +217,20 @@ def final_record(is_gene_available: bool, is_trait_available: bool, is_biased: b
             "sample_size": int(n_rows) if is_available else None, "note": note}
 
 
-def gene_names(d: Linked) -> list[str]:
-    """The gene symbols of a linked cohort as str (already str in practice: no per-gene conversion)."""
+def str_list(values) -> list[str]:
+    """``values`` (an array or sequence of labels) as a list of str; labels that are all str already (gene
+    symbols in practice) are listed without a per-label conversion (one C-level check)."""
     from pandas.api.types import infer_dtype
 
-    g = d.genes
-    if isinstance(g, np.ndarray) and g.dtype == object and infer_dtype(g, skipna=False) == "string":
-        return g.tolist()  # all str: one C-level check instead of a 20k-entry loop
-    genes = g.tolist() if isinstance(g, np.ndarray) else list(g)
-    return [x if type(x) is str else str(x) for x in genes]
+    if isinstance(values, np.ndarray) and values.dtype == object and infer_dtype(values, skipna=False) == "string":
+        return values.tolist()
+    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    return [x if type(x) is str else str(x) for x in items]
+
+
+def gene_names(d: Linked) -> list[str]:
+    """The gene symbols of a linked cohort as str."""
+    return str_list(d.genes)
 
 
 def linked_columns(trait_name: str, d: Linked) -> list[str]:

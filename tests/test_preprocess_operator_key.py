@@ -1,0 +1,65 @@
+"""The probe->symbol operator cache (worker memory and STORE/operators) is keyed by what the operator is built
+from: a cohort whose platform annotation differs in a single cell never reuses another cohort's operator, and
+cohorts with the same annotation share one (built once)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from genotex_dask.io import store
+from genotex_dask.pipelines import preprocess as pp
+from genotex_dask.preprocess.specs import CohortSpec, FeatureSpec
+
+SOURCES = {"matrix": {"name": "GSE1_series_matrix.txt.gz", "size": 10, "mtime": "1", "etag": ""}}
+N_PROBES = 60
+
+
+def _cohort(path, name: str, symbols: list[str]) -> str:
+    rng = np.random.default_rng(1)
+    X = rng.normal(8, 1, size=(6, N_PROBES))
+    obs = pd.DataFrame({"characteristics_ch1_0": [f"disease: {'RA' if i % 2 else 'control'}" for i in range(6)]},
+                       index=[f"GSM{i}" for i in range(6)])
+    var = pd.DataFrame({"Gene Symbol": symbols}, index=pd.Index([f"p{i}" for i in range(N_PROBES)], name="ID"))
+    url = str(path / f"{name}.zarr")
+    store.write_cohort(url, X, obs, var, {"platform": {"id": "GPL1"}}, SOURCES)
+    return url
+
+
+def _prepare(url: str, syn: str, operators: str) -> pp.Prepared:
+    spec = CohortSpec(trait="T", cohort="C", gene_column="Gene Symbol",
+                      trait_spec=FeatureSpec(key="disease", values={"RA": 1.0, "control": 0.0}))
+    job = pp.Job("T", "C", spec, SimpleNamespace(out=url, files={}), "", None, syn, operators_dir=operators)
+    p = pp.prepare(job)
+    assert p.failure is None, p.failure
+    return p
+
+
+def test_a_changed_annotation_cell_never_reuses_a_cached_operator(tmp_path, monkeypatch):
+    syn = tmp_path / "gene_synonym.json"
+    syn.write_text(json.dumps({f"G{i}": f"G{i}" for i in range(N_PROBES)}))
+    operators = str(tmp_path / "operators")
+    base = [f"G{i % 20}" for i in range(N_PROBES)]
+    changed = list(base)
+    changed[7] = "G45"  # one probe re-annotated: a gene no other probe maps to
+    a = _cohort(tmp_path, "a", base)
+    b = _cohort(tmp_path, "b", changed)
+    c = _cohort(tmp_path, "c", base)  # another cohort on a's platform
+    builds = []
+    real = pp.build_probe_operator
+    monkeypatch.setattr(pp, "build_probe_operator", lambda *x, **k: builds.append(1) or real(*x, **k))
+    pp._OP_CACHE.clear()
+    op_a = _prepare(a, str(syn), operators).op
+    op_b = _prepare(b, str(syn), operators).op
+    op_c = _prepare(c, str(syn), operators).op
+    assert len(builds) == 2                       # a and b built, c took a's from the cache
+    assert op_c is op_a
+    assert "G45" in op_b.symbols.tolist() and "G45" not in op_a.symbols.tolist()
+    # and from the saved copies alone (a new worker): the same answers
+    pp._OP_CACHE.clear()
+    assert _prepare(b, str(syn), operators).op.symbols.tolist() == op_b.symbols.tolist()
+    assert _prepare(c, str(syn), operators).op.symbols.tolist() == op_a.symbols.tolist()
+    assert len(builds) == 2
