@@ -245,7 +245,14 @@ def scaling_decomposition(one: dict, two: dict) -> dict:
 
 
 def _du(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    """Bytes of the files under ``path``, each inode once: a local store's cohorts of one platform hard-link
+    their var files from the platform entry (``store._link_same``)."""
+    seen: dict[tuple[int, int], int] = {}
+    for p in path.rglob("*") if path.exists() else ():
+        if p.is_file():
+            st = p.stat()
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
 
 
 def _chain_group(key: str) -> str:
