@@ -307,17 +307,19 @@ def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
 def _mkdirs(path: str, made: set[str]) -> None:
     """``os.makedirs(path, exist_ok=True)`` remembering in ``made`` what exists: one mkdir per new directory
     (os.makedirs stats every ancestor first: ~3 calls per directory, ~90 directories per cohort group)."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        if not os.path.isdir(path):
-            raise
-    except FileNotFoundError:
-        parent = os.path.dirname(path)
-        if parent == path or parent in made:
-            raise
-        _mkdirs(parent, made)
-        os.mkdir(path)
+    for attempt in (0, 1):
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:  # also when another thread or worker made it first (cohorts run concurrently)
+            if not os.path.isdir(path):
+                raise
+            break
+        except FileNotFoundError:
+            parent = os.path.dirname(path)
+            if attempt or parent == path or parent in made:
+                raise
+            _mkdirs(parent, made)
     made.add(path)
 
 
