@@ -29,6 +29,7 @@ import stat
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -274,7 +275,8 @@ def cohort_objects(X: np.ndarray, dtype, chunks: tuple[int, int], obs_objects: d
 
 
 def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
-                      link_keys: frozenset[str] | set[str] = frozenset()) -> None:
+                      link_keys: frozenset[str] | set[str] = frozenset(),
+                      write_file: Callable[[str, Any], None] | None = None) -> None:
     """Write the objects of a Zarr MemoryStore (key -> buffer, or bytes) as files under ``url``.
 
     Why build Zarr groups in memory first: anndata writes tens of small arrays and groups, and each Zarr
@@ -283,12 +285,15 @@ def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
 
     ``link_from`` (a local directory holding files of the same keys and bytes, e.g. a platform entry's var
     group): each key of ``link_keys`` found there as a regular file of the object's size is hard-linked
-    instead of written (:func:`_link_same`); any other is written as usual.
+    instead of written (:func:`_link_same`); any other is written as usual.  ``write_file(path, data)`` writes
+    one new local file (default :func:`write_new_file`; preprocess passes one that sends large chunks past the
+    page cache).
     """
     local = fs.is_local(url)
     fsys, root = fs.get_fs(url)
     made: set[str] = set()
     link_root = fs.get_fs(link_from)[1].rstrip("/") if (link_from and local and link_keys) else None
+    write_file = write_file or write_new_file
     for key, buf in objects.items():
         path = f"{root.rstrip('/')}/{key}"
         if local:
@@ -299,7 +304,7 @@ def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
             if link_root is not None and key in link_keys and _link_same(f"{link_root}/{key}", path, data.nbytes
                                                                          if isinstance(data, np.ndarray) else len(data)):
                 continue
-            _write_new(path, data)
+            write_file(path, data)
         else:
             fsys.pipe_file(path, buf if isinstance(buf, bytes) else buf.to_bytes())
 
@@ -323,7 +328,7 @@ def _mkdirs(path: str, made: set[str]) -> None:
     made.add(path)
 
 
-def _write_new(path: str, data) -> None:
+def write_new_file(path: str, data) -> None:
     """Write ``data`` (bytes or a contiguous array) to the file ``path``, created or truncated, through the file
     descriptor (Python's ``open`` adds an isatty ioctl, a seek and a stat per file: ~110 files per group)."""
     view = memoryview(data).cast("B")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -532,15 +531,16 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
                              compressors=store.X_COMPRESSORS)
         del adata
     with fs.atomic_dir(url) as tmp:
-        big = {}
-        if direct and fs.is_local(url):  # X's chunks (11 MB for 167 x 20k genes): past the page cache, as gene_data
-            big = {k: objects.pop(k) for k in [k for k, v in objects.items() if len(v) >= DIRECT_BLOCK]}
-        store.dump_memory_store(objects, tmp)
-        root = fs.get_fs(tmp)[1].rstrip("/")
-        for key, blob in big.items():
-            path = f"{root}/{key}"
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_local_file(path, [blob if isinstance(blob, bytes) else blob.as_numpy_array()], True)
+        store.dump_memory_store(objects, tmp, write_file=_write_past_cache if direct else None)
+
+
+def _write_past_cache(path: str, data) -> None:
+    """One file of the preprocessed store: X's chunks (11 MB for 167 x 20k genes) past the page cache, as
+    gene_data (:func:`~genotex_dask.pipelines.csv_out.write_local_file`); the small ones as usual."""
+    if memoryview(data).nbytes >= DIRECT_BLOCK:
+        write_local_file(path, [data], True)
+    else:
+        store.write_new_file(path, data)
 
 
 def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
