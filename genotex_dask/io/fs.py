@@ -154,8 +154,13 @@ def write_text_atomic(url: str, text: str) -> None:
     write_bytes_atomic(url, text.encode("utf-8"))
 
 
+def json_text(obj: Any, indent: int | None = 4) -> str:
+    """The JSON text of ``obj`` as the project's records hold it (``str()`` of what JSON has no type for)."""
+    return json.dumps(obj, indent=indent, default=str)
+
+
 def write_json_atomic(url: str, obj: Any, indent: int | None = 4) -> None:
-    write_text_atomic(url, json.dumps(obj, indent=indent, default=str))
+    write_text_atomic(url, json_text(obj, indent))
 
 
 COMPLETE_MARK = ".complete"

@@ -222,11 +222,11 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
             keep_var["renamed"] = dict(renamed_var)
     links = frozenset(var_encoded["objects"]) if (var_link_dir and var_encoded is not None) else frozenset()
     with fs.atomic_dir(url) as tmp:
+        # the record written last with the group's files, without a temporary file, fsync and rename of its own:
+        # inside the temporary group nothing is visible before atomic_dir publishes the whole directory (an fsync
+        # of this one file never made the group's other files durable either)
+        objects[COMPLETE_MARK] = fs.json_text(record).encode()
         dump_memory_store(objects, tmp, var_link_dir, links)
-        # the record as fs.write_json_atomic writes it, without its temporary file, fsync and rename: inside the
-        # temporary group nothing is visible before atomic_dir publishes the whole directory (an fsync of this
-        # one file never made the group's other files durable either)
-        dump_memory_store({COMPLETE_MARK: json.dumps(record, indent=4, default=str).encode()}, tmp)
     return record
 
 

@@ -18,7 +18,6 @@ the file and cause; the others continue.  The run summary goes to ``STORE/ingest
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import traceback
@@ -307,7 +306,7 @@ def save_platform(store_root: str, key: str, entry: dict, group: str | None = No
             meta = {"renamed": entry["renamed"], "meta": entry["meta"], **({"layout": ENTRY_FILES} if local else {}),
                     "objects": [[k, len(b)] for k, b in zip(names, blobs)]}
             # a plain write: the temporary directory is published whole (no temporary file, fsync, rename of its own)
-            store.dump_memory_store({"meta.json": json.dumps(meta, indent=4, default=str).encode()}, tmp)
+            store.dump_memory_store({"meta.json": fs.json_text(meta).encode()}, tmp)
     except OSError:
         pass  # a cache: another worker may be publishing the same entry
 
