@@ -319,11 +319,18 @@ def _gather_kernel(buf, start, ln, n_cols, rows, cols, labels, label_off, out): 
 
 @njit(cache=True, nogil=True)
 def _fill_kernel(buf, used, start, ln, n_cols, rows, cols, values, sig, round32, p10):  # pragma: no cover
-    """Format ``values[i, j]`` into the table's empty cell (rows[i], cols[j]), appended after ``used``."""
+    """Format ``values[i, j]`` into the table's empty cell (rows[i], cols[j]), appended after ``used``.  A row
+    of the table with no empty cell at all (most: gaps are rare) is passed after one contiguous scan of its
+    lengths, without the per-cell lookups through ``cols``."""
     lim = _lim(sig)
     pos = used
     for i in range(rows.shape[0]):
         base = rows[i] * n_cols
+        empty = 0
+        for k in range(base, base + n_cols):
+            empty += np.int64(ln[k] == 0)
+        if empty == 0:
+            continue
         for j in range(cols.shape[0]):
             t = base + cols[j]
             if ln[t] == 0:
