@@ -195,7 +195,10 @@ def _var_digest(meta: store.CohortMeta, names: list[str]) -> str:
     if hit is None:
         hit = meta.digest("var", names)
         if len(_DIGESTS) >= _DIGESTS_SIZE:
-            _DIGESTS.pop(next(iter(_DIGESTS)))
+            try:  # the oldest entry out; another worker thread may be evicting at the same moment
+                _DIGESTS.pop(next(iter(_DIGESTS)), None)
+            except (RuntimeError, StopIteration):
+                pass
         _DIGESTS[key] = hit
     return hit
 
