@@ -11,7 +11,10 @@
 
 Writes benchmarks/results/preprocess.json and .md.  Run: ``.venv/bin/python -m benchmarks.bench_preprocess``.
 ``--phases``: only where the CPU of the known-platform preprocess task goes (user, system, minor faults per phase,
-in one process with the workers' malloc settings), to benchmarks/results/preprocess_phases.json.
+in one process with the workers' malloc settings), to benchmarks/results/preprocess_phases.json.  On this project's
+VM (ext4 without a journal) every new inode costs a scan of the inodes deleted in the last 30 s (the preprocessed
+store alone is ~100 files and directories per cohort): a run started right after another run (or anything else)
+deleted its temporary tree pays tens of ms more system time per cohort, so leave half a minute between runs.
 """
 
 from __future__ import annotations
