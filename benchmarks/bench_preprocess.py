@@ -10,6 +10,11 @@
    2 GB memory limit: peak RSS of the worker process (polled).
 
 Writes benchmarks/results/preprocess.json and .md.  Run: ``.venv/bin/python -m benchmarks.bench_preprocess``.
+``--phases``: only where the CPU of the known-platform preprocess task goes (user, system, minor faults per phase,
+in one process with the workers' malloc settings), to benchmarks/results/preprocess_phases.json.  On this project's
+VM (ext4 without a journal) every new inode costs a scan of the inodes deleted in the last 30 s (the preprocessed
+store alone is ~100 files and directories per cohort): a run started right after another run (or anything else)
+deleted its temporary tree pays tens of ms more system time per cohort, so leave half a minute between runs.
 """
 
 from __future__ import annotations
@@ -519,6 +524,167 @@ def _markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+# ---- where the CPU of one known-platform preprocess task goes (--phases) -------------------------------------------
+
+# (label, module, attribute): each is timed exclusive of the others nested in it; the last is the whole task
+_PHASES = (
+    ("resume check (completion record, meta part)", "genotex_dask.pipelines.ingest", "ingest_cohort"),
+    ("resume check (completion record, meta part)", "genotex_dask.pipelines.preprocess", "_fingerprint"),
+    ("resume check (completion record, meta part)", "genotex_dask.pipelines.preprocess", "_up_to_date"),
+    ("prepare: store metadata, trait/Age/Gender, operator key and cache", "genotex_dask.pipelines.preprocess",
+     "prepare"),
+    ("map: read and decode the store's X", "genotex_dask.pipelines.preprocess", "map_samples"),
+    ("map: probe -> symbol operator (kernel)", "genotex_dask.pipelines.preprocess", "apply_operator"),
+    ("CSV formatting (gene_data, clinical; kernel)", "genotex_dask.pipelines.csv_out", "_format_into"),
+    ("linked CSV: transposed copy of the gene_data text (kernel)", "genotex_dask.pipelines.csv_out",
+     "_gather_t_kernel"),
+    ("linked CSV: imputed cells formatted", "genotex_dask.pipelines.csv_out", "_fill_kernel"),
+    ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
+     "genotex_dask.pipelines.csv_out", "write_local_file"),
+    ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "link"),
+    ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "finalize"),
+    ("preprocessed store: encode (X Blosc, obs/var/uns, metadata)", "genotex_dask.io.anndata_zarr",
+     "anndata_objects"),
+    ("preprocessed store: files (mkdir, create, small writes, rename)", "genotex_dask.pipelines.preprocess",
+     "_write_preprocessed_store"),
+    ("preprocessed store: uns, value scale, n_probes", "genotex_dask.pipelines.preprocess", "_store_fields"),
+    ("meta part (JSON, fsync, rename)", "genotex_dask.pipelines.preprocess", "_write_part"),
+    ("rest of the task", "genotex_dask.pipelines.preprocess", "preprocess_cohort"),
+)
+
+
+def _phases_child(root: str, work: str, runs: int) -> dict:
+    """In this process (started with the Dask workers' malloc settings), in a thread other than the main one (as a
+    worker's task: numcodecs and Blosc choose their threading by it): the cohort ingested, one preprocess to build
+    the operator, then ``runs`` known-platform preprocesses into fresh OUTs (nothing deleted in between, as in a
+    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive.  CPU is
+    the whole process's (Blosc's own threads included)."""
+    import functools
+    import importlib
+    import threading
+
+    from genotex_dask import layout
+    from genotex_dask.io import fs
+    from genotex_dask.pipelines import preprocess as pp
+    from genotex_dask.pipelines.csv_out import warm_up
+    from genotex_dask.pipelines.ingest import discover, ingest_cohort
+
+    acc: dict[str, list[float]] = {}
+    stack: list[list[float]] = []
+
+    def usage() -> tuple[float, float, float]:
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime, u.ru_stime, float(u.ru_minflt)
+
+    def wrap(label, owner, name):
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*a, **k):
+            stack.append([0.0, 0.0, 0.0])
+            u0 = usage()
+            try:
+                return fn(*a, **k)
+            finally:
+                u1 = usage()
+                child = stack.pop()
+                tot = [b - a_ for a_, b in zip(u0, u1)]
+                row = acc.setdefault(label, [0.0, 0.0, 0.0])
+                for i in range(3):
+                    row[i] += tot[i] - child[i]
+                if stack:
+                    for i in range(3):
+                        stack[-1][i] += tot[i]
+        setattr(owner, name, timed)
+
+    truth = json.loads(Path(root, "truth.json").read_text())["cohorts"]
+    key, t_ = next(iter(truth.items()))
+    trait, cid = key.split("/")
+    specs = {trait: {cid: _spec_from_truth(t_, trait, cid)}}
+    store = f"{work}/store"
+    syn = layout.gene_synonym_path(root)
+    warm_up()
+    (_, _), ij = next(iter(pp._match_jobs(specs, discover(root, store))[0].items()))
+    assert ingest_cohort(ij)["status"] == "ingested"
+    for label, mod, attr in _PHASES:
+        owner = importlib.import_module(mod)
+        if hasattr(owner, attr):  # (a phase an older version of the code does not have is left out)
+            wrap(label, owner, attr)
+    totals: list[dict] = []
+
+    def body():
+        for i in range(runs + 1):
+            job = pp.Job(trait, cid, specs[trait][cid], ij, f"{work}/out{i}", None, syn,
+                         synonyms_fp=fs.file_fingerprint(syn), operators_dir=f"{store}/operators")
+            u0 = usage()
+            assert pp.preprocess_cohort(job, False)["status"] == "done"
+            u1 = usage()
+            if i == 0:  # the operator built (and the kernels loaded): not a known-platform cohort
+                acc.clear()
+                continue
+            totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
+                           "minflt": int(u1[2] - u0[2])})
+
+    th = threading.Thread(target=body)
+    th.start()
+    th.join()
+    assert len(totals) == runs, "a preprocess run failed (see above)"
+    rows = {k: {"user_s": round(v[0] / runs, 4), "sys_s": round(v[1] / runs, 4), "minflt": round(v[2] / runs)}
+            for k, v in acc.items()}
+    return {"runs": totals, "phases": rows}
+
+
+def phases(runs: int = 10) -> dict:
+    """The known-platform preprocess task of the benchmark's cohort (54,675 x 167, same seed), per phase."""
+    import subprocess
+
+    from genotex_dask.cluster import WORKER_MALLOC_ENV
+    from genotex_dask.synth.corpus import write_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench_preprocess_phases_") as tmp:
+        root = f"{tmp}/corpus"
+        write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
+        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_preprocess", "--phases-child", root, tmp,
+                              str(runs)], env=env, capture_output=True, text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["load_avg"] = os.getloadavg()
+    tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
+    lines = ["| phase | user s | sys s | minor faults |", "|---|---:|---:|---:|"]
+    for k, v in sorted(res["phases"].items(), key=lambda kv: -(kv[1]["user_s"] + kv[1]["sys_s"])):
+        lines.append(f"| {k} | {v['user_s']} | {v['sys_s']} | {v['minflt']} |")
+    lines.append(f"| **total (mean of {runs})** | {tot['user_s']:.4f} | {tot['sys_s']:.4f} | |")
+    lines += ["", "per run (user, sys, minor faults): " + ", ".join(
+        f"({r['user_s']}, {r['sys_s']}, {r['minflt']})" for r in res["runs"]),
+        f"load average {[round(x, 2) for x in res['load_avg']]}"]
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
+def _cli(argv: list[str] | None = None) -> dict:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--phases", action="store_true", help="only the per-phase CPU of the known-platform "
+                    "preprocess task (benchmarks/results/preprocess_phases.json); no cluster, no oracle")
+    ap.add_argument("--runs", type=int, default=10, help="known-platform runs for --phases (default 10)")
+    ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.phases_child:
+        res = _phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))
+        print(json.dumps(res))
+        return res
+    if args.phases:
+        res = phases(args.runs)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "preprocess_phases.json").write_text(json.dumps(res, indent=2))
+        print(res["markdown"])
+        return res
     out = main()
     print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    _cli()

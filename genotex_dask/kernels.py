@@ -29,6 +29,8 @@ KERNEL_MODULES = (
     "genotex_dask.io._fastmatrix_kernels",
     "genotex_dask.pipelines.csv_out",
     "genotex_dask.preprocess.mapping",
+    "genotex_dask.preprocess.quality",
+    "genotex_dask.preprocess.anndata_fields",
     "genotex_dask.analysis._lars_kernel",
     "genotex_dask.synth._format",
 )
@@ -78,6 +80,22 @@ def _warm_mapping() -> None:
             mapping._apply_kernel(np.ones((1, 2), dtype=dtype), 2, ptr, idx, w, sptr, idx, skip, out)
 
 
+def _warm_quality() -> None:
+    from genotex_dask.preprocess import quality
+
+    np = _np()
+    for dtype in (np.float32, np.float64):  # the linked matrix is float64; a caller may pass the store's float32
+        quality._nan_counts(np.ones((2, 3), dtype=dtype), np.arange(2, dtype=np.int64))
+
+
+def _warm_anndata_fields() -> None:
+    from genotex_dask.preprocess import anndata_fields
+
+    np = _np()
+    for dtype in (np.float32, np.float64):
+        anndata_fields._nan_min_max(np.ones((2, 3), dtype=dtype))
+
+
 def _warm_lars() -> None:
     from genotex_dask.analysis import _lars_kernel
 
@@ -105,6 +123,8 @@ _WARMERS = {
     "genotex_dask.io._fastmatrix_kernels": _warm_fastmatrix,
     "genotex_dask.pipelines.csv_out": _warm_csv,
     "genotex_dask.preprocess.mapping": _warm_mapping,
+    "genotex_dask.preprocess.quality": _warm_quality,
+    "genotex_dask.preprocess.anndata_fields": _warm_anndata_fields,
     "genotex_dask.analysis._lars_kernel": _warm_lars,
     "genotex_dask.synth._format": _warm_synth,
 }

@@ -109,3 +109,25 @@ def test_value_scale_shortcuts_equal_the_quantile_rule():
     assert seen == {"raw", "log2"}
     assert detect_value_scale(np.array([[np.inf, np.nan]])) == rule(np.array([[np.inf, np.nan]])) == "unknown"
     assert detect_value_scale(np.array([[1, 200]])) == "raw"  # integer input takes the full rule
+
+
+def test_one_pass_min_max_equals_numpys_nan_min_max():
+    """The value-scale rule's bounds (one compiled pass) are np.nanmin / np.nanmax: NaN skipped, inf kept, NaN
+    for an all-NaN matrix; float32 and float64, contiguous or not, every length modulo the four lanes."""
+    import warnings
+
+    from genotex_dask.preprocess.anndata_fields import _nan_min_max
+
+    rng = np.random.default_rng(5)
+    for dt in (np.float64, np.float32):
+        for _ in range(300):
+            A = rng.normal(0, 10.0 ** rng.integers(-3, 4), (rng.integers(1, 8), rng.integers(1, 9))).astype(dt)
+            A[rng.random(A.shape) < rng.random()] = np.nan
+            if rng.random() < 0.2:
+                A[rng.integers(0, A.shape[0]), rng.integers(0, A.shape[1])] = rng.choice([np.inf, -np.inf])
+            for M in (A, A.T):
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    want = (float(np.nanmin(M)), float(np.nanmax(M)))
+                got = _nan_min_max(M)
+                assert all((np.isnan(w) and np.isnan(g)) or w == g for w, g in zip(want, got)), (M, want, got)

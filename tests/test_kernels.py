@@ -54,6 +54,15 @@ def test_engine_calls_need_no_signature_beyond_the_warm_up():
         for dtype in (np.float32, np.float64):
             mapping.apply_operator(op, rng.random((3, 3)).astype(dtype))
     csv_out.format_rows(rng.random((2, 3)), ["a", "b"], 6)
+    # missing values and the value scale on a linked (float64) matrix, as finalize passes it
+    from genotex_dask.preprocess import anndata_fields, quality
+
+    X = rng.random((4, 3))
+    X[0, 1] = np.nan
+    d = quality.Linked(np.array(list("abcd"), dtype=object), np.array([0.0, 1.0, np.nan, 1.0]), {},
+                       np.array(list("xyz"), dtype=object), X)
+    quality.handle_missing(d, overwrite_x=True)
+    anndata_fields.detect_value_scale(X)
     XT = rng.standard_normal((6, 20))
     models._grid_path(XT, rng.standard_normal(20), np.array([0.5, 0.1, 0.01]))
     after = {k: list(d.signatures) for k, d in kernels.dispatchers().items()}

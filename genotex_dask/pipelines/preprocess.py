@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -171,6 +172,73 @@ def _text_key(*parts: Any) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple, str] = {}  # identity of a cohort's var files (+ what names them) -> CohortMeta.digest
+_DIGESTS_SIZE = 64
+
+
+def _var_digest(meta: store.CohortMeta, names: list[str]) -> str:
+    """``meta.digest("var", names)`` (the content digest keying every operator), remembered per worker process
+    by the identity of the files it reads: device, inode, size and mtime of each file of the index's and the named
+    columns' nodes, with their paths, and what maps the column names to them (the column list, ``uns`` renames).
+
+    Why: on a local store the cohorts of a known platform hard-link one copy of its var group
+    (``STORE/platforms``), so their files are the same inodes, and the digest (reading and hashing the probe IDs
+    and the gene column, ~1.6 MB for GPL570) is computed once per worker instead of once per cohort; one stat per
+    file replaces it.  The store never rewrites a file in place (groups are replaced whole, new files are new
+    inodes), so an annotation changed by a new ingest has other identities and gets its own digest, hence its own
+    operator.  Anything but plain local files (an object store, a symbolic link): the digest as it is."""
+    ident = _var_identity(meta, names)
+    if ident is None:
+        return meta.digest("var", names)
+    key = (ident, tuple(names))
+    hit = _DIGESTS.get(key)
+    if hit is None:
+        hit = meta.digest("var", names)
+        if len(_DIGESTS) >= _DIGESTS_SIZE:
+            try:  # the oldest entry out; another worker thread may be evicting at the same moment
+                _DIGESTS.pop(next(iter(_DIGESTS)), None)
+            except (RuntimeError, StopIteration):
+                pass
+        _DIGESTS[key] = hit
+    return hit
+
+
+def _var_identity(meta: store.CohortMeta, names: list[str]) -> tuple | None:
+    """(index key, columns, uns renames, and for the index and each named column's node (under its own name and
+    its stored one) the sorted (path, dev, inode, size, mtime_ns) of its files), or None when they are not all
+    plain local files.  Only the nodes the digest reads are visited: a stat of every var file cost more than the
+    digest of a synthetic table."""
+    if not fs.is_local(meta.url):
+        return None
+    var = os.path.join(fs.get_fs(meta.url)[1], "var")
+    renames = (meta.uns.get("column_names") or {}).get("var", {})
+    stored_as = {str(orig): str(stored) for stored, orig in renames.items()}
+    nodes = sorted({meta.index_key("var"), *names, *(stored_as.get(n, n) for n in names)})
+    files: list[tuple] = []
+    try:
+        for node in nodes:
+            if not os.path.lexists(os.path.join(var, node)):
+                files.append((node, None))
+                continue
+            stack = [node]
+            while stack:
+                rel = stack.pop()
+                with os.scandir(os.path.join(var, rel)) as entries:
+                    for e in entries:
+                        name = f"{rel}/{e.name}"
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(name)
+                        elif e.is_file(follow_symlinks=False):
+                            st = e.stat(follow_symlinks=False)
+                            files.append((name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+                        else:
+                            return None
+    except OSError:
+        return None
+    return (meta.index_key("var"), tuple(meta.columns("var")), json.dumps(renames, sort_keys=True, default=str),
+            tuple(sorted(files, key=str)))
+
+
 # ---- specs -----------------------------------------------------------------------------------------------
 
 def load_specs(specs: Any) -> dict[str, dict[str, CohortSpec]]:
@@ -272,11 +340,11 @@ def _prepare_geo(job: Job) -> Prepared:
     try:
         symbols = spec.symbols
         if symbols is None:  # decided once per distinct probe list
-            symbols = _cached(_text_key("symbols?", meta.digest("var", []), syn_key),
+            symbols = _cached(_text_key("symbols?", _var_digest(meta, []), syn_key),
                               lambda: bool(looks_like_symbols(meta.index("var"), load_synonyms(job.synonyms_url))),
                               job.operators_dir)
         if symbols:
-            p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
+            p.op = _cached(_text_key("symbols", _var_digest(meta, []), syn_key, job.compat),
                            lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url),
                                                          job.compat), job.operators_dir)
             p.gene_index_name = "ID"
@@ -284,7 +352,7 @@ def _prepare_geo(job: Job) -> Prepared:
             soft = job.ingest.files.get("soft")
             if not soft:
                 raise NoMappableGenes("no family SOFT file: GenoTEX maps probes with its annotation")
-            key = _text_key("genotex", meta.digest("var", []), fs.file_fingerprint(soft), spec.id_column,
+            key = _text_key("genotex", _var_digest(meta, []), fs.file_fingerprint(soft), spec.id_column,
                             spec.gene_column, syn_key)
             p.op = _cached(key, lambda: _genotex_operator(spec, meta, soft, load_synonyms(job.synonyms_url)),
                            job.operators_dir)
@@ -292,7 +360,7 @@ def _prepare_geo(job: Job) -> Prepared:
             platform = (meta.uns.get("platform") or {}).get("id", "") if spec.platform else ""
             if spec.platform and str(spec.platform).upper() != str(platform).upper():
                 soft = job.ingest.files.get("soft")
-                key = _text_key("platform", meta.digest("var", []), fs.file_fingerprint(soft), spec.platform,
+                key = _text_key("platform", _var_digest(meta, []), fs.file_fingerprint(soft), spec.platform,
                                 spec.gene_column, syn_key)
                 p.op = _cached(key, lambda: _other_platform_operator(spec, meta, soft,
                                                                      load_synonyms(job.synonyms_url)),
@@ -308,7 +376,7 @@ def _prepare_geo(job: Job) -> Prepared:
                     raise SpecError(spec.file, spec.line, f"gene column {gcol!r} not in the platform annotation "
                                     f"(columns: {var_cols[:12]})")
                 parser = spec.parser if job.compat != "genotex" else "text"  # GenoTEX reads the whole cell
-                p.op = _cached(_text_key("probe", meta.digest("var", [gcol]), gcol, syn_key, job.compat,
+                p.op = _cached(_text_key("probe", _var_digest(meta, [gcol]), gcol, syn_key, job.compat,
                                          *([parser] if parser != "text" else [])),
                                lambda: _store_operator(meta, gcol, load_synonyms(job.synonyms_url), job.compat,
                                                        parser), job.operators_dir)
@@ -415,7 +483,7 @@ def _prepare_tcga(job: Job) -> Prepared:
     p.gene_index_name = key if key != "_index" else "sample"
     syn_key = _synonyms_key(job)
     try:
-        p.op = _cached(_text_key("symbols", meta.digest("var", []), syn_key, job.compat),
+        p.op = _cached(_text_key("symbols", _var_digest(meta, []), syn_key, job.compat),
                        lambda: build_symbol_operator(meta.index("var"), load_synonyms(job.synonyms_url), job.compat),
                        job.operators_dir)
     except NoMappableGenes as exc:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 GENE_MISSING_MAX = 0.2
 SAMPLE_MISSING_MAX = 0.05
@@ -84,9 +85,22 @@ def link(clinical_samples: Sequence[str], trait: np.ndarray, covariates: dict[st
                   X=Xl)
 
 
-def _count_true(mask: np.ndarray, axis: int) -> np.ndarray:
-    """True cells of a boolean matrix along ``axis`` (int64; uint32 sums, exact below 2**32 cells)."""
-    return np.add.reduce(mask.view(np.uint8), axis=axis, dtype=np.uint32).astype(np.int64)
+@njit(cache=True, nogil=True)
+def _nan_counts(X, rows):  # pragma: no cover - compiled
+    """(NaN count of each column over ``rows``, NaN count of each of ``rows`` over all columns), int64.  Row by
+    row with 32-bit column counters (a NaN is the value unequal to itself): the loop vectorizes."""
+    n = X.shape[1]
+    col = np.zeros(n, np.int32)
+    row = np.zeros(rows.shape[0], np.int64)
+    for i in range(rows.shape[0]):
+        x = X[rows[i]]
+        k = np.int32(0)
+        for c in range(n):
+            m = np.int32(x[c] != x[c])
+            col[c] += m
+            k += m
+        row[i] = k
+    return col.astype(np.int64), row
 
 
 def handle_missing(d: Linked, overwrite_x: bool = False) -> tuple[Linked, dict]:
@@ -95,25 +109,27 @@ def handle_missing(d: Linked, overwrite_x: bool = False) -> tuple[Linked, dict]:
     With ``overwrite_x`` imputed values may be written into ``d.X`` itself (a caller that no longer needs the
     gaps saves a copy of the matrix); by default ``d`` is left as it was."""
     steps: dict = {"samples_in": int(len(d.samples)), "genes_in": int(len(d.genes))}
-    # Decide on the missing-value mask first and copy the matrix once at the end (or not at all when nothing is
-    # dropped or imputed): a samples x 19k-genes float64 matrix is 25 MB per copy.
+    # Decide what is kept first and copy the matrix once at the end (or not at all when nothing is dropped or
+    # imputed): a samples x 19k-genes float64 matrix is 25 MB per copy.
     keep_s = ~np.isnan(d.trait)
     rows = np.flatnonzero(keep_s)
-    nan = np.isnan(d.X[rows]) if len(rows) < len(keep_s) else np.isnan(d.X)
     n_s = len(rows)
-    # missing fractions as integer counts / n: the same float64 values as the boolean means, without their
-    # float64 conversion of every cell (a bool is one byte: counted as uint8 into uint32 sums)
+    # NaN counts per gene (over the samples with a trait) and per sample (over all genes) in one pass over the
+    # matrix, without a boolean mask of it; then only the few genes dropped or holding a gap are looked at again
+    col_nan, row_nan = _nan_counts(d.X, rows)
+    # missing fractions as integer counts / n: the same float64 values as the boolean means
     if n_s:
-        keep_g = _count_true(nan, 0) / n_s <= GENE_MISSING_MAX
+        keep_g = col_nan / n_s <= GENE_MISSING_MAX
     else:
         keep_g = np.zeros(d.X.shape[1], dtype=bool)
     cols = np.flatnonzero(keep_g)
-    nan = nan[:, cols] if len(cols) < len(keep_g) else nan
+    if len(cols) < len(keep_g) and n_s:  # the dropped genes' gaps no longer count against a sample
+        dropped = np.flatnonzero(~keep_g)
+        row_nan = row_nan - np.count_nonzero(np.isnan(d.X[np.ix_(rows, dropped)]), axis=1)
     if len(cols):
-        keep_s2 = _count_true(nan, 1) / len(cols) <= SAMPLE_MISSING_MAX
+        keep_s2 = row_nan / len(cols) <= SAMPLE_MISSING_MAX
     else:
         keep_s2 = np.zeros(n_s, dtype=bool)
-    nan = nan[keep_s2]
     sel = rows[keep_s2]
     if len(sel) == d.X.shape[0] and len(cols) == d.X.shape[1]:
         X = d.X
@@ -121,6 +137,9 @@ def handle_missing(d: Linked, overwrite_x: bool = False) -> tuple[Linked, dict]:
         X = d.X[sel]
     else:
         X = d.X[np.ix_(sel, cols)]
+    # genes (positions in X) with a gap among the kept samples: from the counts unless samples were dropped
+    gaps = col_nan[cols] if len(sel) == n_s else _nan_counts(X, np.arange(len(sel)))[0]
+    touched = np.flatnonzero(gaps)
     steps.update(samples_without_trait=int((~keep_s).sum()), genes_dropped_missing=int((~keep_g).sum()),
                  samples_dropped_missing=int((~keep_s2).sum()))
     cov: dict[str, np.ndarray] = {}
@@ -138,12 +157,12 @@ def handle_missing(d: Linked, overwrite_x: bool = False) -> tuple[Linked, dict]:
                 vals, counts = np.unique(v[~miss], return_counts=True)
                 v[miss] = vals[np.argmax(counts)]  # np.unique sorts, argmax takes the first (smallest) mode
         cov[name] = v
-    if nan.any():
+    if len(touched):  # impute only the genes that have a gap
         X = X.copy() if X is d.X and not overwrite_x else X
-        touched = np.flatnonzero(nan.any(axis=0))  # impute only the genes that have a gap
+        part = X[:, touched]
         with np.errstate(invalid="ignore"):
-            col_mean = np.nanmean(X[:, touched], axis=0)
-        r, c = np.nonzero(nan[:, touched])
+            col_mean = np.nanmean(part, axis=0)
+        r, c = np.nonzero(np.isnan(part))
         X[r, touched[c]] = col_mean[c]
     out = Linked(samples=d.samples[sel], trait=d.trait[sel], covariates=cov, genes=d.genes[cols], X=X)
     steps.update(samples_out=int(len(out.samples)), genes_out=int(len(out.genes)))
