@@ -437,10 +437,14 @@ def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60, 
         from genotex_dask.results import run_overview
 
         try:
-            overview = (overview_future.result() if overview_future is not None
-                        else run_overview(str(result["pred"])))
-        except Exception:  # noqa: BLE001 - the scores are still worth a report
+            overview = overview_future.result() if overview_future is not None else None
+        except Exception:  # noqa: BLE001 - a lost task or a worker that cannot see the run: read here
             overview = None
+        if overview is None:
+            try:
+                overview = run_overview(str(result["pred"]))
+            except Exception:  # noqa: BLE001 - the scores are still worth a report
+                overview = None
         if overview is not None:
             tsv_name = _write_tsv(url, overview)
     fs.write_text_atomic(url, render_report(result, max_coef_plots=max_coef_plots, overview=overview,
