@@ -321,18 +321,25 @@ def _evaluate_analysis(pred: _Side, ref: _Side, n_genes: int, errors: list[dict]
             "categorized": M.aggregate_by_category(per_problem, list(M.ANALYSIS_KEYS))}
 
 
-def _truth_solvable(truth: dict, trait: str, condition: str | None) -> bool:
-    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked).
+def _usable_by_trait(truth: dict) -> dict[Any, list[dict]]:
+    """The corpus's expected-usable cohorts per trait, in corpus order (indexed once, not per problem)."""
+    out: dict[Any, list[dict]] = {}
+    for c in (truth.get("cohorts") or {}).values():
+        if c.get("expected_usable"):
+            out.setdefault(c.get("trait"), []).append(c)
+    return out
+
+
+def _truth_solvable(usable: dict[Any, list[dict]], trait: str, condition: str | None) -> bool:
+    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked);
+    ``usable`` is :func:`_usable_by_trait` of the truth.
 
     Two-step problems only need a usable cohort on each side here; whether they share regressors is left
     to the scoring (a missing answer then counts as a failure).
     """
-    cohorts = [c for c in (truth.get("cohorts") or {}).values() if c.get("expected_usable")]
 
     def has(trait_name: str, cond: str | None) -> bool:
-        for c in cohorts:
-            if c.get("trait") != trait_name:
-                continue
+        for c in usable.get(trait_name, ()):
             if cond is not None:
                 key = str(cond).lower()  # 'age' / 'gender'
                 flag = c.get(f"has_{key}")
@@ -414,11 +421,12 @@ def _evaluate_truth(pred: _Side, truth: dict, n_genes: int, errors: list[dict],
                     known: dict[tuple[str, str | None], dict[str, list[str]]], client: Any = None) -> dict:
     """Planted-gene recovery per problem, and cohort usability against the corpus's expectation."""
     problems = list(truth.get("problems") or [])
+    usable = _usable_by_trait(truth)
     per_problem = []
     for prob, (rec, found) in zip(problems, _truth_scores(pred, problems, n_genes, errors, client)):
         trait, cond = prob["trait"], prob.get("condition")
         known.setdefault((trait, cond), {})["truth"] = list(prob.get("planted_genes") or [])
-        solvable = _truth_solvable(truth, trait, cond)
+        solvable = _truth_solvable(usable, trait, cond)
         per_problem.append({"trait": trait, "condition": cond, "category": M.problem_category(cond),
                             "expected_solvable": solvable, "scored": bool(solvable or found), **rec})
     scored = [r for r in per_problem if r["scored"]]
