@@ -2,8 +2,10 @@
 
 ``pred`` and ``ref`` are output roots (``ROOT/preprocess/<Trait>/...``, ``ROOT/regress/<Trait>/...``) at any
 fsspec URL.  The per-file preprocessing comparisons read whole CSVs (a gene-data file of the benchmark is
-tens of MB), so with a Dask client they run as one task per file on the workers; everything else reads small
-JSON files and CSV headers and runs in the client process.  Results go to a strict-JSON metrics file written
+tens of MB), so with a Dask client they run as one task per file on the workers, and so do the planted-truth
+scores (batches of problems: each reads its result and cohort header and ranks a ~20,000-gene universe, the
+stage's largest serial cost when done here while the workers waited for the report's plots); everything else
+reads small JSON files and CSV headers and runs in the client process.  Results go to a strict-JSON metrics file written
 atomically and, when ``report`` is given, to a self-contained HTML report.
 """
 
