@@ -277,7 +277,7 @@ def _task_records(ts_data: list[dict]) -> list[dict]:
 
 
 def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
-                 only: tuple[str, ...] = (), dump: Path | None = None) -> dict:
+                 only: tuple[str, ...] = (), dump: Path | None = None, drop: bool = False) -> dict:
     import dask
     from distributed import Client, LocalCluster, get_task_stream
 
@@ -369,6 +369,8 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
     rec["total_worker_cpu_s"] = round(sum(s["worker_cpu_s"] for s in rec["stages"].values()), 2)
     rec["total_client_scheduler_cpu_s"] = round(sum(s["client_scheduler_cpu_s"] for s in rec["stages"].values()), 2)
     rec["load_avg_after"] = os.getloadavg()
+    if drop:  # measured: its store and outputs (GBs per run) go before the next run writes its own
+        shutil.rmtree(out, ignore_errors=True)
     return rec
 
 
@@ -673,6 +675,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="1-worker and 2-worker runs back to back this many times (the best pair is reported)")
     ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
                     "CPU) under this directory")
+    ap.add_argument("--drop-outputs", action="store_true", help="delete each --scaling run's store and outputs once "
+                    "it is measured (a 1/16 pair writes ~9 GB otherwise)")
     a = ap.parse_args(argv)
     if a.report_only:
         res = json.loads((Path(a.out) / "fullscale.json").read_text())
@@ -765,9 +769,11 @@ def main(argv: list[str] | None = None) -> dict:
         pairs = []
         for i in range(max(1, a.scaling_runs)):  # 1 then 2 workers, back to back, so both see the same load
             two = runs.get(a.scaling, {}).get("run") if a.workers == 2 and i == 0 else None
-            one = run_pipeline(path, work / f"out_1of{a.scaling}_w1", 1, dump=dump and dump / f"pair{i}")
+            one = run_pipeline(path, work / f"out_1of{a.scaling}_w1", 1, dump=dump and dump / f"pair{i}",
+                               drop=a.drop_outputs)
             if two is None:
-                two = run_pipeline(path, work / f"out_1of{a.scaling}_w2", 2, dump=dump and dump / f"pair{i}")
+                two = run_pipeline(path, work / f"out_1of{a.scaling}_w2", 2, dump=dump and dump / f"pair{i}",
+                                   drop=a.drop_outputs)
             pairs.append([one, two])
             best = min(pairs, key=lambda p: _off_cpu(p[0]) + _off_cpu(p[1]))  # the pair other jobs disturbed least
             res["scaling"] = {"fraction": a.scaling, "runs": best, "decomposition": scaling_decomposition(*best),

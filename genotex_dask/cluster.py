@@ -79,23 +79,35 @@ WORKER_MALLOC_ENV = {
 _PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 
 # Batch settings for the embedded LocalCluster.  Measured idle cost of a 1-worker LocalCluster: 0.13 CPU-s per
-# second with Dask's defaults, 0.04 with these -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop tick
-# only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
-# page; work stealing and memory monitoring keep their defaults.  An external cluster keeps its own config
-# (its workers' environment is the deployment's: cluster/README.md).
+# second with Dask's defaults, 0.04 with the first two -- about 0.1 CPU-s per 1-second cohort.  The 20 ms event-loop
+# tick only feeds the "event loop blocked" diagnostics, and the statistical profiler only the dashboard's profile
+# page.  The client process also hosts the scheduler and the nannies, and with as many workers as cores what it
+# spends steals from a worker (with fewer workers it runs on the spare core): a memory check of every worker by its
+# nanny and by itself every 500 ms instead of 100 ms (pause / spill / restart react within half a second instead
+# of a tenth), the system monitor's samples (dashboard plots, heartbeat metrics) every 2 s instead of 0.5 s and the
+# client's refresh of the scheduler's identity every 10 s instead of 2 s cut a 2-worker cluster's idle cost from
+# ~16-20 to ~9-11 ms/s in the client process and from ~6-9 to ~3-5 ms/s per worker (session 22, ana22).  Work
+# stealing keeps its default (1 s): analyze's routed tasks rely on it when a worker's queue runs dry.  An
+# external cluster keeps its own config (its workers' environment is the deployment's: cluster/README.md).
 EMBEDDED_CONFIG = {
     "distributed.admin.tick.interval": "200ms",
     "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.client.scheduler-info-interval": "10s",
     **{f"{_PRE_SPAWN}.{k}": v for k, v in WORKER_MALLOC_ENV.items()},
 }
 FROM_CONFIG = "config"  # connect()'s defaults: take the value from dask.config genotex_dask.cluster.*
 
 
 def embedded_config() -> dict:
-    """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile settings."""
+    """EMBEDDED_CONFIG with the site's genotex_dask.cluster.tick-interval / profile / memory-monitor-interval /
+    system-monitor-interval settings."""
     return {**EMBEDDED_CONFIG,
             "distributed.admin.tick.interval": gconfig.get("cluster.tick-interval", "200ms"),
-            "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False))}
+            "distributed.worker.profile.enabled": bool(gconfig.get("cluster.profile", False)),
+            "distributed.worker.memory.monitor-interval": gconfig.get("cluster.memory-monitor-interval", "500ms"),
+            "distributed.admin.system-monitor.interval": gconfig.get("cluster.system-monitor-interval", "2s")}
 
 
 # A worker's resident size right after the engine's imports (pandas, pyarrow, anndata, zarr, scikit-learn, numba),
@@ -224,7 +236,7 @@ def connect(
             host="127.0.0.1",
             env=fsspec_env(),
         )
-    client = Client(cluster)
+        client = Client(cluster)  # in the block: the client's own periodic settings (scheduler-info-interval)
     try:
         if not quiet:
             print(

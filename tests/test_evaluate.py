@@ -272,3 +272,51 @@ def test_memory_roots_and_report_on_fsspec(ref_run: Path):
     assert json.loads(mem.cat_file("/eval_report/metrics.json"))["selection"]["average"]["accuracy"] == 100.0
     mem.rm("/eval_self", recursive=True)
     mem.rm("/eval_report", recursive=True)
+
+
+def test_truth_scored_on_workers_equals_scored_here(ref_run: Path, tmp_path: Path, client):
+    """With a client the planted-truth problems are scored in batches on the workers and the results section is
+    read there: the same metrics document (errors included, each unreadable cohort_info once) and the same page."""
+    import datetime as dt
+
+    from distributed import get_task_stream
+
+    pred = tmp_path / "pred"
+    shutil.copytree(ref_run, pred, ignore=shutil.ignore_patterns("evaluation"))
+    (pred / "regress/Trait_B/significant_genes_condition_Age.json").write_text("{not json")
+    (pred / "preprocess/Trait_A/cohort_info.json").write_text("[1, 2")  # read by two problems, reported once
+    truth = json.loads(_truth(tmp_path / "corpus").read_text())
+    truth["problems"].insert(1, {"trait": "Trait_A", "condition": "Gender", "planted_genes": ["G2", "G9"]})
+    truth["problems"].append({"trait": "Trait_B", "condition": None, "planted_genes": ["G4", "G5"]})
+    (tmp_path / "corpus" / "truth.json").write_text(json.dumps(truth))
+    now = lambda: dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # noqa: E731
+    here = run_evaluate(str(pred), truth=str(tmp_path / "corpus"), report=str(tmp_path / "here"), now=now)
+    with get_task_stream(client) as ts:
+        there = run_evaluate(str(pred), truth=str(tmp_path / "corpus"), report=str(tmp_path / "there"), now=now,
+                             client=client)
+    ran = [t["key"].split("-")[0] for t in ts.data if t.get("status") == "OK"]
+    assert ran.count("_truth_batch") == 4  # A (two problems), B, C, B: a trait's consecutive problems together
+    assert here == {k: (v.replace("/there/", "/here/") if isinstance(v, str) else v) for k, v in there.items()}
+    a, b = (_strict_json(tmp_path / d / "metrics.json") for d in ("here", "there"))
+    assert a == b and len(a["planted_truth"]["per_problem"]) == 5
+    assert [e["item"] for e in a["summary"]["errors"]] == ["Trait_A", "Trait_B/Age"]
+    assert (tmp_path / "here/index.html").read_bytes() == (tmp_path / "there/index.html").read_bytes()
+    # a run whose results read cleanly: its results section (read on a worker) is on the page as when read here
+    for d, c in (("clean_here", None), ("clean_there", client)):
+        with get_task_stream(client) as ts:
+            run_evaluate(str(ref_run), truth=str(tmp_path / "corpus"), report=str(tmp_path / d), now=now, client=c)
+    assert [t["key"].split("-")[0] for t in ts.data if t.get("status") == "OK"].count("run_overview") == 1
+    page = (tmp_path / "clean_here/index.html").read_bytes()
+    assert page == (tmp_path / "clean_there/index.html").read_bytes() and b"significant_genes.tsv" in page
+
+
+def test_truth_batches_keep_order_and_traits_together():
+    from genotex_dask.evaluation.evaluate import _truth_batches
+
+    probs = [{"trait": t, "i": i} for i, t in enumerate("AAABBCDDDDE")]
+    for n in (1, 2, 3, 4, 11, 50):
+        batches = _truth_batches(probs, n)
+        assert [p for b in batches for p in b] == probs
+        assert all(b[-1]["trait"] != c[0]["trait"] for b, c in zip(batches, batches[1:]))
+    assert [len(b) for b in _truth_batches(probs, 4)] == [3, 3, 4, 1]
+    assert _truth_batches([], 4) == []

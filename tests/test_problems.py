@@ -70,6 +70,18 @@ def test_two_step_pairs_by_product_first_with_regressors():
     assert seen[0] == ("Tr", "T1") and seen[1] == ("Co", "C2")
     none = problems.select_two_step("Tr", "Co", t_info, c_info, ["G7"], columns_of)
     assert none.trait_cohort is None and "shares" in none.reason
+    # a planner's memo of the rankings (keyed by trait name) gives the same selections, each name ranked once
+    frames, calls = {}, []
+
+    def ranked(name, info):
+        calls.append(name)
+        return frames.setdefault(name, problems.rank_cohorts_frame(info))
+
+    for related in (["G5", "G9", "G3"], ["G7"], ["G1"]):
+        assert problems.select_two_step("Tr", "Co", t_info, c_info, related, columns_of, ranked=ranked) == \
+            problems.select_two_step("Tr", "Co", t_info, c_info, related, columns_of)
+    assert calls == ["Tr", "Co"] * 3 and set(frames) == {"Tr", "Co"}
+    assert list(frames["Tr"]["cohort_id"]) == ["T1", "T2"]  # the memo's frame was not changed by the merges
 
 
 def test_gene_regressors_exclude_covariates_and_trait():

@@ -119,14 +119,18 @@ def select_one_step(cohort_info: dict, condition: str | None = None) -> Selectio
 
 def select_two_step(trait: str, condition: str, trait_info: dict, condition_info: dict,
                     condition_related: Sequence[str],
-                    columns_of: Callable[[str, str], Collection[str]]) -> Selection:
+                    columns_of: Callable[[str, str], Collection[str]], *,
+                    ranked: Callable[[str, dict], pd.DataFrame] | None = None) -> Selection:
     """First (trait cohort, condition cohort) pair, by descending product of sample sizes, sharing regressors.
 
     ``columns_of(trait_or_condition, cohort_id)`` returns the columns of a linked cohort file; it is only
-    called for pairs actually examined, in the reference's order.
+    called for pairs actually examined, in the reference's order.  ``ranked(name, cohort_info)``, when given,
+    returns :func:`rank_cohorts_frame` of that info (a planner memoizes it: a trait is ranked once, not once
+    per problem naming it).
     """
-    t_df = rank_cohorts_frame(trait_info)
-    c_df = rank_cohorts_frame(condition_info)
+    rank = ranked or (lambda _name, info: rank_cohorts_frame(info))
+    t_df = rank(trait, trait_info)
+    c_df = rank(condition, condition_info)
     if t_df.empty or c_df.empty:
         side = "trait" if t_df.empty else "condition"
         return Selection(None, reason=f"no usable cohort for the {side}")

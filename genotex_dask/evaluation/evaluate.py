@@ -2,8 +2,10 @@
 
 ``pred`` and ``ref`` are output roots (``ROOT/preprocess/<Trait>/...``, ``ROOT/regress/<Trait>/...``) at any
 fsspec URL.  The per-file preprocessing comparisons read whole CSVs (a gene-data file of the benchmark is
-tens of MB), so with a Dask client they run as one task per file on the workers; everything else reads small
-JSON files and CSV headers and runs in the client process.  Results go to a strict-JSON metrics file written
+tens of MB), so with a Dask client they run as one task per file on the workers, and so do the planted-truth
+scores (batches of problems: each reads its result and cohort header and ranks a ~20,000-gene universe, the
+stage's largest serial cost when done here while the workers waited for the report's plots); everything else
+reads small JSON files and CSV headers and runs in the client process.  Results go to a strict-JSON metrics file written
 atomically and, when ``report`` is given, to a self-contained HTML report.
 """
 
@@ -130,10 +132,16 @@ class _Side:
         self.root = root
         self.task_info = task_info or {}
         self.errors = errors if errors is not None else []
-        self.info = lru_cache(maxsize=None)(self._info)
+        self.infos: dict[str, dict | None] = {}
         self.columns = lru_cache(maxsize=None)(self._columns)
         self.column_set = lru_cache(maxsize=None)(self._column_set)
         self.select = lru_cache(maxsize=None)(self._select)
+
+    def info(self, trait: str) -> dict | None:
+        """The trait's cohort_info.json, read once (``infos`` also takes what a task on a worker read)."""
+        if trait not in self.infos:
+            self.infos[trait] = self._info(trait)
+        return self.infos[trait]
 
     def _info(self, trait: str) -> dict | None:
         """The trait's cohort_info.json; an unreadable one counts as absent and is reported once."""
@@ -315,18 +323,25 @@ def _evaluate_analysis(pred: _Side, ref: _Side, n_genes: int, errors: list[dict]
             "categorized": M.aggregate_by_category(per_problem, list(M.ANALYSIS_KEYS))}
 
 
-def _truth_solvable(truth: dict, trait: str, condition: str | None) -> bool:
-    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked).
+def _usable_by_trait(truth: dict) -> dict[Any, list[dict]]:
+    """The corpus's expected-usable cohorts per trait, in corpus order (indexed once, not per problem)."""
+    out: dict[Any, list[dict]] = {}
+    for c in (truth.get("cohorts") or {}).values():
+        if c.get("expected_usable"):
+            out.setdefault(c.get("trait"), []).append(c)
+    return out
+
+
+def _truth_solvable(usable: dict[Any, list[dict]], trait: str, condition: str | None) -> bool:
+    """Whether the corpus holds a cohort the problem can use (expected usable, with Age/Gender if asked);
+    ``usable`` is :func:`_usable_by_trait` of the truth.
 
     Two-step problems only need a usable cohort on each side here; whether they share regressors is left
     to the scoring (a missing answer then counts as a failure).
     """
-    cohorts = [c for c in (truth.get("cohorts") or {}).values() if c.get("expected_usable")]
 
     def has(trait_name: str, cond: str | None) -> bool:
-        for c in cohorts:
-            if c.get("trait") != trait_name:
-                continue
+        for c in usable.get(trait_name, ()):
             if cond is not None:
                 key = str(cond).lower()  # 'age' / 'gender'
                 flag = c.get(f"has_{key}")
@@ -343,26 +358,79 @@ def _truth_solvable(truth: dict, trait: str, condition: str | None) -> bool:
     return has(trait, None if cat == "unconditional_one_step" else condition)
 
 
-def _evaluate_truth(pred: _Side, truth: dict, n_genes: int, errors: list[dict],
-                    known: dict[tuple[str, str | None], dict[str, list[str]]]) -> dict:
-    """Planted-gene recovery per problem, and cohort usability against the corpus's expectation."""
-    per_problem = []
-    for prob in truth.get("problems") or []:
-        trait, cond = prob["trait"], prob.get("condition")
-        planted = list(prob.get("planted_genes") or [])
-        known.setdefault((trait, cond), {})["truth"] = planted
-        pred_url = layout.significant_genes_path(pred.root, trait, cond)
+def _truth_problem(pred: _Side, prob: dict, n_genes: int, errors: list[dict]) -> tuple[dict, bool]:
+    """One truth problem's planted-gene scores (universe, success, precision, ... as ``problem_metrics``) and
+    whether the run answered it."""
+    trait, cond = prob["trait"], prob.get("condition")
+    planted = list(prob.get("planted_genes") or [])
+    pred_url = layout.significant_genes_path(pred.root, trait, cond)
+    try:
+        pred_res = _read_json_or_none(pred_url)
+    except EvaluationError as e:
+        errors.append({"task": "planted_truth", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
+        pred_res = None
+    universe = _universe((pred,), trait, cond, (_genes(pred_res), planted))
+    rec = M.problem_metrics(pred_res, planted, universe, n_genes)
+    return {"universe": "approx" if universe is None else len(universe), **rec}, pred_res is not None
+
+
+def _truth_batch(pred_root: str, task_info: dict | None, problems: list[dict], n_genes: int) -> dict:
+    """A task: the scores of some truth problems, the errors met (in problem order) and the cohort_info files
+    read (the client's usability table needs them too)."""
+    errors: list[dict] = []
+    side = _Side(pred_root, task_info, errors)
+    scores = [_truth_problem(side, prob, n_genes, errors) for prob in problems]
+    return {"scores": scores, "errors": errors, "infos": side.infos}
+
+
+def _truth_batches(problems: list[dict], n: int) -> list[list[dict]]:
+    """Consecutive problems in about ``n`` batches, a trait's problems kept together (they share its cohort_info
+    and linked-file headers)."""
+    target = max(1, -(-len(problems) // max(n, 1)))
+    out: list[list[dict]] = []
+    for prob in problems:
+        if not out or (len(out[-1]) >= target and out[-1][-1]["trait"] != prob["trait"]):
+            out.append([])
+        out[-1].append(prob)
+    return out
+
+
+def _truth_scores(pred: _Side, problems: list[dict], n_genes: int, errors: list[dict],
+                  client: Any) -> list[tuple[dict, bool]]:
+    """Every truth problem's scores, on the workers in batches when a client is given (each problem reads its
+    result and its cohort's header and ranks a ~20,000-gene universe: the evaluate stage's largest client cost,
+    before any report task could start), else here; the same records and errors either way."""
+    if client is None or not problems or pred.root.startswith("memory://"):
+        return [_truth_problem(pred, prob, n_genes, errors) for prob in problems]
+    batches = _truth_batches(problems, 4 * max(1, sum(client.nthreads().values())))
+    futs = [client.submit(_truth_batch, pred.root, pred.task_info, b, n_genes, pure=False) for b in batches]
+    out: list[tuple[dict, bool]] = []
+    for fut, batch in zip(futs, batches):
         try:
-            pred_res = _read_json_or_none(pred_url)
-        except EvaluationError as e:
-            errors.append({"task": "planted_truth", "item": f"{trait}/{cond}", "file": e.url, "error": e.cause})
-            pred_res = None
-        universe = _universe((pred,), trait, cond, (_genes(pred_res), planted))
-        rec = M.problem_metrics(pred_res, planted, universe, n_genes)
-        solvable = _truth_solvable(truth, trait, cond)
+            res = fut.result()
+        except Exception:  # noqa: BLE001 - a lost task: the batch is scored here instead (same records)
+            res = _truth_batch(pred.root, pred.task_info, batch, n_genes)
+        for err in res["errors"]:  # a cohort_info error is reported once per file, as when scored here
+            if err["task"] != "cohort_info" or err not in errors:
+                errors.append(err)
+        for trait, info in res["infos"].items():
+            pred.infos.setdefault(trait, info)
+        out += [(dict(rec), bool(found)) for rec, found in res["scores"]]
+    return out
+
+
+def _evaluate_truth(pred: _Side, truth: dict, n_genes: int, errors: list[dict],
+                    known: dict[tuple[str, str | None], dict[str, list[str]]], client: Any = None) -> dict:
+    """Planted-gene recovery per problem, and cohort usability against the corpus's expectation."""
+    problems = list(truth.get("problems") or [])
+    usable = _usable_by_trait(truth)
+    per_problem = []
+    for prob, (rec, found) in zip(problems, _truth_scores(pred, problems, n_genes, errors, client)):
+        trait, cond = prob["trait"], prob.get("condition")
+        known.setdefault((trait, cond), {})["truth"] = list(prob.get("planted_genes") or [])
+        solvable = _truth_solvable(usable, trait, cond)
         per_problem.append({"trait": trait, "condition": cond, "category": M.problem_category(cond),
-                            "expected_solvable": solvable, "scored": bool(solvable or pred_res is not None),
-                            "universe": "approx" if universe is None else len(universe), **rec})
+                            "expected_solvable": solvable, "scored": bool(solvable or found), **rec})
     scored = [r for r in per_problem if r["scored"]]
     keys = ["success", "precision", "recall", "f1", "auroc", "gsea_es"]
     usability = []
@@ -453,7 +521,7 @@ def evaluate_metrics(pred: str, ref: str | None = None, truth: str | None = None
         result["preprocessing"] = _evaluate_preprocessing(pred, ref, client, progress, errors)
         result["analysis"] = _evaluate_analysis(pred_side, ref_side, n_genes, errors, known)
     if truth_obj is not None:
-        result["planted_truth"] = _evaluate_truth(pred_side, truth_obj, n_genes, errors, known)
+        result["planted_truth"] = _evaluate_truth(pred_side, truth_obj, n_genes, errors, known, client)
 
     if ref is None and truth is None:  # results only: every problem the run solved, nothing to compare with
         for t, c, _ in _regress_problems(pred):
@@ -495,6 +563,12 @@ def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, t
     ``index.html`` into ``report``; without ``report`` the JSON files go to ``<pred>/evaluation/``.
     Returns the run summary: counts, errors with their files, headline averages and the written paths.
     """
+    overview = None
+    if report and client is not None and not pred.startswith("memory://"):
+        from genotex_dask.results import run_overview
+
+        # the report's results section reads every result again: on a worker, while the metrics are computed
+        overview = client.submit(run_overview, pred, pure=False)
     result = evaluate_metrics(pred, ref, truth, client, task_info=task_info, n_genes=n_genes, top_n=top_n,
                               progress=progress, now=now)
     out_dir = report or layout.join(pred, "evaluation")
@@ -503,7 +577,7 @@ def run_evaluate(pred: str, ref: str | None = None, report: str | None = None, t
     if report_url:
         from genotex_dask.evaluation.report import write_report
 
-        write_report(report_url, result, max_coef_plots=max_coef_plots, client=client)
+        write_report(report_url, result, max_coef_plots=max_coef_plots, client=client, overview_future=overview)
     fs.write_json_atomic(metrics_url, result, indent=1)
     summary = {"metrics_path": metrics_url, "report_path": report_url, **result["summary"],
                "headline": headline(result)}

@@ -422,11 +422,14 @@ def _f1_heatmap_chart(arg: tuple) -> bytes:
     return f1_heatmap(rows, cols, vals, "F1 per trait (%)")
 
 
-def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60, client: Any = None) -> str:
+def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60, client: Any = None,
+                 overview_future: Any = None) -> str:
     """Render and write the report atomically to ``url`` (any fsspec URL); returns ``url``.
 
     The run's results section (cohorts, selected cohorts, significant genes, TSV beside the page) comes
     first whenever the predicted run has results; a run whose results cannot be read gets the scores only.
+    ``overview_future``: a Dask future of ``run_overview(result["pred"])`` submitted earlier (so the workers read
+    the results while the client computed the metrics), used instead of reading them here.
     """
     overview = None
     tsv_name = None
@@ -434,9 +437,14 @@ def write_report(url: str, result: Mapping[str, Any], max_coef_plots: int = 60, 
         from genotex_dask.results import run_overview
 
         try:
-            overview = run_overview(str(result["pred"]))
-        except Exception:  # noqa: BLE001 - the scores are still worth a report
+            overview = overview_future.result() if overview_future is not None else None
+        except Exception:  # noqa: BLE001 - a lost task or a worker that cannot see the run: read here
             overview = None
+        if overview is None:
+            try:
+                overview = run_overview(str(result["pred"]))
+            except Exception:  # noqa: BLE001 - the scores are still worth a report
+                overview = None
         if overview is not None:
             tsv_name = _write_tsv(url, overview)
     fs.write_text_atomic(url, render_report(result, max_coef_plots=max_coef_plots, overview=overview,
