@@ -42,6 +42,11 @@ from distributed.diagnostics.plugin import WorkerPlugin
 RESULTS = Path(__file__).resolve().parent / "results"
 STAGES = ("ingest", "specs", "preprocess", "analyze", "evaluate")
 PROJECT_WORKERS = (8, 64, 256)
+# ext4 without a journal (this machine's root file system) does not reuse an inode deleted in the last 60 s (300 s
+# while its table block is dirty): it scans past each one, so a run creating ~40k files right after a run's ~40k were
+# deleted pays kernel time the first run did not (measured by a helper in session 22: an ingest right after a deleted
+# tree cost 0.39 instead of 0.25 CPU-s).  --drop-outputs therefore waits this long after deleting, unmeasured.
+DROP_SETTLE_S = 60.0
 
 
 def _frac(text: str) -> int:
@@ -371,6 +376,7 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
     rec["load_avg_after"] = os.getloadavg()
     if drop:  # measured: its store and outputs (GBs per run) go before the next run writes its own
         shutil.rmtree(out, ignore_errors=True)
+        time.sleep(DROP_SETTLE_S)
     return rec
 
 
@@ -676,7 +682,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
                     "CPU) under this directory")
     ap.add_argument("--drop-outputs", action="store_true", help="delete each --scaling run's store and outputs once "
-                    "it is measured (a 1/16 pair writes ~9 GB otherwise)")
+                    "it is measured (a 1/16 pair writes ~9 GB otherwise), then waits DROP_SETTLE_S unmeasured")
     a = ap.parse_args(argv)
     if a.report_only:
         res = json.loads((Path(a.out) / "fullscale.json").read_text())
