@@ -338,6 +338,69 @@ def phases(runs: int = 5) -> dict:
     return res
 
 
+# ---- X's chunks buffered or past the page cache (--writes) ------------------------------------------------------
+
+def _writes_child(root: str, work: str, runs: int) -> dict:
+    """In this process (the Dask workers' malloc settings): one first-of-platform ingest, then ``runs`` rounds of
+    four known-platform ingests into fresh stores, interleaved: pipelined (the matrix handed on, as
+    run_preprocess's task does; X's chunks buffered or past the page cache) and staged (ingest, then X read back
+    through store_rows as the preprocess stage reads it; written buffered or past the cache).  User/sys CPU each."""
+    import dask
+
+    from genotex_dask.io import store_rows
+    from genotex_dask.pipelines import ingest
+
+    def usage() -> tuple[float, float]:
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime, u.ru_stime
+
+    job = ingest.discover(root, f"{work}/store_first")[0]
+    assert ingest.ingest_cohort(job)["status"] == "ingested"
+    out: dict[str, list] = {}
+    for i in range(runs):
+        for kind in ("pipelined_buffered", "pipelined_direct", "staged_buffered", "staged_direct"):
+            job = ingest.discover(root, f"{work}/store_{kind}{i}")[0]
+            with dask.config.set({"genotex_dask.store.direct-writes": kind.endswith("direct")}):
+                u0 = usage()
+                handed: dict = {}
+                assert ingest.ingest_cohort(job, matrix_out=handed)["status"] == "ingested"
+                if kind.startswith("staged"):
+                    handed.clear()
+                    lay = store_rows.layout(job.out)
+                    seen = sum(len(rows) for _, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]))  # decoded
+                    assert seen == lay.shape[0]
+                u1 = usage()
+            out.setdefault(kind, []).append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4)})
+    return out
+
+
+def writes(runs: int = 5) -> dict:
+    """X's chunks of a known-platform ingest (bench_preprocess's cohort) buffered vs past the page cache."""
+    from genotex_dask.cluster import WORKER_MALLOC_ENV
+    from genotex_dask.synth.corpus import write_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_writes_", dir=os.environ.get("BENCH_TMP")) as tmp:
+        root = f"{tmp}/corpus"
+        write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--writes-child", root, tmp,
+                               str(runs)], env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        res = {"runs": json.loads(proc.stdout.strip().splitlines()[-1])}
+    res["load_avg"] = os.getloadavg()
+    lines = ["| ingest, known platform | user s (mean) | sys s (mean) | user+sys min | user+sys median |",
+             "|---|---:|---:|---:|---:|"]
+    for kind, rs in res["runs"].items():
+        tot = sorted(r["user_s"] + r["sys_s"] for r in rs)
+        lines.append(f"| {kind} | {sum(r['user_s'] for r in rs) / len(rs):.4f} | "
+                     f"{sum(r['sys_s'] for r in rs) / len(rs):.4f} | {tot[0]:.4f} | {tot[len(tot) // 2]:.4f} |")
+    lines.append(f"\nload average {[round(x, 2) for x in res['load_avg']]}")
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probes", type=int, default=54675)
@@ -349,6 +412,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--phases", action="store_true",
                     help="only: user/sys CPU per phase of a known-platform cohort ingest (54,675 x 167)")
     ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--writes", action="store_true",
+                    help="only: a known-platform ingest's CPU with X's chunks buffered vs past the page cache, "
+                         "pipelined (matrix handed on) and staged (X read back)")
+    ap.add_argument("--writes-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
@@ -356,6 +423,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.phases_child:
         print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))))
         return {}
+    if args.writes_child:
+        print(json.dumps(_writes_child(args.writes_child[0], args.writes_child[1], int(args.writes_child[2]))))
+        return {}
+    if args.writes:
+        res = writes(args.repeat)
+        print(res["markdown"])
+        return res
     if args.phases:
         res = phases(args.repeat)
         out = Path(args.out)
