@@ -396,6 +396,9 @@ def writes(runs: int = 5) -> dict:
         tot = sorted(r["user_s"] + r["sys_s"] for r in rs)
         lines.append(f"| {kind} | {sum(r['user_s'] for r in rs) / len(rs):.4f} | "
                      f"{sum(r['sys_s'] for r in rs) / len(rs):.4f} | {tot[0]:.4f} | {tot[len(tot) // 2]:.4f} |")
+    lines += ["", "per run (user+sys, sys): " + "; ".join(
+        f"{kind}: " + ", ".join(f"({r['user_s'] + r['sys_s']:.3f}, {r['sys_s']:.3f})" for r in rs)
+        for kind, rs in res["runs"].items())]
     lines.append(f"\nload average {[round(x, 2) for x in res['load_avg']]}")
     res["markdown"] = "\n".join(lines)
     return res

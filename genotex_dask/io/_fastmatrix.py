@@ -4,8 +4,7 @@ pyarrow's CSV reader is general (types, quoting, null sets) and costs ~60 ns per
 is a plain grid (a quoted ID, then one decimal number per sample), so a small numba kernel parses it in one
 pass at a fraction of that.  Numbers take Clinger's exact path: an integer mantissa below 2**53 scaled by a
 power of ten up to 10**22 is a single correctly rounded IEEE operation, so the result is the same double
-that Python's ``float()`` (and pandas/pyarrow) produce; into float32 the kernel multiplies by the rounded
-reciprocal instead wherever that provably gives the same float32 (``_fastmatrix_kernels._scaled``).  Anything outside that path (more than 19 digits,
+that Python's ``float()`` (and pandas/pyarrow) produce.  Anything outside that path (more than 19 digits,
 large exponents, ``inf``, unusual missing-value spellings, ragged rows, stray characters) makes the kernel
 give up, and the caller re-reads the file with the general pyarrow path, which also produces the precise
 error messages.  Missing values handled here: empty, ``null``, ``NULL``, ``NA``, ``NaN``, ``nan``,

@@ -3,51 +3,10 @@ cache load cost about a second, which small files should not pay).  See :mod:`._
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
 OK, GIVE_UP, AT_BANG, FULL = 0, 1, 2, 3
-# row 0: 10**k, exact up to 10**22; row 1: 1 / 10**k correctly rounded (see _scaled)
-_POW10 = np.array([[10.0 ** k for k in range(23)], [1.0 / 10.0 ** k for k in range(23)]])
-_F32_HALF = 1 << 28       # a float64's 29 bits below float32's precision when it is a float32 midpoint
-_F32_LOW = (1 << 29) - 1
-_NEAR_HALF = 64           # distance (in float64 ulps) to a midpoint below which _scaled divides
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The IEEE-754 bits of a float64 as an int64 (a register move)."""
-    if not (isinstance(x, types.Float) and x.bitwidth == 64):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _scaled(mant, k, pow10, narrow):
-    """``mant / 10**k`` (``mant`` an integer below 2**53 held exactly, ``0 <= k <= 22``) as the store keeps it.
-
-    The reference value is the correctly rounded double quotient (one IEEE division of exact operands), then,
-    for a float32 store (``narrow``), that double rounded to float32.  A division costs ~5 cycles of
-    throughput, ~40% of a plain cell's parse; for a float32 store a multiplication by the rounded reciprocal
-    gives the same float32 unless the product lies near a float32 rounding midpoint:
-    ``q = mant * fl(10**-k)`` is within 2 float64 ulps of the exact quotient ``x`` (two roundings, each
-    relative 2**-53), and ``fl(x)`` within half an ulp of ``x``; if ``q`` is more than ``_NEAR_HALF`` ulps from
-    any float32 midpoint, no midpoint lies between ``q`` and ``fl(x)`` or on either, so both round to the same
-    float32.  The midpoints are exactly the doubles whose 29 bits below float32's 24-bit significand read
-    ``1 << 28`` (at a power of two too: the midpoint just below ``2**e`` has them in the binade below), so
-    the test is one mask and one compare; the rare product near one takes the division.  Every value the
-    kernel accepts is a normal float32 (1e-22 < |x| < 2**53), so no subnormal or overflow case arises."""
-    if narrow:
-        q = mant * pow10[1, k]
-        if abs((_f64_bits(q) & _F32_LOW) - _F32_HALF) > _NEAR_HALF:
-            return q
-    return mant / pow10[0, k]
+_POW10 = np.array([10.0 ** k for k in range(23)])
 
 @numba.njit(cache=True, nogil=True)
 def _is_na(buf, s, e):
@@ -139,9 +98,9 @@ def _parse_number(buf, s, e, pow10):
         return 0.0, i, False
     v = float(mant)
     if exp10 < 0:
-        v = v / pow10[0, -exp10]
+        v = v / pow10[-exp10]
     else:
-        v = v * pow10[0, exp10]
+        v = v * pow10[exp10]
     return (-v if neg else v), i, True
 
 _U = np.uint64
@@ -166,7 +125,7 @@ def _eight_digits(d):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _plain_number(buf, i, sep, pow10, narrow):
+def _plain_number(buf, i, sep, pow10):
     """(value, bytes used including the separator ``sep``) of a cell ``digits.digits`` of up to 15
     characters with the dot among its first 8 (``11.7552``, RMA's ``10.50302152``) or of an integer of up to
     7 digits, read a word at a time (SWAR); used 0 for any other cell (the caller's character loop reads it).
@@ -190,7 +149,7 @@ def _plain_number(buf, i, sep, pow10, narrow):
             if p2 < 2 or ((w >> _U(8 * p2)) & _U(0xFF)) != _U(sep):
                 return 0.0, 0
             d = _eight_digits(digits << _U(64 - 8 * (p2 - 1)))
-            return _scaled(float(np.int64(d)), p2 - p1 - 1, pow10, narrow), p2 + 1
+            return float(np.int64(d)) / pow10[p2 - p1 - 1], p2 + 1
         w1 = _load8(buf, i + 8)  # the separator in the next word, after k more digits
         a1 = w1 ^ _U(0x3030303030303030)
         n1 = (((a1 & _U(0x7F7F7F7F7F7F7F7F)) + _U(0x7676767676767676)) | a1) & _U(0x8080808080808080)
@@ -198,8 +157,8 @@ def _plain_number(buf, i, sep, pow10, narrow):
         if n1 == _U(0) or ((w1 >> _U(8 * k)) & _U(0xFF)) != _U(sep):
             return 0.0, 0
         more = (a1 & ((_U(1) << _U(8 * k)) - _U(1))) << _U((64 - 8 * k) & 63)  # k = 0: nothing
-        mant = float(np.int64(_eight_digits(digits << _U(8)))) * pow10[0, k] + float(np.int64(_eight_digits(more)))
-        return _scaled(mant, 7 - p1 + k, pow10, narrow), 9 + k
+        mant = float(np.int64(_eight_digits(digits << _U(8)))) * pow10[k] + float(np.int64(_eight_digits(more)))
+        return mant / pow10[7 - p1 + k], 9 + k
     if first == _U(sep) and p1 > 0 and nondig != _U(0):  # an integer (1..7 digits)
         return float(np.int64(_eight_digits(low << _U(64 - 8 * p1)))), p1 + 1
     return 0.0, 0
@@ -226,7 +185,6 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
     row = 0
     idpos = 0
     last_c = ncols - 1
-    narrow = out.itemsize == 4  # a float32 store: _scaled may multiply (a constant of the compiled signature)
     while i < n:
         s = i
         if buf[s] == 33:
@@ -254,13 +212,13 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
         for c in range(ncols):
             if i + 17 <= n:  # room for a sign and 16 bytes: a plain number is read without a loop
                 if buf[i] != 45:
-                    v, used = _plain_number(buf, i, 10 if c == last_c else 9, pow10, narrow)
+                    v, used = _plain_number(buf, i, 10 if c == last_c else 9, pow10)
                     if used:
                         out[r, c] = v
                         i += used
                         continue
                 else:
-                    v, used = _plain_number(buf, i + 1, 10 if c == last_c else 9, pow10, narrow)
+                    v, used = _plain_number(buf, i + 1, 10 if c == last_c else 9, pow10)
                     if used:
                         out[r, c] = -v
                         i += used + 1
@@ -291,7 +249,7 @@ def _parse_rows(buf, ncols, out, row0, idbuf, pow10):
             if i < n and ch == (10 if c == last_c else 9) and 0 < nd <= 15:
                 v = float(mant)
                 if frac:
-                    v = _scaled(v, frac, pow10, narrow)
+                    v = v / pow10[frac]
                 out[r, c] = -v if neg else v
                 i += 1
                 continue
