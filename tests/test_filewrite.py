@@ -17,13 +17,37 @@ from genotex_dask.synth.corpus import write_corpus
 A, B = filewrite.ALIGN, filewrite.DIRECT_BLOCK
 
 
+def _accepts_o_direct(d: Path) -> bool:
+    try:
+        fd = os.open(str(d / ".probe"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    os.remove(str(d / ".probe"))
+    return True
+
+
 @pytest.mark.parametrize("size", [0, 1, A - 1, A, A + 1, 3 * A + 17, B - 1, B, B + A, 2 * B + 5])
-def test_same_bytes_any_size(tmp_path, size):
+def test_same_bytes_any_size(tmp_path, monkeypatch, size):
+    """Every block, the padded last one too, goes unbuffered where the file system takes O_DIRECT; the padding
+    is cut off."""
+    import fcntl
+
     data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
     path = tmp_path / "f"
     path.write_bytes(b"x" * (size + 9000))  # an older, longer file is truncated
+    used: list[bool] = []
+    real = os.pwrite
+
+    def pwrite(fd, buf, pos):
+        used.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0)))
+        return real(fd, buf, pos)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
     filewrite.write_file_direct(str(path), [data])
     assert path.read_bytes() == data
+    blocks = -(-size // B)
+    assert used == ([True] * blocks if _accepts_o_direct(tmp_path) else [False] * blocks)
 
 
 def test_chunks_of_mixed_types_and_odd_sizes(tmp_path):

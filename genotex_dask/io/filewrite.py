@@ -45,24 +45,25 @@ def _stage() -> np.ndarray:
     """This thread's ``DIRECT_BLOCK`` bytes at an ``ALIGN``-aligned address (kept: cohorts of a worker thread reuse
     it, so its pages fault in once)."""
     stage = getattr(_local, "stage", None)
-    if stage is None:
+    if stage is None or len(stage) != DIRECT_BLOCK:
         raw = np.empty(DIRECT_BLOCK + ALIGN, dtype=np.uint8)
         stage = _local.stage = raw[(-raw.ctypes.data) % ALIGN:][:DIRECT_BLOCK]
     return stage
 
 
 def write_file_direct(path: str, chunks: Iterable) -> None:
-    """Write the byte chunks (bytes, memoryviews or contiguous arrays) to a new file ``path``: every whole
-    ``ALIGN`` block through ``O_DIRECT`` from this thread's aligned staging buffer, the last partial block
-    buffered; where the system or file system refuses ``O_DIRECT`` (at the file's first unbuffered write),
-    everything buffered.  The file holds the same bytes either way."""
+    """Write the byte chunks (bytes, memoryviews or contiguous arrays) to a new file ``path`` through ``O_DIRECT``
+    from this thread's aligned staging buffer, ``DIRECT_BLOCK`` bytes per write; the last partial block padded
+    to ``ALIGN`` and the file then cut to its length (no page of it goes through the page cache).  Where the
+    system or file system refuses ``O_DIRECT`` (at the file's first unbuffered write), everything is written
+    buffered.  The file holds the same bytes either way."""
     fd = os.open(path, _CREATE, 0o666)
     dfd: int | None = None
     unbuffered = hasattr(os, "O_DIRECT")
     stage = _stage()
     pos = filled = 0
 
-    def flush(n: int) -> None:  # the first n bytes of stage (a multiple of ALIGN) at pos
+    def flush(n: int) -> None:  # the first n bytes of stage at pos: unbuffered (padded to ALIGN) or buffered
         nonlocal dfd, unbuffered
         if unbuffered and dfd is None:
             try:
@@ -70,10 +71,13 @@ def write_file_direct(path: str, chunks: Iterable) -> None:
             except OSError:
                 unbuffered = False
         if unbuffered:
+            padded = -(-n // ALIGN) * ALIGN
             try:
-                if os.pwrite(dfd, stage[:n], pos) == n:
-                    return
-                raise OSError("short unbuffered write")
+                if os.pwrite(dfd, stage[:padded], pos) != padded:
+                    raise OSError("short unbuffered write")
+                if padded != n:
+                    os.ftruncate(fd, pos + n)  # the padding cut off: the file is new, nothing lies past it
+                return
             except OSError as exc:
                 if pos or exc.errno not in (errno.EINVAL, None):  # EINVAL at the first block: refused
                     raise
@@ -85,16 +89,14 @@ def write_file_direct(path: str, chunks: Iterable) -> None:
             src = np.frombuffer(memoryview(b).cast("B"), np.uint8)
             i = 0
             while i < len(src):
-                n = min(len(src) - i, DIRECT_BLOCK - filled)
+                n = min(len(src) - i, len(stage) - filled)
                 stage[filled:filled + n] = src[i:i + n]
                 filled, i = filled + n, i + n
-                if filled == DIRECT_BLOCK:
-                    flush(DIRECT_BLOCK)
-                    pos, filled = pos + DIRECT_BLOCK, 0
-        whole = filled - filled % ALIGN
-        if whole:
-            flush(whole)
-        _pwrite_all(fd, stage[whole:filled], pos + whole)
+                if filled == len(stage):
+                    flush(filled)
+                    pos, filled = pos + filled, 0
+        if filled:
+            flush(filled)
     finally:
         if dfd is not None:
             os.close(dfd)
