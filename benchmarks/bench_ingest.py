@@ -245,10 +245,12 @@ _PHASES = (
 )
 
 
-def _phases_child(root: str, work: str, runs: int) -> dict:
+def _phases_child(root: str, work: str, runs: int, pipelined: bool = False) -> dict:
     """In this process (started with the Dask workers' malloc settings): one first-of-platform ingest, then
     ``runs`` known-platform ingests of the same cohort into fresh stores (nothing deleted in between, as in a
-    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive."""
+    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive.
+    ``pipelined``: each ingest hands its matrix on, as run_preprocess's task does (X's chunks past the page cache
+    unless store.direct-writes is off)."""
     import functools
     import importlib
 
@@ -296,7 +298,7 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
     for i in range(runs):
         job = ingest.discover(root, f"{work}/store_known{i}")[0]
         u0 = usage()
-        assert ingest.ingest_cohort(job)["status"] == "ingested"
+        assert ingest.ingest_cohort(job, matrix_out={} if pipelined else None)["status"] == "ingested"
         u1 = usage()
         totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
                        "minflt": int(u1[2] - u0[2])})
@@ -310,7 +312,7 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
             "group_bytes_linked": sum(p.stat().st_size for p in files if p.stat().st_nlink > 1)}
 
 
-def phases(runs: int = 5) -> dict:
+def phases(runs: int = 5, pipelined: bool = False) -> dict:
     """The known-platform ingest of bench_preprocess's cohort (54,675 x 167, same seed), per phase."""
     from genotex_dask.cluster import WORKER_MALLOC_ENV
     from genotex_dask.synth.corpus import write_corpus
@@ -320,8 +322,9 @@ def phases(runs: int = 5) -> dict:
         write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
                      vary_samples=False, compresslevel=1)
         env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp,
-                              str(runs)], env=env, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp, str(runs)]
+        out = subprocess.run(cmd + (["--pipelined"] if pipelined else []), env=env, capture_output=True, text=True,
+                             check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
     res["load_avg"] = os.getloadavg()
     tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
@@ -358,7 +361,8 @@ def _writes_child(root: str, work: str, runs: int) -> dict:
     assert ingest.ingest_cohort(job)["status"] == "ingested"
     out: dict[str, list] = {}
     for i in range(runs):
-        for kind in ("pipelined_buffered", "pipelined_direct", "staged_buffered", "staged_direct"):
+        kinds = ("pipelined_buffered", "pipelined_direct", "staged_buffered", "staged_direct")
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:  # the order reversed every other round
             job = ingest.discover(root, f"{work}/store_{kind}{i}")[0]
             with dask.config.set({"genotex_dask.store.direct-writes": kind.endswith("direct")}):
                 u0 = usage()
@@ -415,6 +419,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--phases", action="store_true",
                     help="only: user/sys CPU per phase of a known-platform cohort ingest (54,675 x 167)")
     ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--pipelined", action="store_true",
+                    help="with --phases: each ingest hands its matrix on, as preprocess's task does on a raw tree")
     ap.add_argument("--writes", action="store_true",
                     help="only: a known-platform ingest's CPU with X's chunks buffered vs past the page cache, "
                          "pipelined (matrix handed on) and staged (X read back)")
@@ -424,7 +430,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(_child(*args.child)))
         return {}
     if args.phases_child:
-        print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))))
+        print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]),
+                                       args.pipelined)))
         return {}
     if args.writes_child:
         print(json.dumps(_writes_child(args.writes_child[0], args.writes_child[1], int(args.writes_child[2]))))
@@ -434,10 +441,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(res["markdown"])
         return res
     if args.phases:
-        res = phases(args.repeat)
+        res = phases(args.repeat, args.pipelined)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "ingest_phases.json").write_text(json.dumps(res, indent=2))
+        (out / f"ingest_phases{'_pipelined' if args.pipelined else ''}.json").write_text(json.dumps(res, indent=2))
         print(res["markdown"])
         return res
 
