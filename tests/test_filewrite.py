@@ -114,7 +114,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_pipelined_ingest_writes_the_same_group(tmp_path, monkeypatch):
     """ingest_cohort with the matrix handed on (chunks past the page cache) writes the group the staged ingest
     writes, byte for byte (the completion record differs only in its time); only the large chunks of the handed-on
-    ingest went direct: none in the staged ingest (the preprocess stage reads them back) nor with the setting off."""
+    ingest went direct, with store.direct-writes on: none in the staged ingest (the preprocess stage reads them back)
+    nor with the setting at its default (off)."""
     import dask
 
     root = tmp_path / "corpus"
@@ -131,7 +132,8 @@ def test_pipelined_ingest_writes_the_same_group(tmp_path, monkeypatch):
     assert not sent
     piped = discover(str(root), str(tmp_path / "s2"))[0]
     handed: dict = {}
-    assert ingest_cohort(piped, matrix_out=handed)["status"] == "ingested"
+    with dask.config.set({"genotex_dask.store.direct-writes": True}):
+        assert ingest_cohort(piped, matrix_out=handed)["status"] == "ingested"
     assert handed["X"].shape == (70, 9000)
     assert sent and min(sent) >= 64 << 10
     a, b = _tree(Path(staged.out)), _tree(Path(piped.out))
@@ -139,6 +141,5 @@ def test_pipelined_ingest_writes_the_same_group(tmp_path, monkeypatch):
     assert np.array_equal(store.open_cohort(piped.out).X, handed["X"], equal_nan=True)
     sent.clear()
     off = discover(str(root), str(tmp_path / "s3"))[0]
-    with dask.config.set({"genotex_dask.store.direct-writes": False}):
-        assert ingest_cohort(off, matrix_out={})["status"] == "ingested"
+    assert ingest_cohort(off, matrix_out={})["status"] == "ingested"  # the default: off
     assert not sent and _tree(Path(off.out)) == a
