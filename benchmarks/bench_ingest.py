@@ -408,6 +408,63 @@ def writes(runs: int = 5) -> dict:
     return res
 
 
+def _set_direct_writes(on: bool) -> bool:
+    import dask
+
+    dask.config.set({"genotex_dask.store.direct-writes": on})  # (on the worker: for the rest of its life)
+    return bool(dask.config.get("genotex_dask.store.direct-writes"))
+
+
+def writes_cluster(rounds: int = 8) -> dict:
+    """bench_preprocess's pipelined row (raw files -> preprocessed cohort in one run_preprocess on an empty store,
+    1 worker x 1 thread, the embedded cluster's settings) with store.direct-writes off and on, toggled on the
+    worker, interleaved (the order reversed every other round): worker + client CPU and worker system CPU."""
+    import statistics
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    from benchmarks.bench_preprocess import _run_ingest, _run_ours, _spec_from_truth
+    from genotex_dask.cluster import EMBEDDED_CONFIG
+    from genotex_dask.pipelines.csv_out import warm_up
+    from genotex_dask.synth.corpus import write_corpus
+
+    res: dict = {"load_avg_start": os.getloadavg(), "buffered": [], "direct": []}
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_writes_cluster_") as tmp_:
+        tmp = Path(tmp_)
+        root = tmp / "corpus"
+        write_corpus(str(root), traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        key, t_ = next(iter(json.loads((root / "truth.json").read_text())["cohorts"].items()))
+        trait, cid = key.split("/")
+        specs = {trait: {cid: _spec_from_truth(t_, trait, cid)}}
+        with dask.config.set(EMBEDDED_CONFIG), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                                            dashboard_address=None, memory_limit="4GB") as cl, \
+                Client(cl) as client:
+            client.run(warm_up)
+            _run_ingest(client, str(root), str(tmp / "store_first"))  # the worker's imports, the platform entry
+            _run_ours(client, str(root), specs, str(tmp / "out_warm"), str(tmp / "store_warm"), None)
+            for i in range(rounds):
+                for on in (True, False) if i % 2 == 0 else (False, True):
+                    assert set(client.run(_set_direct_writes, on).values()) == {on}
+                    r = _run_ours(client, str(root), specs, str(tmp / f"out_{on}{i}"), str(tmp / f"store_{on}{i}"),
+                                  None)
+                    res["direct" if on else "buffered"].append({"cpu_s": r["cpu_s"], "worker_sys_s": r["worker_sys_s"]})
+    res["load_avg_end"] = os.getloadavg()
+    diffs = [d["cpu_s"] - b["cpu_s"] for b, d in zip(res["buffered"], res["direct"])]
+    lines = ["| pipelined task, known platform | CPU s median | CPU s min | worker sys s median |", "|---|---:|---:|---:|"]
+    for kind in ("buffered", "direct"):
+        rs = res[kind]
+        lines.append(f"| X's chunks {kind} | {statistics.median(r['cpu_s'] for r in rs):.3f} | "
+                     f"{min(r['cpu_s'] for r in rs):.3f} | {statistics.median(r['worker_sys_s'] for r in rs):.3f} |")
+    lines += ["", f"paired (direct - buffered) CPU: median {statistics.median(diffs):+.4f} s, mean "
+              f"{statistics.mean(diffs):+.4f} s; direct cheaper in {sum(d < 0 for d in diffs)} of {len(diffs)}; "
+              f"load average {[round(x, 2) for x in res['load_avg_start']]} -> "
+              f"{[round(x, 2) for x in res['load_avg_end']]}"]
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probes", type=int, default=54675)
@@ -425,6 +482,9 @@ def main(argv: list[str] | None = None) -> dict:
                     help="only: a known-platform ingest's CPU with X's chunks buffered vs past the page cache, "
                          "pipelined (matrix handed on) and staged (X read back)")
     ap.add_argument("--writes-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--writes-cluster", action="store_true",
+                    help="only: bench_preprocess's pipelined row with store.direct-writes off and on, interleaved "
+                         "(--repeat rounds)")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
@@ -436,6 +496,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.writes_child:
         print(json.dumps(_writes_child(args.writes_child[0], args.writes_child[1], int(args.writes_child[2]))))
         return {}
+    if args.writes_cluster:
+        res = writes_cluster(args.repeat)
+        print(res["markdown"])
+        return res
     if args.writes:
         res = writes(args.repeat)
         print(res["markdown"])
