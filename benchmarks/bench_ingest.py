@@ -245,10 +245,12 @@ _PHASES = (
 )
 
 
-def _phases_child(root: str, work: str, runs: int) -> dict:
+def _phases_child(root: str, work: str, runs: int, pipelined: bool = False) -> dict:
     """In this process (started with the Dask workers' malloc settings): one first-of-platform ingest, then
     ``runs`` known-platform ingests of the same cohort into fresh stores (nothing deleted in between, as in a
-    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive."""
+    real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive.
+    ``pipelined``: each ingest hands its matrix on, as run_preprocess's task does (X's chunks past the page cache
+    unless store.direct-writes is off)."""
     import functools
     import importlib
 
@@ -296,7 +298,7 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
     for i in range(runs):
         job = ingest.discover(root, f"{work}/store_known{i}")[0]
         u0 = usage()
-        assert ingest.ingest_cohort(job)["status"] == "ingested"
+        assert ingest.ingest_cohort(job, matrix_out={} if pipelined else None)["status"] == "ingested"
         u1 = usage()
         totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
                        "minflt": int(u1[2] - u0[2])})
@@ -310,7 +312,7 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
             "group_bytes_linked": sum(p.stat().st_size for p in files if p.stat().st_nlink > 1)}
 
 
-def phases(runs: int = 5) -> dict:
+def phases(runs: int = 5, pipelined: bool = False) -> dict:
     """The known-platform ingest of bench_preprocess's cohort (54,675 x 167, same seed), per phase."""
     from genotex_dask.cluster import WORKER_MALLOC_ENV
     from genotex_dask.synth.corpus import write_corpus
@@ -320,8 +322,9 @@ def phases(runs: int = 5) -> dict:
         write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
                      vary_samples=False, compresslevel=1)
         env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp,
-                              str(runs)], env=env, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp, str(runs)]
+        out = subprocess.run(cmd + (["--pipelined"] if pipelined else []), env=env, capture_output=True, text=True,
+                             check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
     res["load_avg"] = os.getloadavg()
     tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
@@ -338,6 +341,130 @@ def phases(runs: int = 5) -> dict:
     return res
 
 
+# ---- X's chunks buffered or past the page cache (--writes) ------------------------------------------------------
+
+def _writes_child(root: str, work: str, runs: int) -> dict:
+    """In this process (the Dask workers' malloc settings): one first-of-platform ingest, then ``runs`` rounds of
+    four known-platform ingests into fresh stores, interleaved: pipelined (the matrix handed on, as
+    run_preprocess's task does; X's chunks buffered or past the page cache) and staged (ingest, then X read back
+    through store_rows as the preprocess stage reads it; written buffered or past the cache).  User/sys CPU each."""
+    import dask
+
+    from genotex_dask.io import store_rows
+    from genotex_dask.pipelines import ingest
+
+    def usage() -> tuple[float, float]:
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime, u.ru_stime
+
+    job = ingest.discover(root, f"{work}/store_first")[0]
+    assert ingest.ingest_cohort(job)["status"] == "ingested"
+    out: dict[str, list] = {}
+    for i in range(runs):
+        kinds = ("pipelined_buffered", "pipelined_direct", "staged_buffered", "staged_direct")
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:  # the order reversed every other round
+            job = ingest.discover(root, f"{work}/store_{kind}{i}")[0]
+            with dask.config.set({"genotex_dask.store.direct-writes": kind.endswith("direct")}):
+                u0 = usage()
+                handed: dict = {}
+                assert ingest.ingest_cohort(job, matrix_out=handed)["status"] == "ingested"
+                if kind.startswith("staged"):
+                    handed.clear()
+                    lay = store_rows.layout(job.out)
+                    seen = sum(len(rows) for _, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]))  # decoded
+                    assert seen == lay.shape[0]
+                u1 = usage()
+            out.setdefault(kind, []).append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4)})
+    return out
+
+
+def writes(runs: int = 5) -> dict:
+    """X's chunks of a known-platform ingest (bench_preprocess's cohort) buffered vs past the page cache."""
+    from genotex_dask.cluster import WORKER_MALLOC_ENV
+    from genotex_dask.synth.corpus import write_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_writes_", dir=os.environ.get("BENCH_TMP")) as tmp:
+        root = f"{tmp}/corpus"
+        write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--writes-child", root, tmp,
+                               str(runs)], env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        res = {"runs": json.loads(proc.stdout.strip().splitlines()[-1])}
+    res["load_avg"] = os.getloadavg()
+    lines = ["| ingest, known platform | user s (mean) | sys s (mean) | user+sys min | user+sys median |",
+             "|---|---:|---:|---:|---:|"]
+    for kind, rs in res["runs"].items():
+        tot = sorted(r["user_s"] + r["sys_s"] for r in rs)
+        lines.append(f"| {kind} | {sum(r['user_s'] for r in rs) / len(rs):.4f} | "
+                     f"{sum(r['sys_s'] for r in rs) / len(rs):.4f} | {tot[0]:.4f} | {tot[len(tot) // 2]:.4f} |")
+    lines += ["", "per run (user+sys, sys): " + "; ".join(
+        f"{kind}: " + ", ".join(f"({r['user_s'] + r['sys_s']:.3f}, {r['sys_s']:.3f})" for r in rs)
+        for kind, rs in res["runs"].items())]
+    lines.append(f"\nload average {[round(x, 2) for x in res['load_avg']]}")
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
+def _set_direct_writes(on: bool) -> bool:
+    import dask
+
+    dask.config.set({"genotex_dask.store.direct-writes": on})  # (on the worker: for the rest of its life)
+    return bool(dask.config.get("genotex_dask.store.direct-writes"))
+
+
+def writes_cluster(rounds: int = 8) -> dict:
+    """bench_preprocess's pipelined row (raw files -> preprocessed cohort in one run_preprocess on an empty store,
+    1 worker x 1 thread, the embedded cluster's settings) with store.direct-writes off and on, toggled on the
+    worker, interleaved (the order reversed every other round): worker + client CPU and worker system CPU."""
+    import statistics
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    from benchmarks.bench_preprocess import _run_ingest, _run_ours, _spec_from_truth
+    from genotex_dask.cluster import EMBEDDED_CONFIG
+    from genotex_dask.pipelines.csv_out import warm_up
+    from genotex_dask.synth.corpus import write_corpus
+
+    res: dict = {"load_avg_start": os.getloadavg(), "buffered": [], "direct": []}
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_writes_cluster_") as tmp_:
+        tmp = Path(tmp_)
+        root = tmp / "corpus"
+        write_corpus(str(root), traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
+                     vary_samples=False, compresslevel=1)
+        key, t_ = next(iter(json.loads((root / "truth.json").read_text())["cohorts"].items()))
+        trait, cid = key.split("/")
+        specs = {trait: {cid: _spec_from_truth(t_, trait, cid)}}
+        with dask.config.set(EMBEDDED_CONFIG), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                                            dashboard_address=None, memory_limit="4GB") as cl, \
+                Client(cl) as client:
+            client.run(warm_up)
+            _run_ingest(client, str(root), str(tmp / "store_first"))  # the worker's imports, the platform entry
+            _run_ours(client, str(root), specs, str(tmp / "out_warm"), str(tmp / "store_warm"), None)
+            for i in range(rounds):
+                for on in (True, False) if i % 2 == 0 else (False, True):
+                    assert set(client.run(_set_direct_writes, on).values()) == {on}
+                    r = _run_ours(client, str(root), specs, str(tmp / f"out_{on}{i}"), str(tmp / f"store_{on}{i}"),
+                                  None)
+                    res["direct" if on else "buffered"].append({"cpu_s": r["cpu_s"], "worker_sys_s": r["worker_sys_s"]})
+    res["load_avg_end"] = os.getloadavg()
+    diffs = [d["cpu_s"] - b["cpu_s"] for b, d in zip(res["buffered"], res["direct"])]
+    lines = ["| pipelined task, known platform | CPU s median | CPU s min | worker sys s median |", "|---|---:|---:|---:|"]
+    for kind in ("buffered", "direct"):
+        rs = res[kind]
+        lines.append(f"| X's chunks {kind} | {statistics.median(r['cpu_s'] for r in rs):.3f} | "
+                     f"{min(r['cpu_s'] for r in rs):.3f} | {statistics.median(r['worker_sys_s'] for r in rs):.3f} |")
+    lines += ["", f"paired (direct - buffered) CPU: median {statistics.median(diffs):+.4f} s, mean "
+              f"{statistics.mean(diffs):+.4f} s; direct cheaper in {sum(d < 0 for d in diffs)} of {len(diffs)}; "
+              f"load average {[round(x, 2) for x in res['load_avg_start']]} -> "
+              f"{[round(x, 2) for x in res['load_avg_end']]}"]
+    res["markdown"] = "\n".join(lines)
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probes", type=int, default=54675)
@@ -349,18 +476,39 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--phases", action="store_true",
                     help="only: user/sys CPU per phase of a known-platform cohort ingest (54,675 x 167)")
     ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--pipelined", action="store_true",
+                    help="with --phases: each ingest hands its matrix on, as preprocess's task does on a raw tree")
+    ap.add_argument("--writes", action="store_true",
+                    help="only: a known-platform ingest's CPU with X's chunks buffered vs past the page cache, "
+                         "pipelined (matrix handed on) and staged (X read back)")
+    ap.add_argument("--writes-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--writes-cluster", action="store_true",
+                    help="only: bench_preprocess's pipelined row with store.direct-writes off and on, interleaved "
+                         "(--repeat rounds)")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
         return {}
     if args.phases_child:
-        print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))))
+        print(json.dumps(_phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]),
+                                       args.pipelined)))
         return {}
+    if args.writes_child:
+        print(json.dumps(_writes_child(args.writes_child[0], args.writes_child[1], int(args.writes_child[2]))))
+        return {}
+    if args.writes_cluster:
+        res = writes_cluster(args.repeat)
+        print(res["markdown"])
+        return res
+    if args.writes:
+        res = writes(args.repeat)
+        print(res["markdown"])
+        return res
     if args.phases:
-        res = phases(args.repeat)
+        res = phases(args.repeat, args.pipelined)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "ingest_phases.json").write_text(json.dumps(res, indent=2))
+        (out / f"ingest_phases{'_pipelined' if args.pipelined else ''}.json").write_text(json.dumps(res, indent=2))
         print(res["markdown"])
         return res
 

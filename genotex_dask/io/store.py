@@ -41,7 +41,8 @@ import pandas as pd
 import zarr
 
 from genotex_dask import config as gconfig
-from genotex_dask.io import anndata_zarr, fs
+from genotex_dask.io import anndata_zarr, filewrite, fs
+from genotex_dask.io.filewrite import write_new_file  # noqa: F401  (store.write_new_file: callers elsewhere)
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
 CHUNKS = (64, 8192)
@@ -166,7 +167,7 @@ def _to_jsonable(obj: Any) -> Any:
 
 def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, uns: dict,
                  sources: dict[str, dict], float64: bool = False, var_encoded: dict | None = None,
-                 keep_var: dict | None = None, var_link_dir: str | None = None) -> dict:
+                 keep_var: dict | None = None, var_link_dir: str | None = None, direct: bool = False) -> dict:
     """Write one cohort group atomically and then its completion record; returns the record.
 
     ``X`` is samples x features; ``sources`` maps a role (``matrix``, ``soft``, ``expression``,
@@ -176,6 +177,8 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     it byte for byte, and encoding 50,000 x 16 annotation strings costs more than the whole X (``var`` then
     only needs the right index length).  ``var_link_dir``: a local directory holding those objects as files
     (a platform entry's copy); they are hard-linked into the group instead of written (:func:`_link_same`).
+    ``direct``: the large files (X's chunks) are written past the page cache (:func:`write_past_cache`), for a
+    caller that will not read them back soon.
     """
     if X.shape != (len(obs), len(var)):
         raise ValueError(f"X shape {X.shape} does not match obs {len(obs)} x var {len(var)}")
@@ -226,7 +229,7 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         # inside the temporary group nothing is visible before atomic_dir publishes the whole directory (an fsync
         # of this one file never made the group's other files durable either)
         objects[COMPLETE_MARK] = fs.json_text(record).encode()
-        dump_memory_store(objects, tmp, var_link_dir, links)
+        dump_memory_store(objects, tmp, var_link_dir, links, write_past_cache if direct else None)
     return record
 
 
@@ -328,16 +331,16 @@ def _mkdirs(path: str, made: set[str]) -> None:
     made.add(path)
 
 
-def write_new_file(path: str, data) -> None:
-    """Write ``data`` (bytes or a contiguous array) to the file ``path``, created or truncated, through the file
-    descriptor (Python's ``open`` adds an isatty ioctl, a seek and a stat per file: ~110 files per group)."""
-    view = memoryview(data).cast("B")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
-    try:
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
+DIRECT_MIN_BYTES = 256 << 10  # smaller files go buffered: an unbuffered write waits for the device
+
+
+def write_past_cache(path: str, data) -> None:
+    """One new file of a group nobody reads back soon (X's chunks when the task maps the matrix it holds): large
+    files past the page cache (:func:`filewrite.write_file_direct`), the small ones as usual."""
+    if memoryview(data).nbytes >= DIRECT_MIN_BYTES:
+        filewrite.write_file_direct(path, [data])
+    else:
+        write_new_file(path, data)
 
 
 def _link_same(src: str, dst: str, size: int) -> bool:

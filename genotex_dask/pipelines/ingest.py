@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
+from genotex_dask import config as gconfig
 from genotex_dask import layout
 from genotex_dask.io import fs, store
 from genotex_dask.io.errors import InputFormatError
@@ -484,9 +485,12 @@ def ingest_cohort(job: CohortJob, float64: bool = False, matrix_out: dict | None
             uns["ingest"]["infinite_as_missing"] = non_finite
             res["infinite_as_missing"] = non_finite
         keep: dict | None = {} if "key" in shared and "encoded" not in shared else None
+        # the caller maps X from memory next (matrix_out): nobody reads the chunks back soon, so they may go
+        # past the page cache (dask.config genotex_dask.store.direct-writes; off by default: measured dearer)
+        direct = matrix_out is not None and bool(gconfig.get("store.direct-writes", False))
         rec = store.write_cohort(job.out, X, obs, var, uns, sources, float64=float64,
                                  var_encoded=shared.get("encoded"), keep_var=keep,
-                                 var_link_dir=shared.get("link_dir"))
+                                 var_link_dir=shared.get("link_dir"), direct=direct)
         if keep:
             keep["meta"] = {"n_annotated": uns["platform"].get("n_annotated", 0), "platform": plat.get("id")}
             save_platform(job.store, shared["key"], keep, job.out)
