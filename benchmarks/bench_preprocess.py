@@ -541,6 +541,8 @@ _PHASES = (
     ("linked CSV: imputed cells formatted", "genotex_dask.pipelines.csv_out", "_fill_kernel"),
     ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
      "genotex_dask.pipelines.csv_out", "write_local_file"),
+    ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
+     "genotex_dask.io.store", "write_past_cache"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "link"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "finalize"),
     ("preprocessed store: encode (X Blosc, obs/var/uns, metadata)", "genotex_dask.io.anndata_zarr",

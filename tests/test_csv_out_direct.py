@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from genotex_dask.io import filewrite
 from genotex_dask.pipelines import csv_out
 
 BLOCK = 64 << 10  # a small block for the tests (a multiple of 4096, as the real one)
@@ -43,7 +44,7 @@ def _o_direct_used(monkeypatch) -> list[bool]:
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this platform (the buffered path is used)")
 @pytest.mark.parametrize("size", [0, 100, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK, 3 * BLOCK + 4095])
 def test_direct_write_holds_exactly_the_bytes(tmp_path, monkeypatch, size):
-    monkeypatch.setattr(csv_out, "DIRECT_BLOCK", BLOCK)
+    monkeypatch.setattr(filewrite, "DIRECT_BLOCK", BLOCK)
     rng = np.random.default_rng(size)
     data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     used = _o_direct_used(monkeypatch)
@@ -71,7 +72,7 @@ def _accepts_o_direct(d) -> bool:
 
 def test_a_file_system_refusing_o_direct_gets_the_same_file(tmp_path, monkeypatch):
     """O_DIRECT refused at open (EINVAL, as tmpfs does) or at the first write: the file is written buffered."""
-    monkeypatch.setattr(csv_out, "DIRECT_BLOCK", BLOCK)
+    monkeypatch.setattr(filewrite, "DIRECT_BLOCK", BLOCK)
     data = np.random.default_rng(1).integers(0, 256, 2 * BLOCK + 10, dtype=np.uint8).tobytes()
     real_open, real_pwrite = os.open, os.pwrite
     direct = getattr(os, "O_DIRECT", 0)
@@ -101,7 +102,7 @@ def test_a_file_system_refusing_o_direct_gets_the_same_file(tmp_path, monkeypatc
 
 def test_gene_data_written_direct_equals_buffered(tmp_path, monkeypatch):
     """The CSV writer's text is the same with and without unbuffered writes (keep_cells and streaming paths)."""
-    monkeypatch.setattr(csv_out, "DIRECT_BLOCK", 16 << 10)
+    monkeypatch.setattr(filewrite, "DIRECT_BLOCK", 16 << 10)
     rng = np.random.default_rng(3)
     vals = rng.normal(7, 2, (300, 40))
     vals[rng.random(vals.shape) < 0.05] = np.nan

@@ -51,12 +51,14 @@ def _stage() -> np.ndarray:
     return stage
 
 
-def write_file_direct(path: str, chunks: Iterable) -> None:
+def write_file_direct(path: str, chunks: Iterable, buffered_below: int = 0) -> None:
     """Write the byte chunks (bytes, memoryviews or contiguous arrays) to a new file ``path`` through ``O_DIRECT``
     from this thread's aligned staging buffer, ``DIRECT_BLOCK`` bytes per write; the last partial block padded
     to ``ALIGN`` and the file then cut to its length (no page of it goes through the page cache).  Where the
     system or file system refuses ``O_DIRECT`` (at the file's first unbuffered write), everything is written
-    buffered.  The file holds the same bytes either way."""
+    buffered.  The file holds the same bytes either way.  A file shorter than ``buffered_below`` (at most
+    ``DIRECT_BLOCK``: streamed chunks' total is known only once the first block fills) is written buffered: an
+    unbuffered write waits for the device, not worth it for a small file."""
     fd = os.open(path, _CREATE, 0o666)
     dfd: int | None = None
     unbuffered = hasattr(os, "O_DIRECT")
@@ -65,6 +67,8 @@ def write_file_direct(path: str, chunks: Iterable) -> None:
 
     def flush(n: int) -> None:  # the first n bytes of stage at pos: unbuffered (padded to ALIGN) or buffered
         nonlocal dfd, unbuffered
+        if unbuffered and dfd is None and pos == 0 and n < buffered_below:
+            unbuffered = False
         if unbuffered and dfd is None:
             try:
                 dfd = os.open(path, os.O_WRONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))

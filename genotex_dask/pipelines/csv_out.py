@@ -21,7 +21,6 @@ worker thread's next cohort (:mod:`genotex_dask.pipelines.thread_buffers`).
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import uuid
@@ -32,7 +31,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
-from genotex_dask.io import fs
+from genotex_dask.io import filewrite, fs
 from genotex_dask.pipelines.thread_buffers import give as _give
 from genotex_dask.pipelines.thread_buffers import take as _take
 
@@ -469,22 +468,10 @@ class Cells:
         self.used = self.n_rows = self.n_cols = 0
 
 
-DIRECT_BLOCK = 4 << 20  # bytes per unbuffered write: a multiple of every logical block size; smaller files go buffered
-_ALIGN = 4096           # memory and file-offset alignment of unbuffered writes
-
-
-def _pwrite_all(fd: int, data, pos: int) -> None:
-    view = memoryview(data).cast("B")
-    while len(view):
-        n = os.pwrite(fd, view, pos)
-        view, pos = view[n:], pos + n
-
-
 def write_local_file(path: str, chunks: Iterable[bytes], direct: bool) -> None:
-    """Write the chunks to a new file ``path``; with ``direct``, through ``O_DIRECT`` in ``DIRECT_BLOCK``-sized
-    blocks, the last partial block padded to the alignment and the file then cut to its length (everything
-    buffered where the file system refuses O_DIRECT, and a file smaller than one block: not worth the device
-    wait).
+    """Write the chunks to a new file ``path``; with ``direct``, past the page cache
+    (:func:`genotex_dask.io.filewrite.write_file_direct`; a file under one ``DIRECT_BLOCK`` buffered: not worth
+    the device wait).
 
     Why: a cohort's gene_data CSV (26 MB for 20k genes x 167 samples) is not read again by the engine, and
     copying it into new page-cache pages was the preprocess task's most variable cost: 5-8 CPU-ms where the
@@ -492,57 +479,12 @@ def write_local_file(path: str, chunks: Iterable[bytes], direct: bool) -> None:
     (measured on the project's 2-core VM, issue 12).  Unbuffered, the device reads the blocks from a small
     aligned buffer the thread keeps (one user-space copy, ~3 ms); the write waits for the device instead (~10 ms
     wall for 26 MB here)."""
-    if not direct or not hasattr(os, "O_DIRECT"):
-        with open(path, "wb") as f:
-            for b in chunks:
-                f.write(b)
+    if direct:
+        filewrite.write_file_direct(path, chunks, buffered_below=filewrite.DIRECT_BLOCK)
         return
-    raw = _take("direct", DIRECT_BLOCK + _ALIGN, np.uint8)
-    stage = raw[(-raw.ctypes.data) % _ALIGN:][:DIRECT_BLOCK]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
-    dfd: int | None = None
-    unbuffered = True  # until the file system refuses it
-    pos = filled = 0
-    try:
+    with open(path, "wb") as f:
         for b in chunks:
-            src = np.frombuffer(memoryview(b).cast("B"), np.uint8)
-            i = 0
-            while i < len(src):
-                n = min(len(src) - i, DIRECT_BLOCK - filled)
-                stage[filled:filled + n] = src[i:i + n]
-                filled, i = filled + n, i + n
-                if filled < DIRECT_BLOCK:
-                    continue
-                if unbuffered and dfd is None:
-                    try:
-                        dfd = os.open(path, os.O_WRONLY | os.O_DIRECT | getattr(os, "O_CLOEXEC", 0))
-                    except OSError:
-                        unbuffered = False
-                if unbuffered:
-                    try:
-                        if os.pwrite(dfd, stage, pos) != DIRECT_BLOCK:
-                            raise OSError("short unbuffered write")
-                    except OSError as exc:
-                        if pos or exc.errno not in (errno.EINVAL, None):  # EINVAL at the first block: refused
-                            raise
-                        unbuffered = False
-                if not unbuffered:
-                    _pwrite_all(fd, stage, pos)
-                pos, filled = pos + DIRECT_BLOCK, 0
-        if dfd is not None and unbuffered and filled:
-            # the tail (up to 4 MB: a quarter of gene_data's bytes past its whole blocks, X's chunk 27%) past the
-            # page cache too: written padded to the alignment, the padding then cut off (the file is new)
-            padded = -(-filled // _ALIGN) * _ALIGN
-            if os.pwrite(dfd, stage[:padded], pos) != padded:
-                raise OSError("short unbuffered write")
-            os.ftruncate(fd, pos + filled)
-        else:
-            _pwrite_all(fd, stage[:filled], pos)
-    finally:
-        if dfd is not None:
-            os.close(dfd)
-        os.close(fd)
-        _give("direct", raw)
+            f.write(b)
 
 
 def _atomic_stream(url: str, chunks: Iterable[bytes], direct: bool = False) -> None:

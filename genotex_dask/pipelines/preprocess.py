@@ -52,12 +52,10 @@ from genotex_dask.io import fs, store, store_rows
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
-    DIRECT_BLOCK,
     Cells,
     fill_cells,
     format_rows,
     quote,
-    write_local_file,
     write_matrix_csv,
     write_token_csv,
 )
@@ -576,7 +574,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     atomic temporary directory.  X is chunked by row blocks spanning all genes and compressed like the cohort
     store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
     writing the raw bytes.  ``direct``: X's large chunk files are written past the page cache
-    (:func:`~genotex_dask.pipelines.csv_out.write_local_file`; nothing in the engine reads this store again).
+    (:func:`~genotex_dask.io.store.write_past_cache`; nothing in the engine reads this store again).
     """
     import anndata as ad
     import zarr
@@ -599,16 +597,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
                              compressors=store.X_COMPRESSORS)
         del adata
     with fs.atomic_dir(url) as tmp:
-        store.dump_memory_store(objects, tmp, write_file=_write_past_cache if direct else None)
-
-
-def _write_past_cache(path: str, data) -> None:
-    """One file of the preprocessed store: X's chunks (11 MB for 167 x 20k genes) past the page cache, as
-    gene_data (:func:`~genotex_dask.pipelines.csv_out.write_local_file`); the small ones as usual."""
-    if memoryview(data).nbytes >= DIRECT_BLOCK:
-        write_local_file(path, [data], True)
-    else:
-        store.write_new_file(path, data)
+        store.dump_memory_store(objects, tmp, write_file=store.write_past_cache if direct else None)
 
 
 def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
