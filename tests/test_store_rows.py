@@ -85,8 +85,8 @@ def test_truncated_chunk_is_an_error_not_a_read_past_its_bytes(tmp_path):
 
 
 def test_chunks_decoded_in_a_worker_thread_equal_zarr(tmp_path):
-    """The decoder used off the main thread (c-blosc's global context, as on a Dask worker) gives Zarr's
-    values, and is the C entry point where numcodecs provides it."""
+    """The decoder used off the main thread (c-blosc's one-call context, one thread, as on a Dask worker) gives
+    Zarr's values, and is the C entry point where numcodecs provides it."""
     import threading
 
     url, _ = _store(tmp_path, n_obs=64, n_vars=512, chunks=(32, 128))
@@ -100,7 +100,7 @@ def test_chunks_decoded_in_a_worker_thread_equal_zarr(tmp_path):
     t.start()
     t.join()
     np.testing.assert_array_equal(got["rows"], _zarr_rows(url, 0, 64))
-    assert store_rows._global_decompress() is not None  # the C call was found, not the fallback
+    assert store_rows._ctx_decompress() is not None  # the C call was found, not the fallback
 
 
 def test_other_layouts_are_left_to_zarr(tmp_path):

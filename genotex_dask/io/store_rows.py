@@ -91,30 +91,31 @@ def _blosc_nbytes(src: bytes | bytearray | memoryview) -> int:
 
 
 @functools.cache  # looked up once per process
-def _global_decompress():
-    """c-blosc's ``blosc_decompress`` (its global context) from numcodecs' own extension, or None.
+def _ctx_decompress():
+    """c-blosc's ``blosc_decompress_ctx`` from numcodecs' own extension, or None; called with one internal thread.
 
-    Why: outside a process's main thread numcodecs decodes through ``blosc_decompress_ctx``, a fresh context
-    per call whose ~1 MB of temporaries is malloc'd and freed each time; on a Dask worker (mmap threshold pinned
-    at 128 KiB) that is fresh mmapped pages every chunk (~280 page faults, half the CPU of decoding a 2 MB
-    chunk).  The global context keeps its temporaries, and c-blosc serializes its callers with its own mutex.
+    Why not numcodecs' ``decompress``: a Python call per chunk and a slice of the source.  Why not c-blosc's global
+    context (``blosc_decompress``, used here before): it decodes with the process-wide pool of 2 threads behind one
+    mutex; one thread in the calling task costs 1-2 ms less CPU per 54,675 x 167 cohort (the pool's hand-offs),
+    and worker threads do not queue on the mutex.  The per-call context's temporaries (~1 MB) come from the heap
+    under the workers' 4 MiB mmap threshold (:data:`genotex_dask.cluster.WORKER_MALLOC_ENV`): no fresh pages.
     """
     import ctypes
 
     from numcodecs import blosc
 
     try:
-        fn = ctypes.CDLL(blosc.__file__).blosc_decompress
+        fn = ctypes.CDLL(blosc.__file__).blosc_decompress_ctx
     except (OSError, AttributeError):
         return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     fn.restype = ctypes.c_int
     return fn
 
 
 def _decompress(src: np.ndarray, n: int, dest: np.ndarray) -> None:
     """Decode the Blosc buffer ``src[:n]`` (header already checked to give ``dest.nbytes``) into ``dest``."""
-    fn = _global_decompress()
+    fn = _ctx_decompress()
     # c-blosc reads as many compressed bytes as the header says: only a header that claims exactly the bytes
     # read goes to the C call; anything else takes numcodecs' path (which reports it)
     if fn is None or int.from_bytes(bytes(src[12:16]), "little") != n:
@@ -122,7 +123,7 @@ def _decompress(src: np.ndarray, n: int, dest: np.ndarray) -> None:
 
         blosc.decompress(memoryview(src)[:n], dest)
         return
-    if fn(src.ctypes.data, dest.ctypes.data, dest.nbytes) != dest.nbytes:
+    if fn(src.ctypes.data, dest.ctypes.data, dest.nbytes, 1) != dest.nbytes:
         raise ValueError("Blosc could not decode the chunk")
 
 
