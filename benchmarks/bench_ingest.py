@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import phase_timer
+
 RESULTS = Path(__file__).parent / "results"
 MB = 1e6
 
@@ -251,59 +253,20 @@ def _phases_child(root: str, work: str, runs: int, pipelined: bool = False) -> d
     real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive.
     ``pipelined``: each ingest hands its matrix on, as run_preprocess's task does (X's chunks past the page cache
     unless store.direct-writes is off)."""
-    import functools
-    import importlib
-
     from genotex_dask.pipelines import ingest
 
-    acc: dict[str, list[float]] = {}
-    stack: list[list[float]] = []
-
-    def usage() -> tuple[float, float, float]:
-        u = resource.getrusage(resource.RUSAGE_SELF)
-        return u.ru_utime, u.ru_stime, float(u.ru_minflt)
-
-    def wrap(label, owner, name):
-        fn = getattr(owner, name)
-
-        @functools.wraps(fn)
-        def timed(*a, **k):
-            stack.append([0.0, 0.0, 0.0])
-            u0 = usage()
-            try:
-                return fn(*a, **k)
-            finally:
-                u1 = usage()
-                child = stack.pop()
-                tot = [b - a_ for a_, b in zip(u0, u1)]
-                row = acc.setdefault(label, [0.0, 0.0, 0.0])
-                for i in range(3):
-                    row[i] += tot[i] - child[i]
-                if stack:
-                    for i in range(3):
-                        stack[-1][i] += tot[i]
-        setattr(owner, name, timed)
-
-    for label, mod, attr in _PHASES:
-        owner = importlib.import_module(mod)
-        *path, name = attr.split(".")
-        for p in path:
-            owner = getattr(owner, p)
-        if hasattr(owner, name):  # (a phase an older version of the code does not have is left out)
-            wrap(label, owner, name)
+    timer = phase_timer.PhaseTimer()
+    timer.wrap_all(_PHASES)
     job = ingest.discover(root, f"{work}/store_first")[0]
     assert ingest.ingest_cohort(job)["status"] == "ingested"
-    acc.clear()
+    timer.acc.clear()
     totals = []
     for i in range(runs):
         job = ingest.discover(root, f"{work}/store_known{i}")[0]
-        u0 = usage()
+        u0 = phase_timer.usage()
         assert ingest.ingest_cohort(job, matrix_out={} if pipelined else None)["status"] == "ingested"
-        u1 = usage()
-        totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
-                       "minflt": int(u1[2] - u0[2])})
-    rows = {k: {"user_s": round(v[0] / runs, 4), "sys_s": round(v[1] / runs, 4), "minflt": round(v[2] / runs)}
-            for k, v in acc.items()}
+        totals.append(phase_timer.delta(u0, phase_timer.usage()))
+    rows = timer.rows(runs)
     group = Path(job.out)
     files = [p for p in group.rglob("*") if p.is_file()]
     return {"runs": totals, "phases": rows, "group_files": len(files),
@@ -314,26 +277,16 @@ def _phases_child(root: str, work: str, runs: int, pipelined: bool = False) -> d
 
 def phases(runs: int = 5, pipelined: bool = False) -> dict:
     """The known-platform ingest of bench_preprocess's cohort (54,675 x 167, same seed), per phase."""
-    from genotex_dask.cluster import WORKER_MALLOC_ENV
     from genotex_dask.synth.corpus import write_corpus
 
     with tempfile.TemporaryDirectory(prefix="bench_ingest_phases_") as tmp:
         root = f"{tmp}/corpus"
         write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
                      vary_samples=False, compresslevel=1)
-        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-        cmd = [sys.executable, "-m", "benchmarks.bench_ingest", "--phases-child", root, tmp, str(runs)]
-        out = subprocess.run(cmd + (["--pipelined"] if pipelined else []), env=env, capture_output=True, text=True,
-                             check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["load_avg"] = os.getloadavg()
-    tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
-    lines = ["| phase | user s | sys s | minor faults |", "|---|---:|---:|---:|"]
-    for k, v in sorted(res["phases"].items(), key=lambda kv: -(kv[1]["user_s"] + kv[1]["sys_s"])):
-        lines.append(f"| {k} | {v['user_s']} | {v['sys_s']} | {v['minflt']} |")
-    lines.append(f"| **total (mean of {runs})** | {tot['user_s']:.4f} | {tot['sys_s']:.4f} | |")
-    lines += ["", "per run (user, sys, minor faults): " + ", ".join(
-        f"({r['user_s']}, {r['sys_s']}, {r['minflt']})" for r in res["runs"]),
+        res = phase_timer.run_child("benchmarks.bench_ingest", [root, tmp, str(runs)]
+                                    + (["--pipelined"] if pipelined else []))
+    lines = phase_timer.markdown_rows(res, runs)
+    lines += [
         f"cohort group: {res['group_files']} files in {res['group_dirs']} directories, "
         f"{res['group_bytes_written'] / MB:.2f} MB written, {res['group_bytes_linked'] / MB:.2f} MB hard-linked; "
         f"load average {[round(x, 2) for x in res['load_avg']]}"]

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import phase_timer
+
 RESULTS = Path(__file__).parent / "results"
 MODES = ("ours_default", "ours_default_first_on_worker", "ours_default_operator_built",
          "ours_default_operator_loaded", "ours_compat", "ours_compat_operator_built", "ours_default_sync")
@@ -561,8 +563,6 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
     the operator, then ``runs`` known-platform preprocesses into fresh OUTs (nothing deleted in between, as in a
     real run: the page cache takes fresh pages), with user/sys CPU and minor faults per phase, exclusive.  CPU is
     the whole process's (Blosc's own threads included)."""
-    import functools
-    import importlib
     import threading
 
     from genotex_dask import layout
@@ -570,34 +570,6 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
     from genotex_dask.pipelines import preprocess as pp
     from genotex_dask.pipelines.csv_out import warm_up
     from genotex_dask.pipelines.ingest import discover, ingest_cohort
-
-    acc: dict[str, list[float]] = {}
-    stack: list[list[float]] = []
-
-    def usage() -> tuple[float, float, float]:
-        u = resource.getrusage(resource.RUSAGE_SELF)
-        return u.ru_utime, u.ru_stime, float(u.ru_minflt)
-
-    def wrap(label, owner, name):
-        fn = getattr(owner, name)
-
-        @functools.wraps(fn)
-        def timed(*a, **k):
-            stack.append([0.0, 0.0, 0.0])
-            u0 = usage()
-            try:
-                return fn(*a, **k)
-            finally:
-                u1 = usage()
-                child = stack.pop()
-                tot = [b - a_ for a_, b in zip(u0, u1)]
-                row = acc.setdefault(label, [0.0, 0.0, 0.0])
-                for i in range(3):
-                    row[i] += tot[i] - child[i]
-                if stack:
-                    for i in range(3):
-                        stack[-1][i] += tot[i]
-        setattr(owner, name, timed)
 
     truth = json.loads(Path(root, "truth.json").read_text())["cohorts"]
     key, t_ = next(iter(truth.items()))
@@ -608,57 +580,39 @@ def _phases_child(root: str, work: str, runs: int) -> dict:
     warm_up()
     (_, _), ij = next(iter(pp._match_jobs(specs, discover(root, store))[0].items()))
     assert ingest_cohort(ij)["status"] == "ingested"
-    for label, mod, attr in _PHASES:
-        owner = importlib.import_module(mod)
-        if hasattr(owner, attr):  # (a phase an older version of the code does not have is left out)
-            wrap(label, owner, attr)
+    timer = phase_timer.PhaseTimer()
+    timer.wrap_all(_PHASES)
     totals: list[dict] = []
 
     def body():
         for i in range(runs + 1):
             job = pp.Job(trait, cid, specs[trait][cid], ij, f"{work}/out{i}", None, syn,
                          synonyms_fp=fs.file_fingerprint(syn), operators_dir=f"{store}/operators")
-            u0 = usage()
+            u0 = phase_timer.usage()
             assert pp.preprocess_cohort(job, False)["status"] == "done"
-            u1 = usage()
+            u1 = phase_timer.usage()
             if i == 0:  # the operator built (and the kernels loaded): not a known-platform cohort
-                acc.clear()
+                timer.acc.clear()
                 continue
-            totals.append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4),
-                           "minflt": int(u1[2] - u0[2])})
+            totals.append(phase_timer.delta(u0, u1))
 
     th = threading.Thread(target=body)
     th.start()
     th.join()
     assert len(totals) == runs, "a preprocess run failed (see above)"
-    rows = {k: {"user_s": round(v[0] / runs, 4), "sys_s": round(v[1] / runs, 4), "minflt": round(v[2] / runs)}
-            for k, v in acc.items()}
-    return {"runs": totals, "phases": rows}
+    return {"runs": totals, "phases": timer.rows(runs)}
 
 
 def phases(runs: int = 10) -> dict:
     """The known-platform preprocess task of the benchmark's cohort (54,675 x 167, same seed), per phase."""
-    import subprocess
-
-    from genotex_dask.cluster import WORKER_MALLOC_ENV
     from genotex_dask.synth.corpus import write_corpus
 
     with tempfile.TemporaryDirectory(prefix="bench_preprocess_phases_") as tmp:
         root = f"{tmp}/corpus"
         write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
                      vary_samples=False, compresslevel=1)
-        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_preprocess", "--phases-child", root, tmp,
-                              str(runs)], env=env, capture_output=True, text=True, check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["load_avg"] = os.getloadavg()
-    tot = {k: sum(r[k] for r in res["runs"]) / runs for k in ("user_s", "sys_s")}
-    lines = ["| phase | user s | sys s | minor faults |", "|---|---:|---:|---:|"]
-    for k, v in sorted(res["phases"].items(), key=lambda kv: -(kv[1]["user_s"] + kv[1]["sys_s"])):
-        lines.append(f"| {k} | {v['user_s']} | {v['sys_s']} | {v['minflt']} |")
-    lines.append(f"| **total (mean of {runs})** | {tot['user_s']:.4f} | {tot['sys_s']:.4f} | |")
-    lines += ["", "per run (user, sys, minor faults): " + ", ".join(
-        f"({r['user_s']}, {r['sys_s']}, {r['minflt']})" for r in res["runs"]),
+        res = phase_timer.run_child("benchmarks.bench_preprocess", [root, tmp, str(runs)])
+    lines = phase_timer.markdown_rows(res, runs) + [
         f"load average {[round(x, 2) for x in res['load_avg']]}"]
     res["markdown"] = "\n".join(lines)
     return res
