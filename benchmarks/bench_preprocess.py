@@ -544,7 +544,7 @@ _PHASES = (
     ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
      "genotex_dask.pipelines.csv_out", "write_local_file"),
     ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
-     "genotex_dask.io.store", "write_past_cache"),
+     "genotex_dask.io.filewrite", "write_past_cache"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "link"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "finalize"),
     ("preprocessed store: encode (X Blosc, obs/var/uns, metadata)", "genotex_dask.io.anndata_zarr",

@@ -124,7 +124,7 @@ def test_pipelined_ingest_writes_the_same_group(tmp_path, monkeypatch):
                  vary_samples=False, compresslevel=1)
     sent: list[int] = []
     real = filewrite.write_file_direct
-    monkeypatch.setattr(store, "DIRECT_MIN_BYTES", 64 << 10)  # this small cohort's chunks (~1 MB each) go direct
+    monkeypatch.setattr(filewrite, "DIRECT_MIN_BYTES", 64 << 10)  # this small cohort's chunks (~1 MB each) go direct
     monkeypatch.setattr(filewrite, "write_file_direct",
                         lambda path, chunks: (sent.append(sum(memoryview(c).nbytes for c in chunks)),
                                               real(path, chunks))[1])

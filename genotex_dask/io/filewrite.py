@@ -105,3 +105,15 @@ def write_file_direct(path: str, chunks: Iterable, buffered_below: int = 0) -> N
         if dfd is not None:
             os.close(dfd)
         os.close(fd)
+
+
+DIRECT_MIN_BYTES = 256 << 10  # smaller files go buffered: an unbuffered write waits for the device
+
+
+def write_past_cache(path: str, data) -> None:
+    """One new file nobody reads back soon (a group's X chunks when the task maps the matrix it holds, the
+    preprocessed store's X): a large one past the page cache (:func:`write_file_direct`), a small one as usual."""
+    if memoryview(data).nbytes >= DIRECT_MIN_BYTES:
+        write_file_direct(path, [data])
+    else:
+        write_new_file(path, data)

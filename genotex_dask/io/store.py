@@ -42,7 +42,6 @@ import zarr
 
 from genotex_dask import config as gconfig
 from genotex_dask.io import anndata_zarr, filewrite, fs
-from genotex_dask.io.filewrite import write_new_file  # noqa: F401  (store.write_new_file: callers elsewhere)
 
 INGEST_VERSION = 2  # 2: obs/var index names kept
 CHUNKS = (64, 8192)
@@ -177,7 +176,7 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
     it byte for byte, and encoding 50,000 x 16 annotation strings costs more than the whole X (``var`` then
     only needs the right index length).  ``var_link_dir``: a local directory holding those objects as files
     (a platform entry's copy); they are hard-linked into the group instead of written (:func:`_link_same`).
-    ``direct``: the large files (X's chunks) are written past the page cache (:func:`write_past_cache`), for a
+    ``direct``: the large files (X's chunks) are written past the page cache (:func:`filewrite.write_past_cache`), for a
     caller that will not read them back soon.
     """
     if X.shape != (len(obs), len(var)):
@@ -229,7 +228,7 @@ def write_cohort(url: str, X: np.ndarray, obs: pd.DataFrame, var: pd.DataFrame, 
         # inside the temporary group nothing is visible before atomic_dir publishes the whole directory (an fsync
         # of this one file never made the group's other files durable either)
         objects[COMPLETE_MARK] = fs.json_text(record).encode()
-        dump_memory_store(objects, tmp, var_link_dir, links, write_past_cache if direct else None)
+        dump_memory_store(objects, tmp, var_link_dir, links, filewrite.write_past_cache if direct else None)
     return record
 
 
@@ -289,14 +288,14 @@ def dump_memory_store(objects: dict, url: str, link_from: str | None = None,
     ``link_from`` (a local directory holding files of the same keys and bytes, e.g. a platform entry's var
     group): each key of ``link_keys`` found there as a regular file of the object's size is hard-linked
     instead of written (:func:`_link_same`); any other is written as usual.  ``write_file(path, data)`` writes
-    one new local file (default :func:`write_new_file`; preprocess passes one that sends large chunks past the
+    one new local file (default :func:`filewrite.write_new_file`; preprocess passes one that sends large chunks past the
     page cache).
     """
     local = fs.is_local(url)
     fsys, root = fs.get_fs(url)
     made: set[str] = set()
     link_root = fs.get_fs(link_from)[1].rstrip("/") if (link_from and local and link_keys) else None
-    write_file = write_file or write_new_file
+    write_file = write_file or filewrite.write_new_file
     for key, buf in objects.items():
         path = f"{root.rstrip('/')}/{key}"
         if local:
@@ -329,18 +328,6 @@ def _mkdirs(path: str, made: set[str]) -> None:
                 raise
             _mkdirs(parent, made)
     made.add(path)
-
-
-DIRECT_MIN_BYTES = 256 << 10  # smaller files go buffered: an unbuffered write waits for the device
-
-
-def write_past_cache(path: str, data) -> None:
-    """One new file of a group nobody reads back soon (X's chunks when the task maps the matrix it holds): large
-    files past the page cache (:func:`filewrite.write_file_direct`), the small ones as usual."""
-    if memoryview(data).nbytes >= DIRECT_MIN_BYTES:
-        filewrite.write_file_direct(path, [data])
-    else:
-        write_new_file(path, data)
 
 
 def _link_same(src: str, dst: str, size: int) -> bool:

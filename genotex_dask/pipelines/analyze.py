@@ -809,30 +809,33 @@ def _stagger(order: list[dict], where: dict[str, str], workers: list[str], mode:
     def heavy(units: list[dict]) -> bool:
         return (units[0].get("batch", units)[0].get("trait_n") or _DEFAULT_SAMPLES) >= HEAVY_SAMPLES
 
-    seqs: dict[str, list[list[dict]]] = {}
+    # per worker: (units, estimated seconds, heavy) of each cohort, each estimated once
+    sized = {w: [(us, cost(us), heavy(us)) for _, us in groups[w]] for w in workers}
+    seqs: dict[str, list[tuple[list[dict], float, bool]]] = {}
     for i, w in enumerate(workers):
-        hv = [us for _, us in groups[w] if heavy(us)]
-        lt = [us for _, us in groups[w] if not heavy(us)]
+        hv = [g for g in sized[w] if g[2]]
+        lt = [g for g in sized[w] if not g[2]]
         if i % 2 == 0 or not hv:
             seqs[w] = hv + lt
             continue
-        partner = sum(cost(us) for us in seqs[workers[i - 1]] if heavy(us))
-        load = sum(cost(us) for us in hv + lt)
-        room = min(partner, sum(cost(us) for us in lt) - STAGGER_TAIL_SHARE * load)
-        before: list[list[dict]] = []
-        for us in lt:
-            if cost(us) <= room:
-                before.append(us)
-                room -= cost(us)
-        seqs[w] = before + hv + [us for us in lt if not any(us is b for b in before)]
+        partner = sum(c for _, c, h in seqs[workers[i - 1]] if h)
+        load = sum(c for _, c, _ in hv + lt)
+        room = min(partner, sum(c for _, c, _ in lt) - STAGGER_TAIL_SHARE * load)
+        before, after = [], []
+        for g in lt:
+            if g[1] <= room:
+                before.append(g)
+                room -= g[1]
+            else:
+                after.append(g)
+        seqs[w] = before + hv + after
     starts = []
     for w in workers:
         t = 0.0
-        for us in seqs[w]:
-            c = cost(us) / len(us)  # the cohort's units spread over its span (only their order matters)
-            for u in us:
+        for us, c, _ in seqs[w]:
+            for u in us:  # the cohort's units spread over its span (only their order matters)
                 starts.append((t, len(starts), u))
-                t += c
+                t += c / len(us)
     return [u for _, _, u in sorted(starts, key=lambda x: (x[0], x[1]))]
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -48,7 +49,7 @@ from distributed import Client
 
 from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
-from genotex_dask.io import fs, store, store_rows
+from genotex_dask.io import filewrite, fs, store, store_rows
 from genotex_dask.io import store as store_mod
 from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
@@ -172,6 +173,7 @@ def _text_key(*parts: Any) -> str:
 
 _DIGESTS: dict[tuple, str] = {}  # identity of a cohort's var files (+ what names them) -> CohortMeta.digest
 _DIGESTS_SIZE = 64
+_DIGESTS_LOCK = threading.Lock()  # a worker's threads share the memo
 
 
 def _var_digest(meta: store.CohortMeta, names: list[str]) -> str:
@@ -189,15 +191,14 @@ def _var_digest(meta: store.CohortMeta, names: list[str]) -> str:
     if ident is None:
         return meta.digest("var", names)
     key = (ident, tuple(names))
-    hit = _DIGESTS.get(key)
+    with _DIGESTS_LOCK:
+        hit = _DIGESTS.get(key)
     if hit is None:
-        hit = meta.digest("var", names)
-        if len(_DIGESTS) >= _DIGESTS_SIZE:
-            try:  # the oldest entry out; another worker thread may be evicting at the same moment
-                _DIGESTS.pop(next(iter(_DIGESTS)), None)
-            except (RuntimeError, StopIteration):
-                pass
-        _DIGESTS[key] = hit
+        hit = meta.digest("var", names)  # outside the lock: the other threads' cohorts need not wait for it
+        with _DIGESTS_LOCK:
+            if len(_DIGESTS) >= _DIGESTS_SIZE:
+                del _DIGESTS[next(iter(_DIGESTS))]  # the oldest entry out
+            _DIGESTS[key] = hit
     return hit
 
 
@@ -574,7 +575,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
     atomic temporary directory.  X is chunked by row blocks spanning all genes and compressed like the cohort
     store (Blosc LZ4 + bit-shuffle, :data:`genotex_dask.io.store.X_COMPRESSORS`), which costs about as little as
     writing the raw bytes.  ``direct``: X's large chunk files are written past the page cache
-    (:func:`~genotex_dask.io.store.write_past_cache`; nothing in the engine reads this store again).
+    (:func:`~genotex_dask.io.filewrite.write_past_cache`; nothing in the engine reads this store again).
     """
     import anndata as ad
     import zarr
@@ -597,7 +598,7 @@ def _write_preprocessed_store(url: str, trait: str, d: quality.Linked, dtype, un
                              compressors=store.X_COMPRESSORS)
         del adata
     with fs.atomic_dir(url) as tmp:
-        store.dump_memory_store(objects, tmp, write_file=store.write_past_cache if direct else None)
+        store.dump_memory_store(objects, tmp, write_file=filewrite.write_past_cache if direct else None)
 
 
 def _store_fields(job: Job, p: Prepared, d: quality.Linked) -> tuple[dict, dict]:
