@@ -12,9 +12,11 @@
 Writes benchmarks/results/preprocess.json and .md.  Run: ``.venv/bin/python -m benchmarks.bench_preprocess``.
 ``--phases``: only where the CPU of the known-platform preprocess task goes (user, system, minor faults per phase,
 in one process with the workers' malloc settings), to benchmarks/results/preprocess_phases.json.  On this project's
-VM (ext4 without a journal) every new inode costs a scan of the inodes deleted in the last 30 s (the preprocessed
-store alone is ~100 files and directories per cohort): a run started right after another run (or anything else)
-deleted its temporary tree pays tens of ms more system time per cohort, so leave half a minute between runs.
+VM (ext4 without a journal) a new inode costs ~17 us of system time, but 80-150 us for minutes after a large
+delete (measured: 10,000 inodes deleted, still 120-140 us four minutes later); an ingest creates ~160 inodes per
+cohort and a preprocess ~100, so a run started after another run deleted its temporary tree pays up to ~40 ms
+more per cohort.  ``--keep-work DIR``: the working tree is made under DIR and left there, for runs back to back
+with nothing deleted in between (remove DIR afterwards).
 """
 
 from __future__ import annotations
@@ -193,7 +195,9 @@ def _run_sync(root, specs, out, store):
     return {"wall_s": round(time.perf_counter() - t, 3), "cpu_s": round(time.process_time() - c0, 3)}
 
 
-def main() -> dict:
+def main(keep_work: str | None = None) -> dict:
+    """The whole benchmark (see the module docstring); ``keep_work``: make the working tree under this directory
+    and leave it there."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -205,7 +209,9 @@ def main() -> dict:
     from genotex_dask.synth.corpus import write_corpus
 
     warm_up()  # compile/cache the numba kernel outside any timed region
-    tmp = Path(tempfile.mkdtemp(prefix="bench_pre_"))
+    if keep_work:
+        os.makedirs(keep_work, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_pre_", dir=keep_work))
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                              "platform": platform.platform(), "load_avg_start": os.getloadavg()}}
     try:
@@ -422,7 +428,8 @@ def main() -> dict:
         res["ours_1000_samples_pipelined"] = r
         res["client_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep_work:
+            shutil.rmtree(tmp, ignore_errors=True)
     res["load_avg_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "preprocess.json").write_text(json.dumps(res, indent=2))
@@ -541,9 +548,9 @@ _PHASES = (
     ("linked CSV: transposed copy of the gene_data text (kernel)", "genotex_dask.pipelines.csv_out",
      "_gather_t_kernel"),
     ("linked CSV: imputed cells formatted", "genotex_dask.pipelines.csv_out", "_fill_kernel"),
-    ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
+    ("large file writes (gene_data, linked and store X past the page cache; clinical buffered)",
      "genotex_dask.pipelines.csv_out", "write_local_file"),
-    ("large file writes (gene_data and store X past the page cache; linked, clinical buffered)",
+    ("large file writes (gene_data, linked and store X past the page cache; clinical buffered)",
      "genotex_dask.io.filewrite", "write_past_cache"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "link"),
     ("link, missing values, bias, record", "genotex_dask.preprocess.quality", "finalize"),
@@ -626,6 +633,8 @@ def _cli(argv: list[str] | None = None) -> dict:
                     "preprocess task (benchmarks/results/preprocess_phases.json); no cluster, no oracle")
     ap.add_argument("--runs", type=int, default=10, help="known-platform runs for --phases (default 10)")
     ap.add_argument("--phases-child", nargs=3, metavar=("ROOT", "WORK", "RUNS"), help=argparse.SUPPRESS)
+    ap.add_argument("--keep-work", metavar="DIR", help="make the working tree under DIR and leave it there (runs "
+                    "back to back without a large delete in between; see the module docstring)")
     args = ap.parse_args(argv)
     if args.phases_child:
         res = _phases_child(args.phases_child[0], args.phases_child[1], int(args.phases_child[2]))
@@ -637,7 +646,7 @@ def _cli(argv: list[str] | None = None) -> dict:
         (RESULTS / "preprocess_phases.json").write_text(json.dumps(res, indent=2))
         print(res["markdown"])
         return res
-    out = main()
+    out = main(args.keep_work)
     print(json.dumps(out, indent=2))
     return out
 

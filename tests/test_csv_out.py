@@ -178,7 +178,7 @@ def test_buffers_reused_by_the_next_cohort_and_remote_blocks_copied(tmp_path):
     is formatted into the same reused buffer."""
     import fsspec
 
-    from genotex_dask.pipelines import thread_buffers
+    from genotex_dask.io import thread_buffers
 
     thread_buffers.release_all()  # an empty pool, as a fresh worker thread has it
     rng = np.random.default_rng(3)

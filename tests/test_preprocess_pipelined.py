@@ -195,3 +195,38 @@ def test_run_with_given_specs_pipelines_the_named_cohorts_and_ingests_the_rest(c
     assert statuses.pop(unnamed) == "ingested"
     assert set(statuses.values()) == {"skipped"}, statuses
     assert s["analyze"]["failed"] == 0
+
+
+def test_large_csvs_go_past_the_page_cache_only_when_set(corpus, tmp_path, client, monkeypatch):
+    """preprocess.direct-writes: every gene_data and linked CSV goes through the unbuffered writer (a file under one
+    block is then written buffered by it); set false, none does.  The outputs are the same bytes either way."""
+    import dask
+
+    from genotex_dask.io import filewrite
+
+    specs = _specs(corpus)
+    unbuffered: list[str] = []
+    real = filewrite.write_file_direct
+
+    def recording(path, chunks, buffered_below=0):  # the conftest cluster's worker runs in this process
+        unbuffered.append(path)
+        return real(path, chunks, buffered_below)
+
+    monkeypatch.setattr(filewrite, "write_file_direct", recording)
+    trees = {}
+    for direct in (True, False):
+        unbuffered.clear()
+        out = tmp_path / f"direct_{direct}"
+        with dask.config.set({"genotex_dask.preprocess.direct-writes": direct}):
+            s = pp.run_preprocess(str(corpus), specs, str(out), client, progress=False)
+        assert s["done"] == sum(len(c) for c in specs.values()) and not s["failed"], s
+        csvs = {p.relative_to(out) for p in (out / "preprocess").rglob("*.csv")}
+        cut = len(fs.TMP_MARK) + 33  # the temporary sibling's name: mark, 32 hex digits, "-", the file's name
+        written = {(Path(u).parent / Path(u).name[cut:]).relative_to(out) for u in unbuffered}
+        linked = {p for p in csvs if p.parent.name not in ("gene_data", "clinical_data")}
+        gene = {p for p in csvs if p.parent.name == "gene_data"}
+        assert linked and gene
+        assert written == ((linked | gene) if direct else set()), (direct, written ^ (linked | gene))
+        trees[direct] = _tree(out)
+    assert trees[True].keys() == trees[False].keys()
+    assert [k for k in trees[True] if trees[True][k] != trees[False][k]] == []

@@ -171,3 +171,24 @@ def test_write_cohort_falls_back_to_anndata_for_a_var_the_encoder_declines(tmp_p
     back = ad.read_zarr(str(tmp_path / "c.zarr"))
     assert rec["n_vars"] == 0 and back.shape == (3, 0)
     assert list(back.var.columns) == ["Gene Symbol"] and list(back.obs["title"]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("float64", [False, True])
+def test_kept_chunk_block_reused_and_its_old_contents_never_written(float64):
+    """The encoder stages chunks in the thread's kept block (thread_buffers): a block left full of another
+    cohort's values still gives anndata's bytes for partial edge chunks, and it is the block kept afterwards."""
+    from genotex_dask.io import thread_buffers
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(8, 2, size=(70, 300))
+    obs = pd.DataFrame({"title": [f"s{i}" for i in range(70)]}, index=pd.Index([f"GSM{i}" for i in range(70)]))
+    obs_o, var_o = store.encode_string_frame(obs, "obs"), store.encode_string_frame(_frame(300, seed=4), "var")
+    dtype = np.float64 if float64 else np.float32
+    empty = pd.DataFrame(index=pd.Index([], dtype=object))
+    ref = {k: v.to_bytes() for k, v in store._cohort_objects_anndata(
+        X, dtype, (64, 128), empty, empty, {store.UNS_KEY: "{}"}, obs_o, var_o).items()}
+    dirty = np.full(64 * 128, 12345.0, dtype=dtype)
+    thread_buffers.give("encode-chunk", dirty)
+    ours = store.cohort_objects(X, dtype, (64, 128), obs_o, var_o, "{}")
+    assert sorted(ours) == sorted(ref) and [k for k in ref if ours[k] != ref[k]] == []
+    assert thread_buffers.take("encode-chunk", 64 * 128, dtype).base is dirty

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from genotex_dask.pipelines import thread_buffers as tb
+from genotex_dask.io import thread_buffers as tb
 
 
 def _in_fresh_thread(fn) -> None:

@@ -16,7 +16,7 @@ assembles the linked CSV by copying bytes (transposed, tile by tile, any row/col
 Rows are streamed in blocks to a temporary sibling that is renamed into place, so memory stays bounded and a
 killed task never leaves a half-written CSV under its final name.  A large file nothing reads soon (gene_data) can
 be written past the page cache (:func:`write_local_file`).  The large text buffers are reused by the
-worker thread's next cohort (:mod:`genotex_dask.pipelines.thread_buffers`).
+worker thread's next cohort (:mod:`genotex_dask.io.thread_buffers`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from genotex_dask.io import filewrite, fs
-from genotex_dask.pipelines.thread_buffers import give as _give
-from genotex_dask.pipelines.thread_buffers import take as _take
+from genotex_dask.io.thread_buffers import give as _give
+from genotex_dask.io.thread_buffers import take as _take
 
 _ROW_BLOCK = 64
 _TILE = 256  # output rows per transposed copy
@@ -473,12 +473,13 @@ def write_local_file(path: str, chunks: Iterable[bytes], direct: bool) -> None:
     (:func:`genotex_dask.io.filewrite.write_file_direct`; a file under one ``DIRECT_BLOCK`` buffered: not worth
     the device wait).
 
-    Why: a cohort's gene_data CSV (26 MB for 20k genes x 167 samples) is not read again by the engine, and
-    copying it into new page-cache pages was the preprocess task's most variable cost: 5-8 CPU-ms where the
-    kernel recycles recently freed pages, 50-60 ms where it hands out pages the VM has not touched lately
-    (measured on the project's 2-core VM, issue 12).  Unbuffered, the device reads the blocks from a small
-    aligned buffer the thread keeps (one user-space copy, ~3 ms); the write waits for the device instead (~10 ms
-    wall for 26 MB here)."""
+    Why: copying a cohort's gene_data or linked CSV (26 MB each for 20k genes x 167 samples) into new page-cache
+    pages was the preprocess task's most variable cost: 5-8 CPU-ms where the kernel recycles recently freed
+    pages, 50-66 ms where it hands out pages the VM has not touched lately (measured on the project's 2-core VM,
+    issue 12).  Unbuffered, the device reads the blocks from a small aligned buffer the thread keeps (one
+    user-space copy, ~2 ms); the write waits for the device instead (~10 ms wall for 26 MB here).  gene_data is
+    not read again by the engine; the analysis reads a linked CSV back from disk for ~3 CPU-ms more than from the
+    page cache (at full scale the linked files outgrow the page cache anyway)."""
     if direct:
         filewrite.write_file_direct(path, chunks, buffered_below=filewrite.DIRECT_BLOCK)
         return
@@ -555,10 +556,11 @@ def _chain(first: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
 
 
 def write_token_csv(url: str, index_label: str, row_prefixes: Sequence[str], columns: Sequence[str], cells: Cells,
-                    rows: np.ndarray, cols: np.ndarray, transpose: bool = False) -> None:
+                    rows: np.ndarray, cols: np.ndarray, transpose: bool = False, direct: bool = False) -> None:
     """CSV whose value cells are copied from ``cells``: output (i, j) = cell (rows[i], cols[j]), or
     (cols[j], rows[i]) with ``transpose`` (copied tile by tile).  ``row_prefixes[i]`` is written verbatim
-    before the values: the quoted row label, possibly followed by columns formatted elsewhere."""
+    before the values: the quoted row label, possibly followed by columns formatted elsewhere.  ``direct``: past
+    the page cache (:func:`write_local_file`)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     step = _TILE if transpose else _ROW_BLOCK
@@ -574,7 +576,7 @@ def write_token_csv(url: str, index_label: str, row_prefixes: Sequence[str], col
             yield memoryview(out[:n])  # written from the kernel's buffer: no 30 MB bytes copy
             _give("gather", out)  # written: the next block (or cohort) reuses it
 
-    _atomic_stream(url, _chain(_header(index_label, columns), blocks()))
+    _atomic_stream(url, _chain(_header(index_label, columns), blocks()), direct)
 
 
 def warm_up() -> None:

@@ -49,9 +49,8 @@ from distributed import Client
 
 from genotex_dask import config as gconfig
 from genotex_dask import layout, safe_regex
-from genotex_dask.io import filewrite, fs, store, store_rows
+from genotex_dask.io import filewrite, fs, store, store_rows, thread_buffers
 from genotex_dask.io import store as store_mod
-from genotex_dask.pipelines import thread_buffers
 from genotex_dask.pipelines.csv_out import (
     Cells,
     fill_cells,
@@ -623,9 +622,10 @@ def _positions(names: list[str], labels: list[str]) -> np.ndarray:
 
 
 def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene_labels: list[str],
-                      cells: Cells | None, round32: bool) -> None:
+                      cells: Cells | None, round32: bool, direct: bool = False) -> None:
     """The linked CSV (samples x trait, covariates, genes).  Gene cells are copied from the gene_data tokens
-    when every kept sample and gene is in them; imputed cells (empty tokens) are formatted from ``d.X``."""
+    when every kept sample and gene is in them; imputed cells (empty tokens) are formatted from ``d.X``.
+    ``direct``: past the page cache (:func:`~genotex_dask.pipelines.csv_out.write_local_file`)."""
     cols = quality.linked_columns(trait, d)
     samples = [str(s) for s in d.samples]
     clin = np.column_stack([d.trait, *d.covariates.values()])
@@ -637,10 +637,10 @@ def _write_linked_csv(url: str, trait: str, d: quality.Linked, p: Prepared, gene
             lines = format_rows(clin, [""] * len(samples), p.sig).decode().split("\n")[:-1]
             prefixes = [quote(s) + line for s, line in zip(samples, lines)]
             fill_cells(cells, grows, srows, d.X.T)         # imputed values: cells empty in gene_data
-            write_token_csv(url, "", prefixes, cols, cells, srows, grows, transpose=True)
+            write_token_csv(url, "", prefixes, cols, cells, srows, grows, transpose=True, direct=direct)
             return
     vals = np.column_stack([clin, d.X]) if len(samples) else np.zeros((0, len(cols)))
-    write_matrix_csv(url, "", samples, cols, vals, p.sig, round32)
+    write_matrix_csv(url, "", samples, cols, vals, p.sig, round32, direct=direct)
 
 
 def _write_clinical(paths: layout.PreprocessPaths, job: Job, p: Prepared) -> None:
@@ -705,8 +705,9 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     gene_labels = quality.str_list(genes)
     # gene_data: symbols x samples (GenoTEX's orientation).  Its text is kept when it fits SHARED_CELLS_MAX, so
     # the linked CSV copies the gene values instead of formatting them a second time.
-    # nothing in the engine reads gene_data again: written past the page cache (csv_out.write_local_file); the linked
-    # CSV, which the analysis reads next, goes through it
+    # gene_data, the linked CSV and the store's X are written past the page cache (csv_out.write_local_file): nothing
+    # reads gene_data again, and the analysis reads a linked CSV back from disk for ~3 CPU-ms more than from the page
+    # cache, where copying it into fresh page-cache pages cost ~60 (26 MB, this project's VM; README, issue 12)
     direct = bool(gconfig.get("preprocess.direct-writes", True))
     cells = write_matrix_csv(paths.gene_data, p.gene_index_name, gene_labels, p.samples, Y.T, p.sig, round32,
                              keep_cells=0 < Y.size <= SHARED_CELLS_MAX, direct=direct)
@@ -723,7 +724,7 @@ def _finalize(job: Job, p: Prepared, handed: dict | None = None) -> dict:
     d = res.linked
     kept = {"gene", "clinical"}
     if record["is_usable"]:
-        _write_linked_csv(paths.linked_data, job.trait, d, p, gene_labels, cells, round32)
+        _write_linked_csv(paths.linked_data, job.trait, d, p, gene_labels, cells, round32, direct)
         kept.add("linked")
     if cells is not None:
         cells.release()  # the thread's next cohort formats into the same buffers
