@@ -187,8 +187,28 @@ def test_kept_chunk_block_reused_and_its_old_contents_never_written(float64):
     empty = pd.DataFrame(index=pd.Index([], dtype=object))
     ref = {k: v.to_bytes() for k, v in store._cohort_objects_anndata(
         X, dtype, (64, 128), empty, empty, {store.UNS_KEY: "{}"}, obs_o, var_o).items()}
+    role = f"encode-chunk-{np.dtype(dtype).newbyteorder('<').str}"
     dirty = np.full(64 * 128, 12345.0, dtype=dtype)
-    thread_buffers.give("encode-chunk", dirty)
+    thread_buffers.give(role, dirty)
     ours = store.cohort_objects(X, dtype, (64, 128), obs_o, var_o, "{}")
     assert sorted(ours) == sorted(ref) and [k for k in ref if ours[k] != ref[k]] == []
-    assert thread_buffers.take("encode-chunk", 64 * 128, dtype).base is dirty
+    assert thread_buffers.take(role, 64 * 128, dtype).base is dirty
+
+
+def test_preprocessed_store_keeps_its_x_block_for_the_next_cohort(tmp_path):
+    """Two preprocessed stores written by one thread stage X's chunk in the same kept block: the frames' other
+    columns (categorical codes, int32 n_probes) do not displace it."""
+    from genotex_dask.io import thread_buffers
+    from genotex_dask.pipelines import preprocess as pp
+
+    thread_buffers.release_all()
+    blocks = []
+    for i in range(2):
+        d = _preprocessed(167, 500, True, True, seed=i)
+        pp._write_preprocessed_store(str(tmp_path / f"s{i}.zarr"), "T", d, np.float32, {"x": 1},
+                                     {"n_probes": np.ones(500, dtype=np.int32)})
+        kept = thread_buffers.take("encode-chunk-<f4", 167 * 500, np.float32)
+        blocks.append(kept.base)
+        thread_buffers.give("encode-chunk-<f4", kept)
+    assert blocks[0] is not None and blocks[0] is blocks[1]
+    assert ad.read_zarr(str(tmp_path / "s1.zarr")).X.dtype == np.float32

@@ -186,8 +186,10 @@ class Encoder:
                 self.out[f"{key}/c/" + "/".join("0" * len(shape))] = comp.encode(src)
             return
         # the chunk-sized staging block is the thread's kept one (a preprocessed X cast to float32: 13.4 MB, fresh
-        # pages per cohort otherwise, which this project's VM backs afresh at ~2 ms per MB; thread_buffers)
-        flat = thread_buffers.take("encode-chunk", math.prod(chunk), dt)
+        # pages per cohort otherwise, which this project's VM backs afresh at ~2 ms per MB; thread_buffers), one per
+        # dtype: a column of another dtype must not displace X's block
+        role = f"encode-chunk-{dt.str}"
+        flat = thread_buffers.take(role, math.prod(chunk), dt)
         block = flat.reshape(chunk)
         grid = [range(0, s, c) for s, c in zip(shape, chunk)]
         for idx in np.ndindex(*(len(g) for g in grid)):
@@ -199,7 +201,7 @@ class Encoder:
             if not block.view(np.uint8).any():  # fill value only (bit pattern of +0.0 / 0 / False)
                 continue
             self.out[f"{key}/c/" + "/".join(map(str, idx))] = comp.encode(block.reshape(-1).view(np.uint8))
-        thread_buffers.give("encode-chunk", flat)  # encoded into new bytes: the block is free again
+        thread_buffers.give(role, flat)  # encoded into new bytes: the block is free again
 
     # ---- containers ----
     def element(self, key: str, value) -> bool:

@@ -14,8 +14,8 @@ each value's text sits; :func:`fill_cells` adds the text of the imputed values, 
 assembles the linked CSV by copying bytes (transposed, tile by tile, any row/column subset).
 
 Rows are streamed in blocks to a temporary sibling that is renamed into place, so memory stays bounded and a
-killed task never leaves a half-written CSV under its final name.  A large file nothing reads soon (gene_data) can
-be written past the page cache (:func:`write_local_file`).  The large text buffers are reused by the
+killed task never leaves a half-written CSV under its final name.  A large file (gene_data, the linked CSV) can be
+written past the page cache (:func:`write_local_file`).  The large text buffers are reused by the
 worker thread's next cohort (:mod:`genotex_dask.io.thread_buffers`).
 """
 
