@@ -44,8 +44,10 @@ STAGES = ("ingest", "specs", "preprocess", "analyze", "evaluate")
 PROJECT_WORKERS = (8, 64, 256)
 # ext4 without a journal (this machine's root file system) does not reuse an inode deleted in the last 60 s (300 s
 # while its table block is dirty): it scans past each one, so a run creating ~40k files right after a run's ~40k were
-# deleted pays kernel time the first run did not (measured by a helper in session 22: an ingest right after a deleted
-# tree cost 0.39 instead of 0.25 CPU-s).  --drop-outputs therefore waits this long after deleting, unmeasured.
+# deleted pays kernel time the first run did not (session 22: an ingest right after a deleted tree cost 0.39 instead
+# of 0.25 CPU-s).  --drop-outputs therefore waits this long after deleting, unmeasured.  It does not cover all of it:
+# session 23 measured new inodes near a large delete at 80-200 us instead of ~17 for more than five minutes; the
+# pairs alternate 1 and 2 workers, so both pay alike.
 DROP_SETTLE_S = 60.0
 
 

@@ -306,10 +306,6 @@ def _writes_child(root: str, work: str, runs: int) -> dict:
     from genotex_dask.io import store_rows
     from genotex_dask.pipelines import ingest
 
-    def usage() -> tuple[float, float]:
-        u = resource.getrusage(resource.RUSAGE_SELF)
-        return u.ru_utime, u.ru_stime
-
     job = ingest.discover(root, f"{work}/store_first")[0]
     assert ingest.ingest_cohort(job)["status"] == "ingested"
     out: dict[str, list] = {}
@@ -318,7 +314,7 @@ def _writes_child(root: str, work: str, runs: int) -> dict:
         for kind in kinds if i % 2 == 0 else kinds[::-1]:  # the order reversed every other round
             job = ingest.discover(root, f"{work}/store_{kind}{i}")[0]
             with dask.config.set({"genotex_dask.store.direct-writes": kind.endswith("direct")}):
-                u0 = usage()
+                u0 = phase_timer.usage()
                 handed: dict = {}
                 assert ingest.ingest_cohort(job, matrix_out=handed)["status"] == "ingested"
                 if kind.startswith("staged"):
@@ -326,26 +322,20 @@ def _writes_child(root: str, work: str, runs: int) -> dict:
                     lay = store_rows.layout(job.out)
                     seen = sum(len(rows) for _, rows in store_rows.chunk_rows(lay, 0, lay.shape[0]))  # decoded
                     assert seen == lay.shape[0]
-                u1 = usage()
-            out.setdefault(kind, []).append({"user_s": round(u1[0] - u0[0], 4), "sys_s": round(u1[1] - u0[1], 4)})
+                d = phase_timer.delta(u0, phase_timer.usage())
+            out.setdefault(kind, []).append({k: d[k] for k in ("user_s", "sys_s")})
     return out
 
 
 def writes(runs: int = 5) -> dict:
     """X's chunks of a known-platform ingest (bench_preprocess's cohort) buffered vs past the page cache."""
-    from genotex_dask.cluster import WORKER_MALLOC_ENV
     from genotex_dask.synth.corpus import write_corpus
 
     with tempfile.TemporaryDirectory(prefix="bench_ingest_writes_", dir=os.environ.get("BENCH_TMP")) as tmp:
         root = f"{tmp}/corpus"
         write_corpus(root, traits=1, cohorts_per_trait=1, samples=167, probes=54675, platforms=1, seed=3,
                      vary_samples=False, compresslevel=1)
-        env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--writes-child", root, tmp,
-                               str(runs)], env=env, capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(proc.stderr[-3000:])
-        res = {"runs": json.loads(proc.stdout.strip().splitlines()[-1])}
+        res = {"runs": phase_timer.child_record("benchmarks.bench_ingest", "--writes-child", [root, tmp, str(runs)])}
     res["load_avg"] = os.getloadavg()
     lines = ["| ingest, known platform | user s (mean) | sys s (mean) | user+sys min | user+sys median |",
              "|---|---:|---:|---:|---:|"]

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
             for k in ("wall_s", "worker_cpu_s", "worker_sys_cpu_s")}
     res = {"benchmark": "linked_reads", "fraction": a.fraction, "workers": a.workers, "corpus": corp,
            "linked_files": len(linked), "linked_bytes": sum(os.path.getsize(p) for p in linked),
-           "full_run": {s: {"wall_s": v["wall_s"], "worker_cpu_s": v["worker_cpu_s"]} for s, v in full["stages"].items()},
+           "full_run": {s: {"wall_s": v["wall_s"], "worker_cpu_s": v["worker_cpu_s"]}
+                        for s, v in full["stages"].items()},
            "runs": runs, "cold_minus_warm": {k: [round(x, 2) for x in v] for k, v in diff.items()},
            "cold_minus_warm_median": {k: round(statistics.median(v), 2) for k, v in diff.items()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -94,12 +95,13 @@ def to_markdown(res: dict) -> str:
     med, d = res["cold_minus_warm_median"], res["cold_minus_warm"]
     return "\n".join([
         "# Analyze with the linked CSVs cold (read from disk) or warm (in the page cache)", "",
-        f"1/{res['fraction']} sample of the GenoTEX-scale corpus, {res['workers']}-worker LocalCluster, the analyze stage "
-        f"rerun on one preprocess run's outputs: {res['linked_files']} linked CSVs, "
+        f"1/{res['fraction']} sample of the GenoTEX-scale corpus, {res['workers']}-worker LocalCluster, the "
+        f"analyze stage rerun on one preprocess run's outputs: {res['linked_files']} linked CSVs, "
         f"{res['linked_bytes'] / 1e6:.0f} MB. Cold: dropped from the page cache (as an O_DIRECT write leaves them); "
         "warm: read once just before. Pairs alternate their order.", "", *rows, "",
         f"Cold minus warm per pair: wall {d['wall_s']} s, worker CPU {d['worker_cpu_s']} s, worker system CPU "
-        f"{d['worker_sys_cpu_s']} s; medians {med['wall_s']}, {med['worker_cpu_s']} and {med['worker_sys_cpu_s']} s.", ""])
+        f"{d['worker_sys_cpu_s']} s; medians {med['wall_s']}, {med['worker_cpu_s']} and "
+        f"{med['worker_sys_cpu_s']} s.", ""])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@
 Writes benchmarks/results/preprocess.json and .md.  Run: ``.venv/bin/python -m benchmarks.bench_preprocess``.
 ``--phases``: only where the CPU of the known-platform preprocess task goes (user, system, minor faults per phase,
 in one process with the workers' malloc settings), to benchmarks/results/preprocess_phases.json.  On this project's
-VM (ext4 without a journal) a new inode costs ~17 us of system time, but 80-150 us for minutes after a large
+VM (ext4 without a journal) a new inode costs ~17 us of system time, but 80-200 us for minutes after a large
 delete (measured: 10,000 inodes deleted, still 120-140 us four minutes later); an ingest creates ~160 inodes per
 cohort and a preprocess ~100, so a run started after another run deleted its temporary tree pays up to ~40 ms
 more per cohort.  ``--keep-work DIR``: the working tree is made under DIR and left there, for runs back to back

@@ -78,15 +78,21 @@ class PhaseTimer:
                 for k, v in self.acc.items()}
 
 
-def run_child(module: str, args: list[str]) -> dict:
-    """Run ``python -m module --phases-child *args`` with the Dask workers' malloc settings and return the JSON
-    record it prints last."""
+def child_record(module: str, flag: str, args: list[str]):
+    """Run ``python -m module flag *args`` with the Dask workers' malloc settings and return the JSON it prints
+    last; a failed child stops the benchmark with the end of its error output."""
     from genotex_dask.cluster import WORKER_MALLOC_ENV
 
     env = {**os.environ, **{k: str(v) for k, v in WORKER_MALLOC_ENV.items()}}
-    out = subprocess.run([sys.executable, "-m", module, "--phases-child", *args], env=env, capture_output=True,
-                         text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-m", module, flag, *args], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_child(module: str, args: list[str]) -> dict:
+    """:func:`child_record` of ``--phases-child``, with the machine's load average once it is done."""
+    res = child_record(module, "--phases-child", args)
     res["load_avg"] = os.getloadavg()
     return res
 

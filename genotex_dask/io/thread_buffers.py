@@ -4,10 +4,11 @@ A cohort's gene matrix and CSV text buffers are ~25-90 MB each, the Zarr encoder
 preprocessed X.  Fresh ones are fresh pages every time: zeroed, and on this project's VM each freed 2 MB block is
 handed back to the host at once, so touching it again is a host page fault (measured 9-60 ms for one GPL570
 cohort's buffers on a Dask worker, against 3 ms to rewrite reused ones; ~25 ms for the chunk block alone).  A
-buffer handed back with :func:`give` is returned by the same thread's next :func:`take` of that role when it is large enough; each thread keeps at
-most one buffer per role, none larger than :data:`MAX_BYTES` and at most :data:`TOTAL_BYTES` in all (address
-space: pages a cohort never touched cost no memory), so a big cohort's buffers go back to the allocator and a worker
-thread holds at most a typical cohort's working set between tasks (~110 MB resident for 167 x 20,000 genes).
+buffer handed back with :func:`give` is returned by the same thread's next :func:`take` of that role when it is
+large enough; each thread keeps at most one buffer per role, none larger than :data:`MAX_BYTES` and at most
+:data:`TOTAL_BYTES` in all (address space: pages a cohort never touched cost no memory), so a big cohort's buffers
+go back to the allocator and a worker thread holds at most a typical cohort's working set between tasks (~110 MB
+resident for 167 x 20,000 genes).
 :func:`release_all` drops every thread's buffers: the preprocess stage calls it on its workers when it ends, so the
 memory is back before the analysis needs it.
 """
