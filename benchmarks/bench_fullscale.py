@@ -513,6 +513,17 @@ def _corpus(base: Path, k: int) -> tuple[Path, dict]:
                   "cpu_s": round(time.process_time() - c0, 1), **{x: r[x] for x in r if x not in ("out", "params")}}
 
 
+def _measured(path: Path, k: int) -> dict:
+    """The 1/k run an earlier fullscale.json holds (its main or its check_run entry), for a run not repeated."""
+    old = json.loads(path.read_text())
+    if old.get("fraction") == k and "main" in old:
+        return old["main"]
+    if (old.get("check") or {}).get("fraction") == k and "check_run" in old:
+        return old["check_run"]
+    raise SystemExit(f"{path}: no measured 1/{k} run (main is 1/{old.get('fraction')}, "
+                     f"check 1/{(old.get('check') or {}).get('fraction')})")
+
+
 def _factors(main: dict) -> dict[str, float]:
     """The per-stage factors the projection used (any worker count's entry holds them)."""
     return next(iter(main["projection"].values()), {}).get("factors", {})
@@ -579,8 +590,11 @@ def _main_markdown(res: dict) -> list[str]:
         lines += ["", f"## Model check: the 1/{k} run predicted from the 1/{ch['fraction']} run "
                   f"(its tasks x{ch['fraction'] // k}, scaled per stage by the plans' work ratio: " +
                   ", ".join(f"{st} {f}x" for st, f in (ch.get("factors") or {}).items()) +
-                  f"; {main['run']['workers']} workers)", "",
-                  "| stage | predicted s | measured s | error |", "|---|---:|---:|---:|"]
+                  f"; {main['run']['workers']} workers)", ""]
+        if res.get("check_run", {}).get("from"):
+            lines += [f"The 1/{ch['fraction']} run is the one measured earlier in `{res['check_run']['from']}` "
+                      "(not run again), with its own load.", ""]
+        lines += ["| stage | predicted s | measured s | error |", "|---|---:|---:|---:|"]
         for stage, e in ch["errors"].items():
             lines.append(f"| {stage} | {e['predicted']} | {e['measured']} | {e['error_pct']}% |")
         small = res.get("check_run", {}).get("run")
@@ -601,6 +615,11 @@ def _main_markdown(res: dict) -> list[str]:
                          f"problems, {res['check_run']['corpus'].get('cohorts')} and {c.get('cohorts')} cohorts; a 1/k "
                          "sample of 132 traits is only roughly proportional and analysis cost follows the few "
                          "largest (TCGA-size) cohorts, hence the plan's work ratios rather than k.")
+    for e in res.get("earlier_checks", []):
+        errs = e["check"]["errors"]
+        lines += ["", f"Earlier model check ({e.get('note', '')}): the 1/{e['main_fraction']} run predicted from the "
+                  f"1/{e['check']['fraction']} run, wall time: total {errs['total']['error_pct']}% (" +
+                  ", ".join(f"{st} {errs[st]['error_pct']}%" for st in STAGES if st in errs) + ")."]
     return lines
 
 
@@ -669,6 +688,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--main-from", help="take the 1/k (--fraction) run from this fullscale.json (its check_run or "
                     "main entry, measured earlier) instead of running it again")
+    ap.add_argument("--check-from", help="take the --check run from this fullscale.json (its main or check_run "
+                    "entry of that fraction, measured earlier) instead of running it again")
     ap.add_argument("--rerun-stages", default="", help="with --main-from: rerun these stages (comma-separated, "
                     "e.g. analyze,evaluate) on that run's outputs and replace their records")
     ap.add_argument("--report-only", action="store_true",
@@ -683,8 +704,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="1-worker and 2-worker runs back to back this many times (the best pair is reported)")
     ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
                     "CPU) under this directory")
-    ap.add_argument("--drop-outputs", action="store_true", help="delete each --scaling run's store and outputs once "
-                    "it is measured (a 1/16 pair writes ~9 GB otherwise), then waits DROP_SETTLE_S unmeasured")
+    ap.add_argument("--drop-outputs", action="store_true", help="delete each run's store and outputs once it is "
+                    "measured (a 1/2 run writes ~28 GB, a 1/8 pair ~14 GB), then waits DROP_SETTLE_S unmeasured")
     a = ap.parse_args(argv)
     if a.report_only:
         res = json.loads((Path(a.out) / "fullscale.json").read_text())
@@ -720,17 +741,20 @@ def main(argv: list[str] | None = None) -> dict:
             (out / "fullscale.md").write_text(to_markdown(res))
 
     runs: dict[int, dict] = {}
-    if a.check:
+    if a.check and a.check_from:
+        runs[a.check] = {**_measured(Path(a.check_from), a.check), "from": a.check_from}
+        res["check_run"] = runs[a.check]
+        save()
+    elif a.check:
         path, corp = _corpus(base, a.check)
         runs[a.check] = {"corpus": corp, "run": run_pipeline(path, work / f"out_1of{a.check}_w{a.workers}",
-                                                             a.workers)}
+                                                             a.workers, drop=a.drop_outputs)}
         res["check_run"] = runs[a.check]
         save()
     if a.scaling_only:
         pass
     elif a.main_from:
-        old = json.loads(Path(a.main_from).read_text())
-        prev = old["main"] if old.get("fraction") == a.fraction and "main" in old else old["check_run"]
+        prev = _measured(Path(a.main_from), a.fraction)
         corp, run = prev["corpus"], prev["run"]
         res["main_from"] = a.main_from
         if a.rerun_stages:
@@ -750,7 +774,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                             for s in run["stages"].values()), 2)
     else:
         path, corp = _corpus(base, a.fraction)
-        run = run_pipeline(path, work / f"out_1of{a.fraction}_w{a.workers}", a.workers)
+        run = run_pipeline(path, work / f"out_1of{a.fraction}_w{a.workers}", a.workers, drop=a.drop_outputs)
     if not a.scaling_only:
         beta = fit_beta(run["stages"]["analyze"].get("problem_costs", []))
         res["main"] = {"corpus": corp, "run": run, "beta": round(beta, 3),

@@ -85,3 +85,17 @@ def test_scaling_decomposition_is_exact_and_names_the_causes():
     assert (d["idle_head_2"], d["idle_gaps_2"], d["idle_tail_2"]) == (0.5, 0.25, 0.5)
     tot = bf.scaling_decomposition(one, two)["total"]
     assert tot["speedup"] == round(20 / 12, 3)
+
+
+def test_measured_takes_the_run_of_the_asked_fraction(tmp_path):
+    import json
+
+    import pytest
+
+    f = tmp_path / "fullscale.json"
+    f.write_text(json.dumps({"fraction": 4, "main": {"run": "quarter"}, "check": {"fraction": 8},
+                             "check_run": {"run": "eighth"}}))
+    assert bf._measured(f, 4)["run"] == "quarter"
+    assert bf._measured(f, 8)["run"] == "eighth"
+    with pytest.raises(SystemExit, match="no measured 1/2 run"):
+        bf._measured(f, 2)
