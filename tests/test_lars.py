@@ -203,3 +203,14 @@ def test_screening_with_a_coarse_copy_and_its_true_bound_keeps_the_exact_path():
     _assert_same(good, _lars_oracle(X, y, GRID), 1e-9)
     bad, _, _ = models._lars_kernel.grid_path_t(XT, yc, lams, 4000, screen=(coarse, 2.0**-23))
     assert np.abs(bad - exact).max() > 1e-6 * np.abs(exact).max()
+
+
+def test_top_k_stable_is_the_head_of_a_stable_sort():
+    """The strong rule's top-k pick equals the first k of a full stable sort, ties (many here) by position."""
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 7, 300, 5000):
+        v = np.abs(rng.integers(0, 12, size).astype(float)) * 0.5  # heavy ties
+        v[rng.random(size) < 0.1] = 0.0
+        full = np.argsort(-v, kind="stable")
+        for k in (0, 1, 3, 50, 64, size, size + 5):
+            assert np.array_equal(models.top_k_stable(v, k), full[:k]), (size, k)

@@ -426,6 +426,22 @@ def _ahead_max(n: int) -> int:
     return max(n // 8, 50)
 
 
+def top_k_stable(v: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest values of v, largest first, ties in position order: the first k of
+    ``np.argsort(-v, kind="stable")`` (v without NaN), without sorting all of v.  Why: the strong rule's candidates
+    can be most of the ~19,000 genes, and sorting them all at every checkpoint was ~2% of the analysis's CPU."""
+    if v.size <= k:
+        return np.argsort(-v, kind="stable")
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    t = np.partition(v, v.size - k)[v.size - k]  # the k-th largest value
+    above = v > t
+    ties = np.flatnonzero(v == t)[: k - int(above.sum())]  # the first ties by position fill the rest
+    keep = np.flatnonzero(above)
+    keep = np.union1d(keep, ties)
+    return keep[np.argsort(-v[keep], kind="stable")]
+
+
 def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarray, W: np.ndarray):
     """One homotopy down the grid on a working set that grows without restarting the path.
 
@@ -486,7 +502,7 @@ def _resumed_walk(X: np.ndarray, xm: np.ndarray, yc: np.ndarray, grid: np.ndarra
             nxt = float(lams[g]) if reason == 1 else float(lams[g + 1]) if g + 1 < k else 0.0
             near = np.flatnonzero((c >= 2 * max(lam * rate, nxt) - lam) & ~inW)
             if near.size:
-                near = near[np.argsort(-c[near], kind="stable")[:ahead]]
+                near = near[top_k_stable(c[near], ahead)]
                 st.append(X, xm, near)
                 inW[near] = True
         prev_lam = lam
@@ -550,11 +566,11 @@ def lasso_grid(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, init_ws
     ym = y.mean()
     yc = y - ym
     corr0 = np.abs(X.T @ yc - xm * yc.sum())  # = |Xc' yc|
-    order = np.lexsort((np.arange(p), -corr0))  # deterministic for ties: lower column index first
     # a small first working set: each breakpoint costs O(n |W|), and the KKT checks add what is missing
-    # (2n measured best at n <= 415, ~n at 900: the path needs ~n active genes plus their rivals)
+    # (2n measured best at n <= 415, ~n at 900: the path needs ~n active genes plus their rivals); the most
+    # correlated genes, ties to the lower column index
     size = min(p, init_ws or max(min(2 * n, 1000), 500))
-    W = np.sort(order[:size])
+    W = np.sort(top_k_stable(corr0, size))
     k = len(grid)
     out = _resumed_walk(X, xm, yc, grid, W) if resume and _HAVE_KERNEL and p and n > 1 else None
     if out is None:
