@@ -27,6 +27,7 @@ import time
 #: Modules holding numba kernels (checked by the tests against every dispatcher in the package).
 KERNEL_MODULES = (
     "genotex_dask.io._fastmatrix_kernels",
+    "genotex_dask.io._grid_kernels",
     "genotex_dask.pipelines.csv_out",
     "genotex_dask.preprocess.mapping",
     "genotex_dask.preprocess.quality",
@@ -58,6 +59,14 @@ def _warm_fastmatrix() -> None:
     for dtype in (_np().float32, _np().float64):  # float32 for a float32 store; samples-major (a transposed view)
         out = _np().empty((2, 4), dtype=dtype).T
         k._parse_rows(buf, 2, out, 0, idbuf, k._POW10)
+
+
+def _warm_grid() -> None:
+    from genotex_dask.io import _grid_kernels as k
+    np = _np()
+    buf = np.frombuffer(b"s1,1.5,\ns2,-2e-3,7\n", dtype=np.uint8)  # read-only, as the reader's bytes are
+    k.parse_grid(buf, 0, 3, np.array([-1, 0, 1], dtype=np.int64), np.empty((2, 2)), np.empty((2, 2), dtype=np.int64),
+                 k.POW10)
 
 
 def _warm_csv() -> None:
@@ -121,6 +130,7 @@ def _np():
 
 _WARMERS = {
     "genotex_dask.io._fastmatrix_kernels": _warm_fastmatrix,
+    "genotex_dask.io._grid_kernels": _warm_grid,
     "genotex_dask.pipelines.csv_out": _warm_csv,
     "genotex_dask.preprocess.mapping": _warm_mapping,
     "genotex_dask.preprocess.quality": _warm_quality,
