@@ -65,8 +65,8 @@ def _warm_grid() -> None:
     from genotex_dask.io import _grid_kernels as k
     np = _np()
     buf = np.frombuffer(b"s1,1.5,\ns2,-2e-3,7\n", dtype=np.uint8)  # read-only, as the reader's bytes are
-    k.parse_grid(buf, 0, 3, np.array([-1, 0, 1], dtype=np.int64), np.empty((2, 2)), np.empty((2, 2), dtype=np.int64),
-                 k.POW10)
+    k.parse_grid(buf, 0, 3, np.array([-1, 0, -1], dtype=np.int64), np.array([0, 0, 1], dtype=np.int64),
+                 np.empty((2, 1)), np.empty((2, 2), dtype=np.int64), k.POW10)
 
 
 def _warm_csv() -> None:

@@ -257,13 +257,15 @@ def test_condition_columns_parsed_alone_equal_the_full_reads(tmp_path):
     analyze.clear_cache()
 
 
-def _grid_and_arrow(data: bytes):
+def _grid_and_arrow(data: bytes, columns: list[str] | None = None):
+    """(grid reader's frame or None, pyarrow's frame or None) of all columns or of ``columns`` (file order)."""
     import io
 
     names = analyze._plain_header(io.BytesIO(data))
-    grid = analyze._read_grid(data, names, names)
+    sel = names if columns is None else [names[0]] + [n for n in names[1:] if n in set(columns)]
+    grid = analyze._read_grid(data, names, sel)
     try:
-        arrow = analyze._read_arrow(data, names, False)
+        arrow = analyze._read_arrow(data, sel, columns is not None)
     except analyze._NotPlain:
         arrow = None
     return grid, arrow
@@ -312,10 +314,33 @@ def test_grid_reader_takes_no_file_pyarrow_would_not_and_agrees_where_it_does(ro
     """Odd cells and rows: the grid reader either gives up (pyarrow, then pandas, read the file as before) or
     returns pyarrow's frame bit for bit; it never accepts a file pyarrow rejects."""
     data = (",A,B\ns0,0.25,-1\n" + row + "s9,3,4\n").encode()
-    grid, arrow = _grid_and_arrow(data)
-    if grid is not None:
-        assert arrow is not None, row
-        assert _bits_equal(grid, arrow), row
+    for columns in (None, ["A"], ["B"]):  # all, or one read and the other passed unread
+        grid, arrow = _grid_and_arrow(data, columns)
+        if grid is not None:
+            assert arrow is not None, (row, columns)
+            assert _bits_equal(grid, arrow), (row, columns)
+
+
+def test_grid_reader_passes_long_runs_of_unread_columns():
+    """A few columns of a wide file (the unread ones passed a word at a time): the same frame as pyarrow's and
+    as the full read's columns; an unread cell with a quote or a row one field short still gives up."""
+    rng = np.random.default_rng(4)
+    cells = [[f"{v:.7g}" for v in row] for row in rng.normal(size=(30, 700)) * 100]
+    for r in cells[::3]:
+        r[rng.integers(0, 700)] = ""
+    header = "," + ",".join(f"G{j}" for j in range(700)) + "\n"
+    text = header + "".join(f"s{i}," + ",".join(r) + "\n" for i, r in enumerate(cells))
+    want = ["G0", "G1", "G9", "G10", "G11", "G350", "G698", "G699"]
+    for columns in (want, want[2:6], ["G699"], ["G0"]):
+        grid, arrow = _grid_and_arrow(text.encode(), columns)
+        assert grid is not None and _bits_equal(grid, arrow)
+        full, _ = _grid_and_arrow(text.encode())
+        assert _bits_equal(grid, full[grid.columns.tolist()])
+    quoted = text.replace(",".join(cells[4][100:102]), '"x",' + cells[4][101], 1)
+    short = text.replace("," + cells[7][500] + ",", ",", 1)
+    assert quoted != text and short != text
+    for bad in (quoted, short, text.replace("\n", "\r\n")):
+        assert _grid_and_arrow(bad.encode(), ["G0", "G699"])[0] is None
 
 
 def test_grid_reader_gives_up_on_bytes_that_are_not_utf8():

@@ -124,9 +124,10 @@ def _plain_header(f) -> list[str]:
 
 
 def read_linked_fast(url: str) -> pd.DataFrame:
-    """Fast mode's reader: pyarrow's CSV parser (~2-3x less CPU than pandas' on a 19k-gene cohort).
+    """Fast mode's reader: the compiled grid reader, or pyarrow's CSV parser for a file it gives up on (~20x and
+    ~2-3x less CPU than pandas' on a 19k-gene cohort).
 
-    Same frame as :func:`read_linked`, except that pyarrow parses every number to the nearest double while
+    Same frame as :func:`read_linked`, except that both parse every number to the nearest double while
     pandas' default parser can be a few ulps off on long mantissas (~4e-13 relative on 19-digit cells; short
     decimals, as preprocessed cohorts hold them, come out identical), which fast mode tolerates.  A file
     that is not a plain grid of unique, non-empty column names over numbers (inf included) and pandas'
@@ -141,10 +142,10 @@ def read_linked_fast(url: str) -> pd.DataFrame:
 
 def _read_plain(url: str, columns: list[str] | None = None) -> pd.DataFrame:
     """:func:`read_linked_fast`'s parse (all columns, or the index column and ``columns`` only: the others are
-    split into fields but not converted, ~9x less CPU on a 1,220 x 19,736 cohort); raises _NotPlain for what
-    pyarrow does not read as a plain numeric grid, and for a requested column the header lacks.  The compiled
-    grid reader takes the plain files (~10x less CPU than pyarrow on a 19,700-column cohort); pyarrow reads what
-    it gives up on, so both give the same frame."""
+    passed unconverted); raises _NotPlain for what pyarrow does not read as a plain numeric grid, and for a
+    requested column the header lacks.  The compiled grid reader takes the plain files (the 1/2 GenoTEX-scale
+    sample's 309 linked files: 12.1 CPU-s against pyarrow's 109.6 for whole reads, 0.6 against 1.5 ns per byte
+    for 15 columns); pyarrow reads what it gives up on, so both give the same frame."""
     try:
         with fs.open_binary(url) as f:
             data = f.read()  # the whole file: either parser needs all of it
@@ -175,10 +176,16 @@ def _read_grid(data: bytes, all_names: list[str], names: list[str]) -> pd.DataFr
     pos = {n: i for i, n in enumerate(all_names)}
     colmap = np.full(len(all_names), -1, dtype=np.int64)
     colmap[[pos[n] for n in names[1:]]] = np.arange(len(names) - 1)
+    unread = colmap < 0
+    unread[0] = False
+    wanted = np.flatnonzero(~unread)[1:]
+    fields = np.arange(len(all_names))
+    nxt = np.append(wanted, len(all_names))[np.searchsorted(wanted, fields)]
+    run = np.where(unread, nxt - fields, 0)  # unread fields in a row from each one on
     rows = data.count(b"\n", start) + (not data.endswith(b"\n"))
     X = np.empty((rows, len(names) - 1), dtype=np.float64)
     bounds = np.empty((rows, 2), dtype=np.int64)
-    status, got = k.parse_grid(buf, start, len(all_names), colmap, X, bounds, k.POW10)
+    status, got = k.parse_grid(buf, start, len(all_names), colmap, run, X, bounds, k.POW10)
     if status != k.OK or got != rows:
         return None
     try:
@@ -231,7 +238,7 @@ def _condition_columns(spec: dict, columns: list[str]) -> pd.DataFrame:
 
 
 def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
-    """The cohort from this worker's cache, parsing it on first use (fast mode with pyarrow, exact mode
+    """The cohort from this worker's cache, parsing it on first use (fast mode with :func:`read_linked_fast`, exact mode
     with pandas as the reference does: the two are cached apart)."""
     key = (url, fingerprint, fast)
     with _cache_lock:
@@ -711,15 +718,17 @@ def _up_to_date(spec: dict) -> bool:
 # former rule, samples^2 x bytes, put the 1,220-sample cohort's problems at 3x and the 150-sample ones' at 0.1x
 # of their measured cost; simulated on the measured durations, the busiest of 2 / 4 / 8 workers had 806 / 449 /
 # 301 s for 725 / 372 / 191 s of mean load, 748 / 390 / 241 s with this model (fitted on the same run).  Each worker that runs a cohort's
-# problems first parses it (pyarrow: ~6 ms per MB; pandas ~2x) and, in fast mode, standardizes its folds and,
+# problems first parses it (fast mode's grid reader: ~2 ms per MB with the file read, pyarrow's took ~14; exact
+# mode's pandas: READ_S_PER_BYTE) and, in fast mode, standardizes its folds and,
 # for an LMM cohort, computes each fold's eigen-decomposition and U'X (~n^2 x genes: ~10 of the ~25 CPU-s of
 # the first problem on a 1,220 x 19,736 cohort); that is what a spread cohort pays again.  Only ratios matter:
 # they decide which worker finishes first.
 GENE_S_PER_BYTE_PER_SAMPLE = 6.8e-6
 PATH_S_PER_SAMPLE_BYTE = 7.7e-11
 READ_S_PER_BYTE = 6e-9
+FAST_READ_S_PER_BYTE = 2e-9  # the 1/2 sample's 309 linked files: 1.6-2.1 ns per byte, reading the file included
 DESIGN_S_PER_SAMPLE_BYTE = 4e-11
-COLUMNS_READ_FRACTION = 0.11  # a condition cohort's few columns: 0.28 of 2.58 CPU-s on a 1,220 x 19,736 file
+COLUMNS_READ_FRACTION = 0.5  # a condition cohort's few columns: the file read (~0.5 ns per byte) and a pass of ~0.6
 EXACT_SOLVE_FACTOR = 10.0
 _DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
 
@@ -746,10 +755,11 @@ def _unit_cohorts(unit: dict, mode: str = "fast") -> dict[str, float]:
     for s in unit.get("batch", [unit]):
         size = _fp_size(s.get("trait_fp"))
         design = DESIGN_S_PER_SAMPLE_BYTE * (s.get("trait_n") or _DEFAULT_SAMPLES) * size if mode == "fast" else 0.0
-        out[s["trait_url"]] = READ_S_PER_BYTE * size + design
-        if s.get("cond_url"):  # fast mode parses only the condition and regressor columns (~1/9 of the CPU)
+        read = FAST_READ_S_PER_BYTE if mode == "fast" else READ_S_PER_BYTE
+        out[s["trait_url"]] = read * size + design
+        if s.get("cond_url"):  # fast mode parses only the condition and regressor columns (~1/2 of the CPU)
             part = COLUMNS_READ_FRACTION if mode == "fast" else 1.0
-            out.setdefault(s["cond_url"], part * READ_S_PER_BYTE * _fp_size(s.get("cond_fp")))
+            out.setdefault(s["cond_url"], part * read * _fp_size(s.get("cond_fp")))
     return out
 
 
