@@ -563,6 +563,9 @@ def _main_markdown(res: dict) -> list[str]:
     lines += [
         f"| **total** | {r['total_wall_s']} | {r['total_worker_cpu_s']} | {r['total_client_scheduler_cpu_s']} | | | | | "
         f"| | | {r['load_avg_after'][0]:.1f} |", "",
+        *([f"Stages {', '.join(r['rerun_stages']['stages'])} were rerun on this run's outputs"
+           f"{' (' + r['rerun_stages']['note'] + ')' if r['rerun_stages'].get('note') else ''}; the other stages "
+           "are the first run's.", ""] if r.get("rerun_stages") else []),
         f"Disk: store {r['disk_mb']['store']} MB, preprocessed outputs {r['disk_mb']['preprocess_out']} MB, "
         f"regression outputs {r['disk_mb']['regress_out']} MB.",
         f"Planted truth (fast mode): {json.dumps(r.get('planted_truth'))}.", "",
@@ -598,6 +601,11 @@ def _main_markdown(res: dict) -> list[str]:
         for stage, e in ch["errors"].items():
             lines.append(f"| {stage} | {e['predicted']} | {e['measured']} | {e['error_pct']}% |")
         small = res.get("check_run", {}).get("run")
+        target = res.get("check_target")  # the run the check was made against, when main has since been rerun
+        if target:
+            lines += ["", f"The check was made against the 1/{k} run as first measured ({target.get('note', '')}); "
+                      "the stage table at the top shows it after its rerun stages."]
+            r = target["run"]
         if small:
             rep = ch["fraction"] // k
             lines += ["", "The same check on worker CPU seconds (load-independent; the runs saw different loads):", "",
