@@ -69,10 +69,9 @@ def _skip_fields(buf, i, n, k):
 def parse_grid(buf, start, ncols, colmap, run, out, bounds, pow10):
     """Rows of ``buf`` from ``start``: field 0 is the id (its byte range goes to ``bounds[row]``), field f >= 1
     goes to ``out[row, colmap[f]]`` (skipped where colmap[f] < 0, ``run[f]`` such fields in a row from f, passed
-    together; an empty cell is NaN).  Every row must have
-    ``ncols`` fields.  Returns (status, rows).  A cell like ``35.3033`` (the dot among its first 8 characters, up
-    to 15) is read a word at a time by the series-matrix reader's :func:`_plain_number`; others by the general
-    number parser; both are exact."""
+    together; an empty cell is NaN).  Every row must have ``ncols`` fields.  Returns (status, rows).  A cell like
+    ``35.3033`` (the dot among its first 8 characters, up to 15) is read a word at a time by the series-matrix
+    reader's :func:`_plain_number`; others by the general number parser; both are exact."""
     n = buf.shape[0]
     last = ncols - 1
     i = start

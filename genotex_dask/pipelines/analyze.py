@@ -15,6 +15,7 @@ a record of its inputs next to it (OUT/regress/<Trait>/.records/), so reruns ski
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -172,6 +173,8 @@ def _read_grid(data: bytes, all_names: list[str], names: list[str]) -> pd.DataFr
     from genotex_dask.io import _grid_kernels as k
 
     start = data.find(b"\n") + 1
+    if data.find(b'"', 0, start) >= 0 or data.startswith(codecs.BOM_UTF8):
+        return None  # a quoted name or a byte-order mark: pyarrow's read checks its header against ours
     buf = np.frombuffer(data, dtype=np.uint8)
     pos = {n: i for i, n in enumerate(all_names)}
     colmap = np.full(len(all_names), -1, dtype=np.int64)
@@ -238,8 +241,8 @@ def _condition_columns(spec: dict, columns: list[str]) -> pd.DataFrame:
 
 
 def cohort(url: str, fingerprint: str, fast: bool = False) -> _Cohort:
-    """The cohort from this worker's cache, parsing it on first use (fast mode with :func:`read_linked_fast`, exact mode
-    with pandas as the reference does: the two are cached apart)."""
+    """The cohort from this worker's cache, parsing it on first use (fast mode with :func:`read_linked_fast`,
+    exact mode with pandas as the reference does: the two are cached apart)."""
     key = (url, fingerprint, fast)
     with _cache_lock:
         load_lock = _loading.setdefault(key, threading.Lock())
@@ -728,7 +731,7 @@ PATH_S_PER_SAMPLE_BYTE = 7.7e-11
 READ_S_PER_BYTE = 6e-9
 FAST_READ_S_PER_BYTE = 2e-9  # the 1/2 sample's 309 linked files: 1.6-2.1 ns per byte, reading the file included
 DESIGN_S_PER_SAMPLE_BYTE = 4e-11
-COLUMNS_READ_FRACTION = 0.5  # a condition cohort's few columns: the file read (~0.5 ns per byte) and a pass of ~0.6
+COLUMNS_READ_FRACTION = 0.5  # a condition cohort's few columns: the file read and one pass, ~0.5 + ~0.6 ns per byte
 EXACT_SOLVE_FACTOR = 10.0
 _DEFAULT_SAMPLES = 167  # cohort_info.json without a usable sample_size: GenoTEX's mean cohort
 
