@@ -262,8 +262,9 @@ def _grid_and_arrow(data: bytes, columns: list[str] | None = None):
     import io
 
     names = analyze._plain_header(io.BytesIO(data))
-    sel = names if columns is None else [names[0]] + [n for n in names[1:] if n in set(columns)]
-    grid = analyze._read_grid(data, names, sel)
+    fields = None if columns is None else [i for i, n in enumerate(names) if i and n in set(columns)]
+    sel = names if fields is None else [names[0]] + [names[i] for i in fields]
+    grid = analyze._read_grid(data, names, fields)
     try:
         arrow = analyze._read_arrow(data, sel, columns is not None)
     except analyze._NotPlain:

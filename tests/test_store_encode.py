@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from genotex_dask.io import store
+from genotex_dask.io import anndata_zarr, store
 
 
 def _anndata_objects(frame: pd.DataFrame, key: str) -> dict[str, bytes]:
@@ -187,7 +187,7 @@ def test_kept_chunk_block_reused_and_its_old_contents_never_written(float64):
     empty = pd.DataFrame(index=pd.Index([], dtype=object))
     ref = {k: v.to_bytes() for k, v in store._cohort_objects_anndata(
         X, dtype, (64, 128), empty, empty, {store.UNS_KEY: "{}"}, obs_o, var_o).items()}
-    role = f"encode-chunk-{np.dtype(dtype).newbyteorder('<').str}"
+    role = anndata_zarr.chunk_block_role(np.dtype(dtype).newbyteorder("<"))
     dirty = np.full(64 * 128, 12345.0, dtype=dtype)
     thread_buffers.give(role, dirty)
     ours = store.cohort_objects(X, dtype, (64, 128), obs_o, var_o, "{}")
@@ -207,8 +207,8 @@ def test_preprocessed_store_keeps_its_x_block_for_the_next_cohort(tmp_path):
         d = _preprocessed(167, 500, True, True, seed=i)
         pp._write_preprocessed_store(str(tmp_path / f"s{i}.zarr"), "T", d, np.float32, {"x": 1},
                                      {"n_probes": np.ones(500, dtype=np.int32)})
-        kept = thread_buffers.take("encode-chunk-<f4", 167 * 500, np.float32)
+        kept = thread_buffers.take(anndata_zarr.chunk_block_role(np.dtype("<f4")), 167 * 500, np.float32)
         blocks.append(kept.base)
-        thread_buffers.give("encode-chunk-<f4", kept)
+        thread_buffers.give(anndata_zarr.chunk_block_role(np.dtype("<f4")), kept)
     assert blocks[0] is not None and blocks[0] is blocks[1]
     assert ad.read_zarr(str(tmp_path / "s1.zarr")).X.dtype == np.float32

@@ -435,10 +435,9 @@ def top_k_stable(v: np.ndarray, k: int) -> np.ndarray:
     if k <= 0:
         return np.empty(0, dtype=np.intp)
     t = np.partition(v, v.size - k)[v.size - k]  # the k-th largest value
-    above = v > t
-    ties = np.flatnonzero(v == t)[: k - int(above.sum())]  # the first ties by position fill the rest
-    keep = np.flatnonzero(above)
-    keep = np.union1d(keep, ties)
+    keep = v > t
+    keep[np.flatnonzero(v == t)[: k - int(keep.sum())]] = True  # the first ties by position fill the rest
+    keep = np.flatnonzero(keep)
     return keep[np.argsort(-v[keep], kind="stable")]
 
 

@@ -94,6 +94,11 @@ def plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and not name.startswith("__") and "/" not in name
 
 
+def chunk_block_role(dtype: np.dtype) -> str:
+    """The :mod:`thread_buffers` role of the encoder's staging block for chunks stored as ``dtype`` (one per dtype)."""
+    return f"encode-chunk-{np.dtype(dtype).str}"
+
+
 class Encoder:
     """Encodes elements into ``out`` with one compressor: None = Zarr's default (zstd level 0), or a
     ``zarr.codecs.BloscCodec`` (as passed to anndata's ``write_zarr(..., compressors=(codec,))``)."""
@@ -188,7 +193,7 @@ class Encoder:
         # the chunk-sized staging block is the thread's kept one (a preprocessed X cast to float32: 13.4 MB, fresh
         # pages per cohort otherwise, which this project's VM backs afresh at ~2 ms per MB; thread_buffers), one per
         # dtype: a column of another dtype must not displace X's block
-        role = f"encode-chunk-{dt.str}"
+        role = chunk_block_role(dt)
         flat = thread_buffers.take(role, math.prod(chunk), dt)
         block = flat.reshape(chunk)
         grid = [range(0, s, c) for s, c in zip(shape, chunk)]

@@ -158,37 +158,45 @@ def _read_plain(url: str, columns: list[str] | None = None) -> pd.DataFrame:
         raise
     except Exception as e:  # noqa: BLE001 - e.g. a header that is not UTF-8: pandas names the cause
         raise _NotPlain(str(e)) from e
-    names = all_names
+    fields = None
     if columns is not None:
-        if not set(columns) <= set(names[1:]):
+        if not set(columns) <= set(all_names[1:]):
             raise _NotPlain("requested columns missing")
         want = set(columns)
-        names = [names[0]] + [n for n in names[1:] if n in want]  # file order, as the full read has it
-    grid = _read_grid(data, all_names, names)
-    return grid if grid is not None else _read_arrow(data, names, columns is not None)
+        fields = [i for i, n in enumerate(all_names) if i and n in want]  # file order, as the full read has it
+    grid = _read_grid(data, all_names, fields)
+    if grid is not None:
+        return grid
+    return _read_arrow(data, all_names if fields is None else [all_names[0], *(all_names[i] for i in fields)],
+                       fields is not None)
 
 
-def _read_grid(data: bytes, all_names: list[str], names: list[str]) -> pd.DataFrame | None:
-    """The frame of ``names`` (index column first) by the compiled grid reader; None where it gives up."""
+def _read_grid(data: bytes, all_names: list[str], fields: list[int] | None = None) -> pd.DataFrame | None:
+    """The frame of the fields at positions ``fields`` of ``all_names`` (ascending, > 0; None: all), indexed by
+    the first, by the compiled grid reader; None where it gives up."""
     from genotex_dask.io import _grid_kernels as k
 
     start = data.find(b"\n") + 1
     if data.find(b'"', 0, start) >= 0 or data.startswith(codecs.BOM_UTF8):
         return None  # a quoted name or a byte-order mark: pyarrow's read checks its header against ours
     buf = np.frombuffer(data, dtype=np.uint8)
-    pos = {n: i for i, n in enumerate(all_names)}
-    colmap = np.full(len(all_names), -1, dtype=np.int64)
-    colmap[[pos[n] for n in names[1:]]] = np.arange(len(names) - 1)
-    unread = colmap < 0
-    unread[0] = False
-    wanted = np.flatnonzero(~unread)[1:]
-    fields = np.arange(len(all_names))
-    nxt = np.append(wanted, len(all_names))[np.searchsorted(wanted, fields)]
-    run = np.where(unread, nxt - fields, 0)  # unread fields in a row from each one on
+    ncols = len(all_names)
+    if fields is None:  # every field read: field f to column f - 1
+        colmap, run, names = np.arange(-1, ncols - 1), np.zeros(ncols, dtype=np.int64), all_names
+    else:
+        wanted = np.asarray(fields, dtype=np.int64)
+        colmap = np.full(ncols, -1, dtype=np.int64)
+        colmap[wanted] = np.arange(wanted.size)
+        at = np.arange(ncols)
+        unread = colmap < 0
+        unread[0] = False
+        nxt = np.append(wanted, ncols)[np.searchsorted(wanted, at)]
+        run = np.where(unread, nxt - at, 0)  # unread fields in a row from each one on
+        names = [all_names[0], *(all_names[i] for i in fields)]
     rows = data.count(b"\n", start) + (not data.endswith(b"\n"))
     X = np.empty((rows, len(names) - 1), dtype=np.float64)
     bounds = np.empty((rows, 2), dtype=np.int64)
-    status, got = k.parse_grid(buf, start, len(all_names), colmap, run, X, bounds, k.POW10)
+    status, got = k.parse_grid(buf, start, ncols, colmap, run, X, bounds, k.POW10)
     if status != k.OK or got != rows:
         return None
     try:
