@@ -371,6 +371,7 @@ def run_pipeline(corpus: Path, out: Path, n_workers: int, mode: str = "fast",
                 rec["usability_vs_truth"] = summary.get("headline", {}).get("usability_vs_truth")
     rec["disk_mb"] = {"store": round(_du(store) / 1e6, 1),
                       "preprocess_out": round(_du(out / "preprocess") / 1e6, 1),
+                      "preprocess_store": round(_du(out / "preprocess_store") / 1e6, 1),  # the AnnData copies
                       "regress_out": round(_du(out / "regress") / 1e6, 1)}
     rec["total_wall_s"] = round(sum(s["wall_s"] for s in rec["stages"].values()), 2)
     rec["total_worker_cpu_s"] = round(sum(s["worker_cpu_s"] for s in rec["stages"].values()), 2)
@@ -566,7 +567,9 @@ def _main_markdown(res: dict) -> list[str]:
         *([f"Stages {', '.join(r['rerun_stages']['stages'])} were rerun on this run's outputs"
            f"{' (' + r['rerun_stages']['note'] + ')' if r['rerun_stages'].get('note') else ''}; the other stages "
            "are the first run's.", ""] if r.get("rerun_stages") else []),
-        f"Disk: store {r['disk_mb']['store']} MB, preprocessed outputs {r['disk_mb']['preprocess_out']} MB, "
+        f"Disk: store {r['disk_mb']['store']} MB, preprocessed outputs {r['disk_mb']['preprocess_out']} MB"
+        + (f" (+ {r['disk_mb']['preprocess_store']} MB of AnnData)" if "preprocess_store" in r["disk_mb"] else "")
+        + ", "
         f"regression outputs {r['disk_mb']['regress_out']} MB.",
         f"Planted truth (fast mode): {json.dumps(r.get('planted_truth'))}.", "",
         f"## Projection to the full corpus (this sample's tasks x{k}, scaled per stage to the full corpus's work)", "",
