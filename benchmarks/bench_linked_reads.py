@@ -32,10 +32,11 @@ def _linked_files(out: Path) -> list[str]:
 
 
 def make_cold(paths: list[str]) -> None:
-    """Drop the files' pages from the page cache (clean pages: these files are written and closed)."""
+    """Drop the files' pages from the page cache (written back first: DONTNEED leaves dirty pages in it)."""
     for p in paths:
         fd = os.open(p, os.O_RDONLY)
         try:
+            os.fdatasync(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
