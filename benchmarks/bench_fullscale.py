@@ -701,11 +701,11 @@ def _scaling_markdown(sc: dict, earlier: list[dict] | None = None) -> list[str]:
         lines += ["", f"Speed-up {t['speedup']}x; other pairs of this run: " +
                   (", ".join(f"{p['speedup']}x" for p in sc.get("other_pairs", [])) or "none") +
                   " (the pair reported is the one whose tasks spent the least time off CPU: the least disturbed)."]
-        earlier = [e for e in earlier or [] if e.get("runs") and e.get("fraction") == sc["fraction"]]
-        if earlier:
-            lines.append("Earlier scaling runs kept in the JSON (`scaling_other_runs`, best pair of each): " + ", ".join(
-                f"{e['runs'][0]['total_wall_s'] / e['runs'][1]['total_wall_s']:.2f}x "
-                f"({e['runs'][0]['total_wall_s']} s vs {e['runs'][1]['total_wall_s']} s)" for e in earlier) + ".")
+    earlier = [e for e in earlier or [] if e.get("runs") and e.get("fraction") == sc["fraction"]]
+    if earlier:
+        lines.append("Earlier scaling runs kept in the JSON (`scaling_other_runs`, best pair of each): " + ", ".join(
+            f"{e['runs'][0]['total_wall_s'] / e['runs'][1]['total_wall_s']:.2f}x "
+            f"({e['runs'][0]['total_wall_s']} s vs {e['runs'][1]['total_wall_s']} s)" for e in earlier) + ".")
     con = (sc.get("contention") or {}).get("before")
     if con:
         lines += ["", f"This machine's contention (CPU of a kernel run by 2 processes at once over run alone, "

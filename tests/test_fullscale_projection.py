@@ -99,3 +99,33 @@ def test_measured_takes_the_run_of_the_asked_fraction(tmp_path):
     assert bf._measured(f, 8)["run"] == "eighth"
     with pytest.raises(SystemExit, match="no measured 1/2 run"):
         bf._measured(f, 2)
+
+
+def _pair(fraction: int, one_s: float, two_s: float, cold: bool = True) -> dict:
+    def run(wall: float) -> dict:
+        st = {"wall_s": wall, "busy_cores": 1.0, "load_avg_end": [1.0, 1.0, 1.0]}
+        r = {"stages": {s: dict(st) for s in bf.STAGES}, "total_wall_s": wall * len(bf.STAGES)}
+        if cold:
+            r["corpus_cold"] = {"files": 3, "gb": 0.1}
+        return r
+    return {"fraction": fraction, "runs": [run(one_s), run(two_s)]}
+
+
+def test_pairs_of_another_sample_get_their_own_table():
+    res = {"scaling": _pair(8, 2.0, 1.0),
+           "scaling_other_runs": [_pair(8, 3.0, 2.0, cold=False), _pair(2, 9.0, 5.0), _pair(2, 8.0, 5.0)]}
+    md = bf.to_markdown(res)
+    eighth, half = md.split("## 1 vs 2 workers (1/8 sample)")[1].split("## 1 vs 2 workers (1/2 sample)")
+    assert "| total | 10.0 | 5.0 | 2.0 |" in eighth
+    assert "1.50x (15.0 s vs 10.0 s)" in eighth and "1.80x" not in eighth  # earlier pairs: this sample's only
+    assert "| total | 40.0 | 25.0 | 1.6 |" in half  # the latest 1/2 pair is the table, the other one listed
+    assert "1.80x (45.0 s vs 25.0 s)" in half
+    assert "dropped from the page cache" in eighth
+
+
+def test_cold_corpus_counts_every_file_it_drops(tmp_path):
+    (tmp_path / "input" / "T").mkdir(parents=True)
+    (tmp_path / "input" / "T" / "a.gz").write_bytes(b"x" * 1000)
+    (tmp_path / "truth.json").write_bytes(b"{}")
+    assert bf.cold_corpus(tmp_path) == {"files": 2, "gb": 0.0}
+    assert (tmp_path / "input" / "T" / "a.gz").read_bytes() == b"x" * 1000  # dropped from memory, not from disk
