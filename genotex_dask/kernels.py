@@ -33,6 +33,7 @@ KERNEL_MODULES = (
     "genotex_dask.preprocess.quality",
     "genotex_dask.preprocess.anndata_fields",
     "genotex_dask.analysis._lars_kernel",
+    "genotex_dask.analysis._standardize_kernel",
     "genotex_dask.synth._format",
 )
 
@@ -115,6 +116,15 @@ def _warm_lars() -> None:
     _lars_kernel.grid_path_t(XT, y, np.array([2.0, 1.0, 0.5]), 100)
 
 
+def _warm_standardize() -> None:
+    from genotex_dask.analysis import models
+
+    np = _np()
+    full = np.arange(12.0).reshape(3, 4)
+    for X in (full, full[:, 1:]):  # a whole matrix and a column slice of one (gene_matrix's view of a cohort)
+        models.normalize_rows(X, np.array([0, 2]), np.array([1]))
+
+
 def _warm_synth() -> None:
     from genotex_dask.synth._format import format_block, id_blob
 
@@ -136,6 +146,7 @@ _WARMERS = {
     "genotex_dask.preprocess.quality": _warm_quality,
     "genotex_dask.preprocess.anndata_fields": _warm_anndata_fields,
     "genotex_dask.analysis._lars_kernel": _warm_lars,
+    "genotex_dask.analysis._standardize_kernel": _warm_standardize,
     "genotex_dask.synth._format": _warm_synth,
 }
 

@@ -44,3 +44,45 @@ def test_lasso_problems_sharing_designs_get_the_bits_of_unshared_solves():
         assert len(nz) > 0 and dict(zip(sig["Variable"], sig["Coefficient"])) == {genes[i]: sol.coef[i, 0] for i in nz}
     for fd in [*designs, final]:  # computed once, the same bits as the per-problem mean
         assert fd.means is not None and np.array_equal(fd.means, fd.Xtr.mean(axis=0))
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(np.int64)  # exact bits: -0.0 != 0.0 and NaN == NaN here
+
+
+def test_normalize_rows_gives_normalizes_bits_on_views_and_odd_cells():
+    """The compiled standardization against numpy's (models.normalize) to the bit: a read-only column slice of a
+    wider matrix (gene_matrix's view of a cohort), constant and near-constant columns, huge and tiny scales,
+    negative zeros, NaN and inf cells, one training row, no test rows."""
+    rng = np.random.default_rng(3)
+    wide = rng.normal(size=(41, 60)) * rng.uniform(1e-6, 1e6, size=60) + rng.normal(size=60) * 1e4
+    wide[:, 7] = -3.25
+    wide[:, 8] = 1e300
+    wide[1::2, 9] = wide[0, 9] * (1 + 2**-52)  # differences at the last bit
+    wide[:, 10] = -0.0
+    wide[4, 11], wide[5, 12], wide[6, 13] = np.nan, np.inf, -np.inf
+    X = wide[:, 3:]
+    X.flags.writeable = False
+    cases = [(np.arange(41), np.arange(0)), (np.arange(0, 41, 2), np.arange(1, 41, 2)),
+             (np.array([17]), np.array([3, 3, 40])), (np.array([40, 0, 5]), np.array([1]))]
+    with np.errstate(all="ignore"):
+        for train, test in cases:
+            got_tr, got_te = models.normalize_rows(X, train, test)
+            ref_tr, ref_te = models.normalize(X[train], X[test])
+            assert np.array_equal(_bits(got_tr), _bits(ref_tr))
+            assert np.array_equal(_bits(got_te), _bits(ref_te))
+        all_rows = models.normalize_rows(X, np.arange(41), np.arange(0))[0]
+    assert np.isnan(all_rows[:, 11 - 3]).all()  # a NaN cell spoils its column, as in numpy's
+    assert np.all(all_rows[:, 7 - 3] == 0.0) and np.all(all_rows[:, 9 - 3] != 0.0)  # constant / last-bit columns
+
+
+def test_full_design_is_normalize_of_all_rows_bit_for_bit():
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(1037, 25)) * 40 + 3
+    for X in (base, np.asfortranarray(base), base[:, 2:], base[:, ::2], base[:, :1], base[:, :2], base[:3]):
+        assert np.array_equal(_bits(tuning.full_design(X).Xtr), _bits(models.normalize(X)[0]))
+    for X in (base[:, :1], np.asfortranarray(base)):  # one column (summed pairwise by numpy), any layout
+        train, test = np.arange(3, 1037, 2), np.arange(0, 40, 3)
+        got = models.normalize_rows(X, train, test)
+        ref = models.normalize(X[train], X[test])
+        assert all(np.array_equal(_bits(a), _bits(b)) for a, b in zip(got, ref))

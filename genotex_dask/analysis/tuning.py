@@ -247,8 +247,7 @@ def fold_designs(X: np.ndarray, k: int = K_FOLDS) -> list[FoldDesign]:
     """Every fold's standardized training and test rows (as :func:`models.normalize` makes them)."""
     out = []
     for train, test in folds(len(X), k):
-        Xtr, Xte = X[train], X[test]  # fancy indexing: fresh copies, normalized in place
-        models.normalize_inplace(Xtr, Xte)
+        Xtr, Xte = models.normalize_rows(X, train, test)
         out.append(FoldDesign(train, test, Xtr, Xte))
     return out
 
@@ -256,7 +255,11 @@ def fold_designs(X: np.ndarray, k: int = K_FOLDS) -> list[FoldDesign]:
 def full_design(X: np.ndarray) -> FoldDesign:
     """The final fit's design: every sample standardized, as a fold whose training rows are all samples and
     that has no test rows (so LMM problems share its eigen-decomposition and rotation the same way)."""
-    Xn = models.normalize(X)[0]
+    X = np.asarray(X, dtype=np.float64)
+    if X.strides[-1] == X.itemsize:  # rows contiguous: numpy reduces row after row, as normalize_rows does
+        Xn = models.normalize_rows(X, np.arange(len(X)), np.arange(0))[0]
+    else:  # other layouts (a pandas frame's F-ordered array): numpy sums them in another order; its bits
+        Xn = models.normalize(X)[0]
     return FoldDesign(np.arange(len(X)), np.arange(0), Xn, np.empty((0, X.shape[1])))  # no view: Xn can go
 
 
