@@ -120,9 +120,13 @@ def _warm_standardize() -> None:
     from genotex_dask.analysis import models
 
     np = _np()
-    full = np.arange(12.0).reshape(3, 4)
-    for X in (full, full[:, 1:]):  # a whole matrix and a column slice of one (gene_matrix's view of a cohort)
-        models.normalize_rows(X, np.array([0, 2]), np.array([1]))
+    # C-ordered, a column slice (gene_matrix's view of a cached cohort) and F-ordered (a pandas copy); writable
+    # and read-only (the cached cohort's view is): numba compiles each of these apart
+    for writeable in (True, False):
+        full = np.arange(12.0).reshape(3, 4)
+        for X in (full, full[:, 1:], np.asfortranarray(full)):
+            X.flags.writeable = writeable
+            models.normalize_rows(X, np.array([0, 2]), np.array([1]))
 
 
 def _warm_synth() -> None:

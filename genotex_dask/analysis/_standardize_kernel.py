@@ -1,11 +1,11 @@
 """Compiled standardization of a fold's rows: the bits of :func:`genotex_dask.analysis.models.normalize`.
 
-Why: fast mode builds every cohort's five fold designs and its full design once per worker, and with numpy that
-took about a quarter of the analysis CPU: a fancy-indexed copy of the training rows, then a pass each for the
-mean, the centring, the squares (into a fresh temporary), their sum and the division, i.e. ~10 streams over a
-matrix of ~300 MB (518 samples x 19,736 genes, five folds) and a page fault for every fresh page.  The kernel
-reads the source rows twice and writes the result twice, into the caller's arrays.  Two workers side by side
-share the memory bandwidth, so fewer streams are also what keeps the second worker from slowing the first.
+Why: fast mode builds every cohort's five fold designs and its full design once per worker.  With numpy that was
+a fancy-indexed copy of the training rows, then a pass each for the mean, the centring, the squares (into a fresh
+temporary), their sum and the division: ~10 streams over ~300 MB for a 518-sample cohort of 19,736 genes, and a
+page fault for every fresh page.  The kernel reads the source rows twice and writes the results twice, into the
+caller's arrays: on the 49 linked cohorts of a 1/16 GenoTEX-scale sample, 2.05 CPU-s against numpy's 5.55 (a
+small share of the analysis, but memory traffic, which two workers on one machine share).
 
 Bit for bit: numpy reduces a C-ordered matrix over axis 0 by adding row after row into one accumulator per
 column, and divides the sum by n; the kernel adds in the same order, squares the rounded difference before
