@@ -65,6 +65,18 @@ def test_engine_calls_need_no_signature_beyond_the_warm_up():
     anndata_fields.detect_value_scale(X)
     XT = rng.standard_normal((6, 20))
     models._grid_path(XT, rng.standard_normal(20), np.array([0.5, 0.1, 0.01]))
+    # fast mode's designs: on the read-only gene view of a cached cohort (gene_matrix) and on copies of it
+    import pandas as pd
+
+    from genotex_dask.analysis import tuning
+    from genotex_dask.pipelines.analyze import gene_matrix
+
+    frame = pd.DataFrame(rng.random((12, 5)), columns=["T", "G1", "G2", "G3", "G4"])
+    view, shared = gene_matrix(frame, ["G1", "G2", "G3", "G4"])
+    assert shared and not view.flags.writeable
+    for X in (view, np.ascontiguousarray(view), np.asfortranarray(view)):
+        tuning.fold_designs(X)
+        tuning.full_design(X)
     after = {k: list(d.signatures) for k, d in kernels.dispatchers().items()}
     assert after == before
 
