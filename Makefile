@@ -37,7 +37,7 @@ bench: $(STAMP)
 
 # The whole pipeline on stratified 1/2 and 1/4 samples of the GenoTEX-scale corpus (the 1/4 run checks the
 # projection on the 1/2 one), and a 1/8 sample on 1 and 2 workers, twice (corpora under benchmarks/results/tmp,
-# ~19 GB; each run's store and outputs are deleted once measured, so the largest run needs ~28 GB more).
+# ~19 GB; each run's store and outputs are deleted once measured, so the largest run needs ~32 GB more).
 bench-fullscale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_fullscale --fraction 1/2 --check 1/4 --scaling 1/8 --scaling-runs 2 \
 		--drop-outputs

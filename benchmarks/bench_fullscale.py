@@ -744,7 +744,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dump-tasks", help="write every stage's task records (key, worker, start, stop, seconds, "
                     "CPU) under this directory")
     ap.add_argument("--drop-outputs", action="store_true", help="delete each run's store and outputs once it is "
-                    "measured (a 1/2 run writes ~28 GB, a 1/8 pair ~14 GB), then waits DROP_SETTLE_S unmeasured")
+                    "measured (a 1/2 run writes ~32 GB, a 1/8 pair ~16 GB), then waits DROP_SETTLE_S unmeasured")
     a = ap.parse_args(argv)
     if a.report_only:
         res = json.loads((Path(a.out) / "fullscale.json").read_text())
