@@ -255,11 +255,7 @@ def fold_designs(X: np.ndarray, k: int = K_FOLDS) -> list[FoldDesign]:
 def full_design(X: np.ndarray) -> FoldDesign:
     """The final fit's design: every sample standardized, as a fold whose training rows are all samples and
     that has no test rows (so LMM problems share its eigen-decomposition and rotation the same way)."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.strides[-1] == X.itemsize:  # rows contiguous: numpy reduces row after row, as normalize_rows does
-        Xn = models.normalize_rows(X, np.arange(len(X)), np.arange(0))[0]
-    else:  # other layouts (a pandas frame's F-ordered array): numpy sums them in another order; its bits
-        Xn = models.normalize(X)[0]
+    Xn = models.normalize_all(X)
     return FoldDesign(np.arange(len(X)), np.arange(0), Xn, np.empty((0, X.shape[1])))  # no view: Xn can go
 
 
