@@ -13,6 +13,10 @@ def _in_fresh_thread(fn) -> None:
     errors = []
 
     def run():
+        # thread idents are reused: a thread of an earlier test (a Dask worker's, say) may have kept buffers under
+        # this one, which would count against the caps below (a CI run once failed so)
+        with tb._lock:
+            tb._kept.pop(threading.get_ident(), None)
         try:
             fn()
         except BaseException as exc:  # re-raised in the test's thread
